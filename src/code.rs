@@ -1,0 +1,367 @@
+//! Codes: their format ([`CodeFormat`], [`Alphabet`]), how they are drawn from
+//! a CSPRNG without bias, how what a person typed is normalised, and the
+//! plaintext [`Code`] handed to [`Delivery`](crate::Delivery).
+//!
+//! What lives elsewhere: hashing codes (the `keys` module) and deciding whether
+//! a code is right (the verifier).
+
+use std::fmt;
+
+use zeroize::Zeroize;
+
+use crate::error::{ConfigError, InputError};
+
+/// The longest code vericode makes.
+pub const MAX_CODE_LEN: usize = 12;
+/// The shortest code vericode makes (NIST SP 800-63B-4 asks for at least 6 digits;
+/// shorter codes need a policy override, see [`Policy`](crate::Policy)).
+pub const MIN_CODE_LEN: usize = 4;
+/// How many bytes of what a person typed are looked at; longer input is refused
+/// unread.
+pub const MAX_INPUT_LEN: usize = 64;
+
+const DIGITS: &[u8] = b"0123456789";
+/// Upper-case letters and digits without the look-alikes 0/O, 1/I/L.
+const UNAMBIGUOUS: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+
+/// The characters a code is drawn from.
+///
+/// ```
+/// use vericode::Alphabet;
+/// assert_eq!(Alphabet::Digits.len(), 10);
+/// assert_eq!(Alphabet::Unambiguous.len(), 31);
+/// let hex = Alphabet::custom("0123456789abcdef")?; // letters are case-insensitive
+/// assert_eq!(hex.len(), 16);
+/// # Ok::<(), vericode::ConfigError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Alphabet {
+    /// The decimal digits `0-9` (the default).
+    Digits,
+    /// Upper-case letters and digits without look-alikes (no `0`/`O`, `1`/`I`/`L`):
+    /// `23456789ABCDEFGHJKMNPQRSTUVWXYZ`.
+    Unambiguous,
+    /// An application's own set of characters; build it with [`Alphabet::custom`].
+    Custom(CustomAlphabet),
+}
+
+/// A validated custom alphabet: 2 to 64 distinct printable ASCII characters,
+/// letters upper-cased, no space and no `-` (those are separators people type).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CustomAlphabet {
+    chars: Box<[u8]>,
+}
+
+impl Alphabet {
+    /// A custom alphabet from its characters.
+    ///
+    /// Letters are upper-cased (input is case-insensitive), so `"aA"` is refused
+    /// as a duplicate. Refused: fewer than 2 or more than 64 characters,
+    /// non-ASCII, control characters, space, `-`, duplicates.
+    pub fn custom(chars: &str) -> Result<Alphabet, ConfigError> {
+        let mut out: Vec<u8> = Vec::with_capacity(chars.len());
+        for c in chars.bytes() {
+            if !c.is_ascii_graphic() || c == b'-' {
+                return Err(ConfigError::Alphabet(
+                    "only printable ASCII characters other than space and '-'",
+                ));
+            }
+            let c = c.to_ascii_uppercase();
+            if out.contains(&c) {
+                return Err(ConfigError::Alphabet(
+                    "characters must be distinct (letters are case-insensitive)",
+                ));
+            }
+            out.push(c);
+        }
+        if !(2..=64).contains(&out.len()) {
+            return Err(ConfigError::Alphabet("between 2 and 64 characters"));
+        }
+        Ok(Alphabet::Custom(CustomAlphabet {
+            chars: out.into_boxed_slice(),
+        }))
+    }
+
+    /// The characters, upper-case.
+    pub fn chars(&self) -> &[u8] {
+        match self {
+            Alphabet::Digits => DIGITS,
+            Alphabet::Unambiguous => UNAMBIGUOUS,
+            Alphabet::Custom(c) => &c.chars,
+        }
+    }
+
+    /// How many characters the alphabet has.
+    pub fn len(&self) -> usize {
+        self.chars().len()
+    }
+
+    /// Always `false`: an alphabet has at least two characters.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    fn contains(&self, c: u8) -> bool {
+        match self {
+            Alphabet::Digits => c.is_ascii_digit(),
+            _ => self.chars().contains(&c),
+        }
+    }
+}
+
+/// The shape of codes: alphabet and length.
+///
+/// ```
+/// use vericode::CodeFormat;
+/// let six = CodeFormat::default();
+/// assert_eq!(six.len(), 6);
+/// assert_eq!(six.space(), 1_000_000.0);
+/// let eight = CodeFormat::unambiguous(8)?;
+/// assert!(eight.space() > 8.5e11);
+/// assert!(CodeFormat::digits(3).is_err());
+/// # Ok::<(), vericode::ConfigError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodeFormat {
+    alphabet: Alphabet,
+    len: usize,
+}
+
+impl Default for CodeFormat {
+    /// Six decimal digits (NIST SP 800-63B-4 §3.1.3.2).
+    fn default() -> Self {
+        CodeFormat {
+            alphabet: Alphabet::Digits,
+            len: 6,
+        }
+    }
+}
+
+impl CodeFormat {
+    /// `len` decimal digits, `len` in 4..=12.
+    pub fn digits(len: usize) -> Result<Self, ConfigError> {
+        Self::new(Alphabet::Digits, len)
+    }
+
+    /// `len` unambiguous upper-case alphanumerics, `len` in 4..=12.
+    pub fn unambiguous(len: usize) -> Result<Self, ConfigError> {
+        Self::new(Alphabet::Unambiguous, len)
+    }
+
+    /// Any alphabet, `len` in 4..=12.
+    pub fn new(alphabet: Alphabet, len: usize) -> Result<Self, ConfigError> {
+        if !(MIN_CODE_LEN..=MAX_CODE_LEN).contains(&len) {
+            return Err(ConfigError::CodeLength(len));
+        }
+        Ok(CodeFormat { alphabet, len })
+    }
+
+    /// The number of characters in a code.
+    #[allow(clippy::len_without_is_empty)]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The alphabet.
+    pub fn alphabet(&self) -> &Alphabet {
+        &self.alphabet
+    }
+
+    /// How many distinct codes there are (alphabet size to the power of length).
+    pub fn space(&self) -> f64 {
+        (self.alphabet.len() as f64).powi(self.len as i32)
+    }
+
+    /// Draws a code uniformly at random from `rng`, which must be a CSPRNG.
+    pub(crate) fn generate<R: rand::CryptoRng + ?Sized>(&self, rng: &mut R) -> Code {
+        let chars = self.alphabet.chars();
+        let mut buf = [0u8; MAX_CODE_LEN];
+        for slot in buf.iter_mut().take(self.len) {
+            *slot = chars[uniform_index(rng, chars.len())];
+        }
+        Code {
+            buf,
+            len: self.len as u8,
+        }
+    }
+
+    /// Normalises what a person typed: trims, drops spaces and dashes,
+    /// upper-cases letters; refuses non-ASCII input, characters outside the
+    /// alphabet, a wrong length, and input longer than [`MAX_INPUT_LEN`] bytes
+    /// (unread).
+    pub(crate) fn normalize(&self, input: &str) -> Result<Code, InputError> {
+        let bytes = input.as_bytes();
+        if bytes.len() > MAX_INPUT_LEN {
+            return Err(InputError::CodeTooLong);
+        }
+        let mut buf = [0u8; MAX_CODE_LEN];
+        let mut len = 0usize;
+        for &b in bytes {
+            if !b.is_ascii() {
+                return Err(InputError::CodeNotAscii);
+            }
+            if b == b' ' || b == b'-' || b == b'\t' || b == b'\r' || b == b'\n' {
+                continue;
+            }
+            let c = b.to_ascii_uppercase();
+            if !self.alphabet.contains(c) {
+                return Err(InputError::CodeCharacter);
+            }
+            if len == self.len {
+                return Err(InputError::CodeLength { expected: self.len });
+            }
+            buf[len] = c;
+            len += 1;
+        }
+        if len != self.len {
+            buf.zeroize();
+            return Err(InputError::CodeLength { expected: self.len });
+        }
+        Ok(Code {
+            buf,
+            len: len as u8,
+        })
+    }
+}
+
+/// An index uniform over `0..n` by rejection sampling: draws below the largest
+/// multiple of `n` that fits in a `u32` are kept, the rest redrawn, so no index
+/// is favoured (no modulo bias). `n` is at most 64, so a redraw happens with
+/// probability below 2^-26.
+pub(crate) fn uniform_index<R: rand::Rng + ?Sized>(rng: &mut R, n: usize) -> usize {
+    debug_assert!((2..=64).contains(&n));
+    let n = n as u64;
+    // Accept draws below the largest multiple of n that is at most 2^32.
+    let zone = (1u64 << 32) - ((1u64 << 32) % n);
+    loop {
+        let x = u64::from(rng.next_u32());
+        if x < zone {
+            return (x % n) as usize;
+        }
+    }
+}
+
+/// A one-time code in plain text: what a person reads in the message.
+///
+/// It exists only on its way to [`Delivery`](crate::Delivery): vericode stores
+/// its keyed digest, never the code. `Debug` prints it redacted, and the
+/// buffer is zeroed on drop.
+///
+/// ```
+/// # use vericode::Code;
+/// # fn show(code: &Code) {
+/// assert_eq!(format!("{code:?}"), "Code(<redacted>)");
+/// let text: &str = code.expose(); // only to put it in a message
+/// # let _ = text; }
+/// ```
+#[derive(Clone)]
+pub struct Code {
+    buf: [u8; MAX_CODE_LEN],
+    len: u8,
+}
+
+impl Code {
+    /// The code's characters, to put in a message. Do not log them.
+    pub fn expose(&self) -> &str {
+        // Codes are built from ASCII alphabets only.
+        std::str::from_utf8(self.as_bytes()).unwrap_or("")
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
+    }
+}
+
+impl fmt::Debug for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Code(<redacted>)")
+    }
+}
+
+impl Drop for Code {
+    fn drop(&mut self) {
+        self.buf.zeroize();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalization_accepts_people_typing() {
+        let f = CodeFormat::default();
+        assert_eq!(f.normalize(" 123 456 ").unwrap().expose(), "123456");
+        assert_eq!(f.normalize("123-456").unwrap().expose(), "123456");
+        let a = CodeFormat::unambiguous(6).unwrap();
+        assert_eq!(a.normalize("abc-def").unwrap().expose(), "ABCDEF");
+    }
+
+    #[test]
+    fn normalization_refuses_with_types() {
+        let f = CodeFormat::default();
+        assert_eq!(
+            f.normalize("12345").unwrap_err(),
+            InputError::CodeLength { expected: 6 }
+        );
+        assert_eq!(
+            f.normalize("1234567").unwrap_err(),
+            InputError::CodeLength { expected: 6 }
+        );
+        assert_eq!(
+            f.normalize("12345a").unwrap_err(),
+            InputError::CodeCharacter
+        );
+        assert_eq!(f.normalize("١٢٣٤٥٦").unwrap_err(), InputError::CodeNotAscii);
+        assert_eq!(
+            f.normalize("１２３４５６").unwrap_err(),
+            InputError::CodeNotAscii
+        );
+        assert_eq!(
+            f.normalize(&"1".repeat(65)).unwrap_err(),
+            InputError::CodeTooLong
+        );
+        assert_eq!(
+            f.normalize("").unwrap_err(),
+            InputError::CodeLength { expected: 6 }
+        );
+        assert_eq!(
+            f.normalize("12\x0034").unwrap_err(),
+            InputError::CodeCharacter
+        );
+        let a = CodeFormat::unambiguous(6).unwrap();
+        assert_eq!(
+            a.normalize("ABCDE0").unwrap_err(),
+            InputError::CodeCharacter
+        );
+    }
+
+    #[test]
+    fn uniform_index_rejects_the_biased_tail() {
+        // A generator that yields the very top of the u32 range first: with n = 10
+        // those values lie in the biased tail and must be redrawn.
+        struct Seq(Vec<u32>);
+        impl rand::TryRng for Seq {
+            type Error = std::convert::Infallible;
+            fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+                Ok(self.0.remove(0))
+            }
+            fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+                unreachable!()
+            }
+            fn try_fill_bytes(&mut self, _: &mut [u8]) -> Result<(), Self::Error> {
+                unreachable!()
+            }
+        }
+        let mut rng = Seq(vec![u32::MAX, u32::MAX - 3, 4_294_967_289, 7]);
+        // 4_294_967_290 = 429_496_729 * 10 is the size of the unbiased zone:
+        // 4_294_967_289 is its last value and is accepted (…289 % 10 = 9).
+        assert_eq!(uniform_index(&mut rng, 10), 9);
+        let mut rng = Seq(vec![4_294_967_290, 7]);
+        assert_eq!(uniform_index(&mut rng, 10), 7);
+        // Powers of two need no rejection at all.
+        let mut rng = Seq(vec![u32::MAX]);
+        assert_eq!(uniform_index(&mut rng, 16), 15);
+    }
+}

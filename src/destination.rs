@@ -1,0 +1,360 @@
+//! Where a code goes: [`Destination`] (a phone number, an email address or an
+//! application-defined address), its [`Channel`], and the
+//! [`MaskedDestination`] that is safe to show on screens and in logs.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::error::InputError;
+
+/// The longest address, in bytes (an email address is at most 254).
+pub const MAX_ADDRESS_LEN: usize = 254;
+
+/// How a code travels.
+///
+/// ```
+/// use vericode::Channel;
+/// assert_eq!(Channel::Sms.as_str(), "sms");
+/// assert_eq!(Channel::custom("whatsapp")?.as_str(), "whatsapp");
+/// # Ok::<(), vericode::InputError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Channel {
+    /// A text message to a phone number.
+    Sms,
+    /// A voice call to a phone number.
+    Voice,
+    /// An email.
+    Email,
+    /// An application-defined channel (a chat app, a push notification…).
+    Custom(Arc<str>),
+}
+
+impl Channel {
+    /// An application-defined channel: 1 to 32 characters of `a-z`, `0-9`, `_`,
+    /// not `sms`, `voice` or `email`.
+    pub fn custom(name: &str) -> Result<Channel, InputError> {
+        let ok = (1..=32).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            && !matches!(name, "sms" | "voice" | "email");
+        if !ok {
+            return Err(InputError::Channel);
+        }
+        Ok(Channel::Custom(Arc::from(name)))
+    }
+
+    /// The channel's stable name.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Channel::Sms => "sms",
+            Channel::Voice => "voice",
+            Channel::Email => "email",
+            Channel::Custom(n) => n,
+        }
+    }
+
+    pub(crate) fn parse(name: &str) -> Result<Channel, InputError> {
+        match name {
+            "sms" => Ok(Channel::Sms),
+            "voice" => Ok(Channel::Voice),
+            "email" => Ok(Channel::Email),
+            other => Channel::custom(other),
+        }
+    }
+}
+
+impl fmt::Debug for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Channel({})", self.as_str())
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a code is sent: a validated address on a channel.
+///
+/// ```
+/// use vericode::{Channel, Destination};
+/// let phone = Destination::sms("+14155550123")?;
+/// assert_eq!(phone.channel(), &Channel::Sms);
+/// assert_eq!(phone.masked().as_str(), "•••• ••• 0123");
+/// let mail = Destination::email("Ana@Example.COM")?;
+/// assert_eq!(mail.address(), "Ana@example.com");
+/// assert_eq!(mail.masked().as_str(), "A•••@example.com");
+/// assert!(Destination::sms("555-0123").is_err());
+/// # Ok::<(), vericode::InputError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Destination {
+    channel: Channel,
+    address: Arc<str>,
+}
+
+impl Destination {
+    /// A text message to an E.164 phone number (`+` and 8 to 15 digits, the
+    /// first not 0). Spaces, dots, dashes and parentheses are dropped first.
+    pub fn sms(phone: &str) -> Result<Destination, InputError> {
+        Ok(Destination {
+            channel: Channel::Sms,
+            address: parse_e164(phone)?.into(),
+        })
+    }
+
+    /// A voice call to an E.164 phone number (see [`Destination::sms`]).
+    pub fn voice(phone: &str) -> Result<Destination, InputError> {
+        Ok(Destination {
+            channel: Channel::Voice,
+            address: parse_e164(phone)?.into(),
+        })
+    }
+
+    /// An email to `address` (the domain is lower-cased; the local part kept as
+    /// typed). A pragmatic check, not the full RFC 5322 grammar: one `@`, a
+    /// local part of 1 to 64 printable ASCII characters without quotes or
+    /// brackets, a domain of dot-separated labels of letters, digits and `-`.
+    pub fn email(address: &str) -> Result<Destination, InputError> {
+        Ok(Destination {
+            channel: Channel::Email,
+            address: parse_email(address)?.into(),
+        })
+    }
+
+    /// An address on an application-defined channel: 1 to 254 bytes without
+    /// control characters; its format is the application's business.
+    pub fn custom(channel: Channel, address: &str) -> Result<Destination, InputError> {
+        if matches!(channel, Channel::Sms | Channel::Voice) {
+            return Self::with_channel(channel, address);
+        }
+        if channel == Channel::Email {
+            return Self::email(address);
+        }
+        if address.is_empty()
+            || address.len() > MAX_ADDRESS_LEN
+            || address.chars().any(char::is_control)
+        {
+            return Err(InputError::Address);
+        }
+        Ok(Destination {
+            channel,
+            address: address.into(),
+        })
+    }
+
+    fn with_channel(channel: Channel, address: &str) -> Result<Destination, InputError> {
+        match channel {
+            Channel::Sms => Self::sms(address),
+            Channel::Voice => Self::voice(address),
+            Channel::Email => Self::email(address),
+            other => Self::custom(other, address),
+        }
+    }
+
+    /// Rebuilds a destination from its stored parts, validating again.
+    pub(crate) fn from_parts(channel: &str, address: &str) -> Result<Destination, InputError> {
+        Self::with_channel(Channel::parse(channel)?, address)
+    }
+
+    /// The channel.
+    pub fn channel(&self) -> &Channel {
+        &self.channel
+    }
+
+    /// The normalised address.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// The address masked for screens and logs.
+    pub fn masked(&self) -> MaskedDestination {
+        MaskedDestination(match self.channel {
+            Channel::Sms | Channel::Voice => {
+                let digits = &self.address[self.address.len() - 4..];
+                format!("•••• ••• {digits}")
+            }
+            Channel::Email => {
+                let (local, domain) = self.address.split_once('@').unwrap_or(("", &self.address));
+                let first = local.chars().next().map(String::from).unwrap_or_default();
+                format!("{first}•••@{domain}")
+            }
+            Channel::Custom(_) => {
+                let n = self.address.chars().count();
+                let tail: String = self.address.chars().skip(n.saturating_sub(2)).collect();
+                if n > 6 {
+                    format!("•••{tail}")
+                } else {
+                    "•••".to_owned()
+                }
+            }
+        })
+    }
+}
+
+impl fmt::Debug for Destination {
+    /// Prints the masked form: addresses are personal data.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Destination({}: {})",
+            self.channel,
+            self.masked().as_str()
+        )
+    }
+}
+
+/// A destination masked for display: enough for the person to recognise
+/// ("•••• ••• 4321", "j•••@example.com"), nothing more.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MaskedDestination(String);
+
+impl MaskedDestination {
+    /// The masked text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for MaskedDestination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn parse_e164(input: &str) -> Result<String, InputError> {
+    if input.len() > 32 {
+        return Err(InputError::Phone);
+    }
+    let mut out = String::with_capacity(16);
+    for (i, c) in input.trim().chars().enumerate() {
+        match c {
+            '+' if i == 0 => out.push('+'),
+            '0'..='9' => out.push(c),
+            ' ' | '.' | '-' | '(' | ')' => {}
+            _ => return Err(InputError::Phone),
+        }
+    }
+    let digits = out.len().saturating_sub(1);
+    if !out.starts_with('+') || !(8..=15).contains(&digits) || out.as_bytes()[1] == b'0' {
+        return Err(InputError::Phone);
+    }
+    Ok(out)
+}
+
+fn parse_email(input: &str) -> Result<String, InputError> {
+    let input = input.trim();
+    if input.len() > MAX_ADDRESS_LEN {
+        return Err(InputError::Email);
+    }
+    let (local, domain) = input.split_once('@').ok_or(InputError::Email)?;
+    let local_ok = (1..=64).contains(&local.len())
+        && local.bytes().all(|b| {
+            b.is_ascii_graphic()
+                && !matches!(
+                    b,
+                    b'@' | b'"'
+                        | b'('
+                        | b')'
+                        | b'<'
+                        | b'>'
+                        | b'['
+                        | b']'
+                        | b','
+                        | b';'
+                        | b':'
+                        | b'\\'
+                )
+        })
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..");
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = labels.len() >= 2
+        && labels.iter().all(|l| {
+            (1..=63).contains(&l.len())
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        });
+    if !(local_ok && domain_ok) {
+        return Err(InputError::Email);
+    }
+    Ok(format!("{local}@{}", domain.to_ascii_lowercase()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phones() {
+        assert_eq!(
+            Destination::sms("+1 (415) 555-0123").unwrap().address(),
+            "+14155550123"
+        );
+        for bad in [
+            "",
+            "+",
+            "14155550123",
+            "+0123456789",
+            "+1234567",
+            "+1234567890123456",
+            "+1 415 abc",
+            "++14155550123",
+            "+١٤١٥٥٥٥٠١٢٣",
+        ] {
+            assert_eq!(Destination::sms(bad), Err(InputError::Phone), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn emails() {
+        assert_eq!(
+            Destination::email(" a.b+c@Mail.Example.org ")
+                .unwrap()
+                .address(),
+            "a.b+c@mail.example.org"
+        );
+        for bad in [
+            "",
+            "a",
+            "a@b",
+            "@example.com",
+            "a@@example.com",
+            "a b@example.com",
+            "a@-x.com",
+            "a@x..com",
+            ".a@x.com",
+            "é@x.com",
+            "a@x.c_m",
+        ] {
+            assert_eq!(Destination::email(bad), Err(InputError::Email), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn masks_show_little() {
+        let d = Destination::custom(Channel::custom("chat").unwrap(), "user:12345678").unwrap();
+        assert_eq!(d.masked().as_str(), "•••78");
+        let d = Destination::custom(Channel::custom("chat").unwrap(), "abc").unwrap();
+        assert_eq!(d.masked().as_str(), "•••");
+        assert!(!format!("{:?}", Destination::sms("+14155550123").unwrap()).contains("415"));
+    }
+
+    #[test]
+    fn custom_channels_with_builtin_names_are_validated_as_such() {
+        assert!(Destination::custom(Channel::Sms, "nope").is_err());
+        assert!(Channel::custom("sms").is_err());
+        assert_eq!(
+            Destination::from_parts("email", "x@y.io")
+                .unwrap()
+                .channel(),
+            &Channel::Email
+        );
+    }
+}

@@ -1,0 +1,268 @@
+//! Errors: one small enum per operation, each `#[non_exhaustive]`, each saying
+//! what happened and what the caller should do. None of them carries a code,
+//! a digest or a key.
+//!
+//! Rejections a person caused (wrong code, expired…) offer
+//! [`VerifyError::user_message`]: a short sentence safe to show them.
+
+use std::error::Error as StdError;
+
+use time::OffsetDateTime;
+
+use crate::keys::KeyId;
+
+/// A boxed error from a store or delivery backend.
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// Input that was refused before anything was stored or sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InputError {
+    /// The code typed was longer than 64 bytes; it was not read. Ask the person to type the code again.
+    #[error("the code is too long; type the code from the message")]
+    CodeTooLong,
+    /// The code contained non-ASCII characters (such as full-width or Arabic-Indic digits). Ask the person to type it again.
+    #[error("the code has characters that are not in codes; type the code from the message")]
+    CodeNotAscii,
+    /// The code contained a character outside the code alphabet. Ask the person to type it again.
+    #[error("the code has a character that codes never contain; type the code from the message")]
+    CodeCharacter,
+    /// The code had the wrong number of characters. Ask the person to type it again.
+    #[error("codes have {expected} characters")]
+    CodeLength {
+        /// How many characters codes have.
+        expected: usize,
+    },
+    /// The subject id is empty, longer than 128 bytes, or has control characters.
+    #[error("a subject id has 1 to 128 bytes and no control characters")]
+    Subject,
+    /// The purpose name is not valid.
+    #[error(
+        "a custom purpose is 1 to 32 characters of a-z, 0-9, '_' or '.', starting with a letter, and not a built-in name"
+    )]
+    Purpose,
+    /// The phone number is not in E.164 form.
+    #[error("a phone number must be in E.164 form, such as +14155550123")]
+    Phone,
+    /// The email address is not valid.
+    #[error("the email address is not valid")]
+    Email,
+    /// The channel name is not valid.
+    #[error("a custom channel is 1 to 32 characters of a-z, 0-9 or '_', not sms, voice or email")]
+    Channel,
+    /// The address for a custom channel is empty, too long, or has control characters.
+    #[error("an address has 1 to 254 bytes and no control characters")]
+    Address,
+    /// The bound context is empty or longer than 1024 bytes.
+    #[error("a bound context has 1 to 1024 bytes")]
+    Context,
+    /// The challenge id is not one vericode made. Treat it as an unknown challenge.
+    #[error("not a challenge id")]
+    ChallengeId,
+}
+
+/// A configuration refused at `build()`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A secret shorter than 32 bytes.
+    #[error("secrets need at least 32 bytes, got {0}")]
+    SecretTooShort(usize),
+    /// Two secrets with one key id.
+    #[error("key id {} is used twice", .0.get())]
+    DuplicateKeyId(KeyId),
+    /// No signing key was given.
+    #[error("a signing key is required: call signing_key(id, secret)")]
+    MissingSigningKey,
+    /// A code length outside 4..=12.
+    #[error("code length must be 4 to 12, got {0}")]
+    CodeLength(usize),
+    /// A custom alphabet that is not valid.
+    #[error("custom alphabet: {0}")]
+    Alphabet(&'static str),
+    /// A policy setting out of its range.
+    #[error("policy: {0}")]
+    Policy(&'static str),
+    /// The application name is empty, longer than 64 bytes, or has control characters.
+    #[error("the app name has 1 to 64 bytes and no control characters")]
+    AppName,
+}
+
+/// A store failed or misbehaved; nothing was verified. Retry later; if it
+/// persists, check the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend reported an error.
+    #[error("the code store failed")]
+    Backend(#[source] BoxError),
+    /// The store returned a record that cannot be what its key holds (corrupt
+    /// bytes, a record of the wrong kind). The operation failed closed.
+    #[error("the code store returned a corrupt record")]
+    Corrupt(#[source] crate::record::DecodeError),
+    /// Concurrent writers kept changing the record; gave up after the given number of tries.
+    #[error("the code store kept conflicting after {0} tries; try again")]
+    Contention(u32),
+}
+
+/// Why a code could not be sent.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IssueError {
+    /// The request was not valid; nothing was stored or sent.
+    #[error("invalid request: {0}")]
+    Input(#[from] InputError),
+    /// The subject has failed too often and is locked; nothing was sent.
+    /// `until` is when the lock ends by itself, `None` if it needs an unlock.
+    #[error("the subject is locked after too many failed attempts")]
+    Locked {
+        /// When the lock ends by itself, if it does.
+        until: Option<OffsetDateTime>,
+    },
+    /// A code was sent recently; ask again after `retry_after`.
+    #[error("a code was sent recently; try again later")]
+    ResendTooSoon {
+        /// When another code may be sent.
+        retry_after: OffsetDateTime,
+    },
+    /// The challenge has had as many codes as it may; wait for it to expire
+    /// (or cancel it) before asking again.
+    #[error("no more codes can be sent for this challenge")]
+    SendLimit {
+        /// When the challenge expires and a new one may start.
+        retry_after: OffsetDateTime,
+    },
+    /// No live challenge has this id (for a resend): it expired, was used or
+    /// cancelled, or never existed. Start a new challenge.
+    #[error("no such challenge")]
+    UnknownChallenge,
+    /// The store failed; nothing is verifiable (if the message had gone out,
+    /// its code will not work). Retry later.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Delivery failed; nothing was stored, so no code from this attempt
+    /// verifies. Retry, or try another destination.
+    #[error("the code could not be delivered")]
+    Delivery(#[source] BoxError),
+}
+
+/// Why a code was not accepted.
+///
+/// Every variant is a failure: a verification succeeds only through `Ok`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The code was wrong; the attempt was counted. The person may try again
+    /// `attempts_left` more times.
+    #[error("wrong code; {attempts_left} attempts left")]
+    WrongCode {
+        /// Attempts left on this challenge.
+        attempts_left: u32,
+    },
+    /// The code was checked against details other than those it was issued
+    /// for (a different bound context); the attempt was counted.
+    #[error("the code was issued for other details")]
+    ContextMismatch {
+        /// Attempts left on this challenge.
+        attempts_left: u32,
+    },
+    /// The challenge used all its attempts; start a new one.
+    #[error("too many attempts")]
+    TooManyAttempts,
+    /// The challenge expired; start a new one.
+    #[error("the code expired")]
+    Expired,
+    /// No live challenge has this id: never issued, already used, cancelled,
+    /// or long expired. Start a new one.
+    #[error("unknown or already used challenge")]
+    UnknownChallenge,
+    /// The subject failed too often and is locked; even the right code fails.
+    #[error("the subject is locked after too many failed attempts")]
+    Locked {
+        /// When the lock ends by itself, if it does.
+        until: Option<OffsetDateTime>,
+    },
+    /// What was typed cannot be a code; it was not counted as an attempt.
+    #[error("malformed code: {0}")]
+    Malformed(#[from] InputError),
+    /// The store failed; nothing was verified. Retry later.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl VerifyError {
+    /// A short message safe to show the person: it never says whether the
+    /// account exists or how close a guess was.
+    ///
+    /// ```
+    /// use vericode::VerifyError;
+    /// let e = VerifyError::WrongCode { attempts_left: 2 };
+    /// assert_eq!(e.user_message(), "That code is not right. Check the message and try again.");
+    /// ```
+    pub fn user_message(&self) -> &'static str {
+        match self {
+            VerifyError::WrongCode { .. } | VerifyError::ContextMismatch { .. } => {
+                "That code is not right. Check the message and try again."
+            }
+            VerifyError::Malformed(_) => "Type the code exactly as it appears in the message.",
+            VerifyError::TooManyAttempts => "Too many tries. Ask for a new code.",
+            VerifyError::Expired | VerifyError::UnknownChallenge => {
+                "This code has expired or was already used. Ask for a new code."
+            }
+            VerifyError::Locked { .. } => {
+                "Too many failed attempts. Try again later or contact support."
+            }
+            VerifyError::Store(_) => "Something went wrong on our side. Try again in a moment.",
+        }
+    }
+
+    /// `true` if the attempt was counted against the challenge and the subject.
+    pub fn counted(&self) -> bool {
+        matches!(
+            self,
+            VerifyError::WrongCode { .. } | VerifyError::ContextMismatch { .. }
+        )
+    }
+}
+
+impl IssueError {
+    /// A short message safe to show the person.
+    ///
+    /// ```
+    /// use vericode::IssueError;
+    /// let e = IssueError::UnknownChallenge;
+    /// assert_eq!(e.user_message(), "This code has expired or was already used. Ask for a new code.");
+    /// ```
+    pub fn user_message(&self) -> &'static str {
+        match self {
+            IssueError::Input(_) => "Check the phone number or email address and try again.",
+            IssueError::Locked { .. } => {
+                "Too many failed attempts. Try again later or contact support."
+            }
+            IssueError::ResendTooSoon { .. } => {
+                "A code was just sent. Wait a moment before asking again."
+            }
+            IssueError::SendLimit { .. } => {
+                "Too many codes were sent. Wait a few minutes and start again."
+            }
+            IssueError::UnknownChallenge => {
+                "This code has expired or was already used. Ask for a new code."
+            }
+            IssueError::Store(_) | IssueError::Delivery(_) => {
+                "We could not send a code right now. Try again in a moment."
+            }
+        }
+    }
+}
+
+/// Why a challenge could not be cancelled.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CancelError {
+    /// No live challenge has this id; there is nothing to cancel.
+    #[error("no such challenge")]
+    UnknownChallenge,
+    /// The store failed; the challenge may still be live. Retry.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

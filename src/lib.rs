@@ -1,0 +1,38 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(rust_2018_idioms, unreachable_pub)]
+
+mod challenge_id;
+mod clock;
+mod code;
+mod delivery;
+mod destination;
+mod error;
+mod keys;
+mod policy;
+mod purpose;
+mod record;
+pub mod store;
+mod subject;
+mod verifier;
+
+pub use challenge_id::{CHALLENGE_ID_LEN, ChallengeId};
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use code::{
+    Alphabet, Code, CodeFormat, CustomAlphabet, MAX_CODE_LEN, MAX_INPUT_LEN, MIN_CODE_LEN,
+};
+pub use delivery::{Delivery, Message, Never, Receipt, RecordingDelivery, SentMessage};
+pub use destination::{Channel, Destination, MAX_ADDRESS_LEN, MaskedDestination};
+pub use error::{
+    BoxError, CancelError, ConfigError, InputError, IssueError, StoreError, VerifyError,
+};
+pub use keys::{KeyId, MIN_SECRET_LEN, SecretKey};
+pub use policy::{Lockout, Policy};
+pub use purpose::{CustomPurpose, MAX_PURPOSE_LEN, Purpose};
+pub use record::{DecodeError, Record};
+pub use store::{
+    CodeStore, Commit, KeyKind, MemoryStore, MemoryStoreError, StoreKey, Version, Versioned, Write,
+};
+pub use subject::{Context, MAX_CONTEXT_LEN, MAX_SUBJECT_LEN, Subject};
+pub use verifier::{IssueRequest, Ticket, Unset, Verified, Verifier, VerifierBuilder};

@@ -1,0 +1,317 @@
+//! [`Policy`]: how long codes live, how many tries and resends a challenge
+//! gets, and how a subject is locked after repeated failures. Every number
+//! has a default with its source in the README; all are checked at
+//! [`VerifierBuilder::build`](crate::VerifierBuilder::build).
+
+use std::collections::HashMap;
+
+use time::Duration;
+
+use crate::code::CodeFormat;
+use crate::error::ConfigError;
+use crate::purpose::Purpose;
+use crate::record::MAX_LIVE_CODES;
+
+/// What happens when a subject reaches its limit of consecutive failures.
+///
+/// ```
+/// use vericode::Lockout;
+/// use time::Duration;
+/// let l = Lockout::For(Duration::hours(1));
+/// assert_ne!(l, Lockout::UntilUnlocked);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Lockout {
+    /// Locked for this long after each failure at or past the limit. The
+    /// failure count is not reset when the lock ends, so after it ends the
+    /// subject has one attempt per lock period until a success.
+    For(Duration),
+    /// Locked until the application calls
+    /// [`Verifier::unlock`](crate::Verifier::unlock).
+    UntilUnlocked,
+}
+
+/// The rules of challenges.
+///
+/// ```
+/// use vericode::{CodeFormat, Lockout, Policy, Purpose};
+/// use time::Duration;
+///
+/// let policy = Policy::default()
+///     .code_format(CodeFormat::digits(8)?)
+///     .lifetime(Duration::minutes(5))
+///     .lifetime_for(Purpose::PasswordReset, Duration::minutes(15))
+///     .max_attempts(3)
+///     .lockout(Lockout::UntilUnlocked);
+/// assert_eq!(policy.lifetime_of(&Purpose::PasswordReset), Duration::minutes(15));
+/// assert_eq!(policy.lifetime_of(&Purpose::StepUp), Duration::minutes(5));
+/// # Ok::<(), vericode::ConfigError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Policy {
+    pub(crate) format: CodeFormat,
+    pub(crate) lifetime: Duration,
+    pub(crate) lifetimes: HashMap<Purpose, Duration>,
+    pub(crate) max_attempts: u32,
+    pub(crate) max_live_codes: u32,
+    pub(crate) max_sends: u32,
+    pub(crate) resend_cooldown: Duration,
+    pub(crate) max_resend_cooldown: Duration,
+    pub(crate) max_failures: u32,
+    pub(crate) lockout: Lockout,
+    pub(crate) failure_memory: Duration,
+    pub(crate) allow_short_codes: bool,
+}
+
+impl Default for Policy {
+    /// The defaults: 6 digits, 10 minutes, 5 attempts, 3 live codes, 5 sends
+    /// per challenge, resend cooldown 30 s doubling up to 5 minutes, 100
+    /// consecutive failures per subject, then locked for 24 hours per failure,
+    /// failures remembered for 30 days.
+    fn default() -> Self {
+        Policy {
+            format: CodeFormat::default(),
+            lifetime: Duration::minutes(10),
+            lifetimes: HashMap::new(),
+            max_attempts: 5,
+            max_live_codes: 3,
+            max_sends: 5,
+            resend_cooldown: Duration::seconds(30),
+            max_resend_cooldown: Duration::minutes(5),
+            max_failures: 100,
+            lockout: Lockout::For(Duration::hours(24)),
+            failure_memory: Duration::days(30),
+            allow_short_codes: false,
+        }
+    }
+}
+
+impl Policy {
+    /// The shape of codes (default: 6 digits). Codes with fewer than a million
+    /// possibilities are refused at build unless [`Policy::allow_short_codes`].
+    pub fn code_format(mut self, format: CodeFormat) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// Accepts code formats with fewer than 10^6 possibilities (below NIST SP
+    /// 800-63B-4's minimum). Only for low-value uses.
+    pub fn allow_short_codes(mut self) -> Self {
+        self.allow_short_codes = true;
+        self
+    }
+
+    /// How long a challenge lives, for purposes without their own (default 10
+    /// minutes; 1 minute to 24 hours).
+    pub fn lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = lifetime;
+        self
+    }
+
+    /// How long challenges for `purpose` live.
+    pub fn lifetime_for(mut self, purpose: Purpose, lifetime: Duration) -> Self {
+        self.lifetimes.insert(purpose, lifetime);
+        self
+    }
+
+    /// Attempts per challenge (default 5; 1 to 20).
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = n;
+        self
+    }
+
+    /// Codes of one challenge that verify at once (default 3; 1 to 10): after
+    /// a resend, codes still in transit keep working; the oldest is dropped
+    /// when the limit is reached.
+    pub fn max_live_codes(mut self, n: u32) -> Self {
+        self.max_live_codes = n;
+        self
+    }
+
+    /// Codes sent per challenge, the first included (default 5; 1 to 20).
+    pub fn max_sends(mut self, n: u32) -> Self {
+        self.max_sends = n;
+        self
+    }
+
+    /// The wait before the first resend, doubling with each resend up to
+    /// `max` (default 30 s, up to 5 minutes).
+    pub fn resend_cooldown(mut self, first: Duration, max: Duration) -> Self {
+        self.resend_cooldown = first;
+        self.max_resend_cooldown = max;
+        self
+    }
+
+    /// Consecutive failures of one subject across all its challenges before it
+    /// is locked (default 100, NIST SP 800-63B-4 §3.2.2; 1 to 1000). Only a
+    /// success or an unlock resets the count.
+    pub fn max_failures(mut self, n: u32) -> Self {
+        self.max_failures = n;
+        self
+    }
+
+    /// What happens at the failure limit (default: locked 24 hours per failure).
+    pub fn lockout(mut self, lockout: Lockout) -> Self {
+        self.lockout = lockout;
+        self
+    }
+
+    /// How long a subject's failure count is kept after its last failure
+    /// (default 30 days; at least 1 day and at least the lockout): a bound on
+    /// storage for subjects that stop trying.
+    pub fn failure_memory(mut self, d: Duration) -> Self {
+        self.failure_memory = d;
+        self
+    }
+
+    /// The lifetime of challenges for `purpose`.
+    pub fn lifetime_of(&self, purpose: &Purpose) -> Duration {
+        self.lifetimes
+            .get(purpose)
+            .copied()
+            .unwrap_or(self.lifetime)
+    }
+
+    /// The code format.
+    pub fn format(&self) -> &CodeFormat {
+        &self.format
+    }
+
+    /// Attempts per challenge.
+    pub fn attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// The worst-case chance that guesses at one challenge find its code:
+    /// live codes × attempts / code space (RFC 4226 §6).
+    ///
+    /// ```
+    /// let p = vericode::Policy::default().guess_probability_per_challenge();
+    /// assert!((p - 1.5e-5).abs() < 1e-12);
+    /// ```
+    pub fn guess_probability_per_challenge(&self) -> f64 {
+        f64::from(self.max_live_codes) * f64::from(self.max_attempts) / self.format.space()
+    }
+
+    /// The wait before resend number `n` (1 for the first resend).
+    pub(crate) fn cooldown_before(&self, n: u32) -> Duration {
+        let factor = 1i32
+            .checked_shl(n.saturating_sub(1).min(20))
+            .unwrap_or(i32::MAX);
+        self.resend_cooldown
+            .checked_mul(factor)
+            .unwrap_or(self.max_resend_cooldown)
+            .min(self.max_resend_cooldown)
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        let lifetime_ok = |d: &Duration| *d >= Duration::minutes(1) && *d <= Duration::hours(24);
+        if !lifetime_ok(&self.lifetime) || !self.lifetimes.values().all(lifetime_ok) {
+            return Err(ConfigError::Policy(
+                "lifetimes must be between 1 minute and 24 hours",
+            ));
+        }
+        if !(1..=20).contains(&self.max_attempts) {
+            return Err(ConfigError::Policy("max_attempts must be 1 to 20"));
+        }
+        if !(1..=MAX_LIVE_CODES as u32).contains(&self.max_live_codes) {
+            return Err(ConfigError::Policy("max_live_codes must be 1 to 10"));
+        }
+        if !(1..=20).contains(&self.max_sends) {
+            return Err(ConfigError::Policy("max_sends must be 1 to 20"));
+        }
+        if self.resend_cooldown.is_negative() || self.max_resend_cooldown < self.resend_cooldown {
+            return Err(ConfigError::Policy(
+                "resend cooldown must be >= 0 and <= its maximum",
+            ));
+        }
+        if !(1..=1000).contains(&self.max_failures) {
+            return Err(ConfigError::Policy("max_failures must be 1 to 1000"));
+        }
+        if let Lockout::For(d) = self.lockout {
+            if d < Duration::minutes(1) || d > self.failure_memory {
+                return Err(ConfigError::Policy(
+                    "a lockout lasts at least 1 minute and at most the failure memory",
+                ));
+            }
+        }
+        if self.failure_memory < Duration::days(1) {
+            return Err(ConfigError::Policy("failure_memory must be at least 1 day"));
+        }
+        if self.format.space() < 1e6 && !self.allow_short_codes {
+            return Err(ConfigError::Policy(
+                "codes with fewer than 10^6 possibilities need allow_short_codes()",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cooldown_doubles_up_to_its_cap() {
+        let p = Policy::default();
+        let secs: Vec<i64> = (1..=6)
+            .map(|n| p.cooldown_before(n).whole_seconds())
+            .collect();
+        assert_eq!(secs, [30, 60, 120, 240, 300, 300]);
+        assert_eq!(p.cooldown_before(u32::MAX), Duration::minutes(5));
+    }
+
+    #[test]
+    fn validation_refuses_out_of_range() {
+        assert!(Policy::default().validate().is_ok());
+        assert!(Policy::default().max_attempts(0).validate().is_err());
+        assert!(Policy::default().max_attempts(21).validate().is_err());
+        assert!(Policy::default().max_live_codes(11).validate().is_err());
+        assert!(
+            Policy::default()
+                .lifetime(Duration::seconds(59))
+                .validate()
+                .is_err()
+        );
+        assert!(
+            Policy::default()
+                .lifetime_for(Purpose::StepUp, Duration::days(2))
+                .validate()
+                .is_err()
+        );
+        assert!(Policy::default().max_failures(0).validate().is_err());
+        assert!(
+            Policy::default()
+                .failure_memory(Duration::hours(1))
+                .validate()
+                .is_err()
+        );
+        assert!(
+            Policy::default()
+                .lockout(Lockout::For(Duration::days(31)))
+                .validate()
+                .is_err()
+        );
+        let four = CodeFormat::digits(4).unwrap();
+        assert!(
+            Policy::default()
+                .code_format(four.clone())
+                .validate()
+                .is_err()
+        );
+        assert!(
+            Policy::default()
+                .code_format(four)
+                .allow_short_codes()
+                .validate()
+                .is_ok()
+        );
+        assert!(
+            Policy::default()
+                .resend_cooldown(Duration::minutes(2), Duration::minutes(1))
+                .validate()
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,395 @@
+//! Records: what a [`CodeStore`](crate::CodeStore) keeps, and their compact,
+//! versioned byte form.
+//!
+//! A [`Record`] is opaque to stores: a store keeps it (as the value, or as
+//! bytes from [`Record::encode`]) and hands it back. Decoding is total: any
+//! byte string gives a record or a [`DecodeError`], never a panic, and every
+//! field is validated again on the way in.
+//!
+//! Byte form, version 1 (integers big-endian, `str8` = one length byte then UTF-8):
+//!
+//! ```text
+//! challenge: 01 01 nonce[16] created:i64 expires:i64 next_send:i64 sends:u8 attempts:u8
+//!            purpose:str8 subject:str8 channel:str8 address:str8
+//!            has_context:u8 (context_key:u32 context_tag[32])? n:u8 (key:u32 tag[32]){n}
+//! subject:   01 02 failures:u32 last_failure:i64 lock:u8 lock_until:i64
+//! ```
+
+use std::sync::Arc;
+
+use crate::clock::Timestamp;
+use crate::destination::Destination;
+use crate::keys::{KeyId, Tag};
+use crate::purpose::Purpose;
+use crate::subject::Subject;
+
+const FORMAT: u8 = 1;
+const KIND_CHALLENGE: u8 = 1;
+const KIND_SUBJECT: u8 = 2;
+/// At most this many live codes per challenge, whatever the policy.
+pub(crate) const MAX_LIVE_CODES: usize = 10;
+
+/// A stored record: a challenge, or a subject's failure count.
+///
+/// Cheap to clone (shared). Stores that keep bytes use [`Record::encode`] and
+/// [`Record::decode`].
+///
+/// ```
+/// use vericode::Record;
+/// assert!(Record::decode(b"").is_err());
+/// assert!(Record::decode(&[0xff; 300]).is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record(pub(crate) Arc<RecordKind>);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum RecordKind {
+    Challenge(ChallengeRecord),
+    Subject(SubjectRecord),
+}
+
+/// One live challenge of a (subject, purpose).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ChallengeRecord {
+    pub nonce: [u8; 16],
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub next_send_at: Timestamp,
+    /// Codes sent so far in this challenge.
+    pub sends: u8,
+    /// Attempts used so far.
+    pub attempts: u8,
+    pub purpose: Purpose,
+    pub subject: Subject,
+    pub destination: Destination,
+    /// The digest of the bound details, if any.
+    pub context: Option<StoredTag>,
+    /// Digests of the live codes, oldest first.
+    pub codes: Vec<StoredTag>,
+}
+
+/// A digest with the id of the key that made it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct StoredTag {
+    pub key: KeyId,
+    pub tag: Tag,
+}
+
+/// A subject's consecutive failures across challenges.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SubjectRecord {
+    pub failures: u32,
+    pub last_failure_at: Timestamp,
+    pub lock: Lock,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lock {
+    None,
+    Until(Timestamp),
+    UntilUnlocked,
+}
+
+/// Bytes that are not a record vericode wrote.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The record ended early.
+    #[error("record truncated")]
+    Truncated,
+    /// A format version this build does not know (written by a newer vericode?).
+    #[error("unknown record format {0}")]
+    UnknownFormat(u8),
+    /// A record kind this build does not know.
+    #[error("unknown record kind {0}")]
+    UnknownKind(u8),
+    /// A field held a value it can never hold.
+    #[error("invalid field: {0}")]
+    Invalid(&'static str),
+    /// Bytes after the end of the record.
+    #[error("trailing bytes after the record")]
+    Trailing,
+    /// The record is of another kind than its key holds.
+    #[error("record of the wrong kind for its key")]
+    WrongKind,
+}
+
+impl Record {
+    pub(crate) fn challenge(c: ChallengeRecord) -> Record {
+        Record(Arc::new(RecordKind::Challenge(c)))
+    }
+
+    pub(crate) fn subject(s: SubjectRecord) -> Record {
+        Record(Arc::new(RecordKind::Subject(s)))
+    }
+
+    pub(crate) fn as_challenge(&self) -> Result<&ChallengeRecord, DecodeError> {
+        match &*self.0 {
+            RecordKind::Challenge(c) => Ok(c),
+            _ => Err(DecodeError::WrongKind),
+        }
+    }
+
+    pub(crate) fn as_subject(&self) -> Result<&SubjectRecord, DecodeError> {
+        match &*self.0 {
+            RecordKind::Subject(s) => Ok(s),
+            _ => Err(DecodeError::WrongKind),
+        }
+    }
+
+    /// The record's compact byte form.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(160);
+        out.push(FORMAT);
+        match &*self.0 {
+            RecordKind::Challenge(c) => {
+                out.push(KIND_CHALLENGE);
+                out.extend_from_slice(&c.nonce);
+                for t in [c.created_at, c.expires_at, c.next_send_at] {
+                    out.extend_from_slice(&t.as_millis().to_be_bytes());
+                }
+                out.push(c.sends);
+                out.push(c.attempts);
+                for s in [
+                    c.purpose.as_str(),
+                    c.subject.as_str(),
+                    c.destination.channel().as_str(),
+                    c.destination.address(),
+                ] {
+                    // Every string is validated to at most 254 bytes on the way in.
+                    out.push(s.len() as u8);
+                    out.extend_from_slice(s.as_bytes());
+                }
+                match &c.context {
+                    None => out.push(0),
+                    Some(t) => {
+                        out.push(1);
+                        put_tag(&mut out, t);
+                    }
+                }
+                out.push(c.codes.len() as u8);
+                for t in &c.codes {
+                    put_tag(&mut out, t);
+                }
+            }
+            RecordKind::Subject(s) => {
+                out.push(KIND_SUBJECT);
+                out.extend_from_slice(&s.failures.to_be_bytes());
+                out.extend_from_slice(&s.last_failure_at.as_millis().to_be_bytes());
+                let (kind, until) = match s.lock {
+                    Lock::None => (0u8, 0i64),
+                    Lock::Until(t) => (1, t.as_millis()),
+                    Lock::UntilUnlocked => (2, 0),
+                };
+                out.push(kind);
+                out.extend_from_slice(&until.to_be_bytes());
+            }
+        }
+        out
+    }
+
+    /// Reads a record from its byte form; any other bytes give an error.
+    pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
+        let mut r = Reader(bytes);
+        let format = r.u8()?;
+        if format != FORMAT {
+            return Err(DecodeError::UnknownFormat(format));
+        }
+        let record = match r.u8()? {
+            KIND_CHALLENGE => {
+                let nonce = r.array::<16>()?;
+                let created_at = Timestamp::from_millis(r.i64()?);
+                let expires_at = Timestamp::from_millis(r.i64()?);
+                let next_send_at = Timestamp::from_millis(r.i64()?);
+                let sends = r.u8()?;
+                let attempts = r.u8()?;
+                let purpose =
+                    Purpose::parse(r.str8()?).map_err(|_| DecodeError::Invalid("purpose"))?;
+                let subject =
+                    Subject::new(r.str8()?).map_err(|_| DecodeError::Invalid("subject"))?;
+                let channel = r.str8()?;
+                let address = r.str8()?;
+                let destination = Destination::from_parts(channel, address)
+                    .map_err(|_| DecodeError::Invalid("destination"))?;
+                let context = match r.u8()? {
+                    0 => None,
+                    1 => Some(r.tag()?),
+                    _ => return Err(DecodeError::Invalid("context flag")),
+                };
+                let n = usize::from(r.u8()?);
+                if n == 0 || n > MAX_LIVE_CODES {
+                    return Err(DecodeError::Invalid("code count"));
+                }
+                let mut codes = Vec::with_capacity(n);
+                for _ in 0..n {
+                    codes.push(r.tag()?);
+                }
+                if expires_at < created_at || sends == 0 {
+                    return Err(DecodeError::Invalid("challenge times or counts"));
+                }
+                Record::challenge(ChallengeRecord {
+                    nonce,
+                    created_at,
+                    expires_at,
+                    next_send_at,
+                    sends,
+                    attempts,
+                    purpose,
+                    subject,
+                    destination,
+                    context,
+                    codes,
+                })
+            }
+            KIND_SUBJECT => {
+                let failures = r.u32()?;
+                let last_failure_at = Timestamp::from_millis(r.i64()?);
+                let kind = r.u8()?;
+                let until = Timestamp::from_millis(r.i64()?);
+                let lock = match kind {
+                    0 => Lock::None,
+                    1 => Lock::Until(until),
+                    2 => Lock::UntilUnlocked,
+                    _ => return Err(DecodeError::Invalid("lock")),
+                };
+                Record::subject(SubjectRecord {
+                    failures,
+                    last_failure_at,
+                    lock,
+                })
+            }
+            other => return Err(DecodeError::UnknownKind(other)),
+        };
+        if !r.0.is_empty() {
+            return Err(DecodeError::Trailing);
+        }
+        Ok(record)
+    }
+}
+
+fn put_tag(out: &mut Vec<u8>, t: &StoredTag) {
+    out.extend_from_slice(&t.key.get().to_be_bytes());
+    out.extend_from_slice(&t.tag);
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if self.0.len() < n {
+            return Err(DecodeError::Truncated);
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Ok(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        Ok(u32::from_be_bytes(self.array()?))
+    }
+
+    fn i64(&mut self) -> Result<i64, DecodeError> {
+        Ok(i64::from_be_bytes(self.array()?))
+    }
+
+    fn str8(&mut self) -> Result<&'a str, DecodeError> {
+        let n = usize::from(self.u8()?);
+        std::str::from_utf8(self.take(n)?).map_err(|_| DecodeError::Invalid("utf-8"))
+    }
+
+    fn tag(&mut self) -> Result<StoredTag, DecodeError> {
+        Ok(StoredTag {
+            key: KeyId::new(self.u32()?),
+            tag: self.array()?,
+        })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn sample_challenge() -> Record {
+        Record::challenge(ChallengeRecord {
+            nonce: [9; 16],
+            created_at: Timestamp::from_millis(1_000),
+            expires_at: Timestamp::from_millis(601_000),
+            next_send_at: Timestamp::from_millis(31_000),
+            sends: 2,
+            attempts: 1,
+            purpose: Purpose::custom("wire_transfer").unwrap(),
+            subject: Subject::new("user-42").unwrap(),
+            destination: Destination::email("ana@example.com").unwrap(),
+            context: Some(StoredTag {
+                key: KeyId::new(3),
+                tag: [4; 32],
+            }),
+            codes: vec![
+                StoredTag {
+                    key: KeyId::new(2),
+                    tag: [5; 32],
+                },
+                StoredTag {
+                    key: KeyId::new(3),
+                    tag: [6; 32],
+                },
+            ],
+        })
+    }
+
+    pub(crate) fn sample_subject() -> Record {
+        Record::subject(SubjectRecord {
+            failures: 7,
+            last_failure_at: Timestamp::from_millis(5),
+            lock: Lock::Until(Timestamp::from_millis(99)),
+        })
+    }
+
+    #[test]
+    fn round_trips() {
+        for r in [sample_challenge(), sample_subject()] {
+            assert_eq!(Record::decode(&r.encode()).unwrap(), r);
+        }
+    }
+
+    #[test]
+    fn every_truncation_and_extension_is_an_error() {
+        for r in [sample_challenge(), sample_subject()] {
+            let bytes = r.encode();
+            for n in 0..bytes.len() {
+                assert!(Record::decode(&bytes[..n]).is_err(), "prefix {n}");
+            }
+            let mut longer = bytes.clone();
+            longer.push(0);
+            assert_eq!(Record::decode(&longer), Err(DecodeError::Trailing));
+        }
+    }
+
+    #[test]
+    fn every_single_byte_flip_decodes_or_errs_without_panic() {
+        let bytes = sample_challenge().encode();
+        for i in 0..bytes.len() {
+            for bit in 0..8 {
+                let mut b = bytes.clone();
+                b[i] ^= 1 << bit;
+                let _ = Record::decode(&b);
+            }
+        }
+        let mut b = bytes.clone();
+        b[0] = 2;
+        assert_eq!(Record::decode(&b), Err(DecodeError::UnknownFormat(2)));
+        b[0] = 1;
+        b[1] = 9;
+        assert_eq!(Record::decode(&b), Err(DecodeError::UnknownKind(9)));
+    }
+}

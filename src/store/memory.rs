@@ -1,0 +1,241 @@
+//! [`MemoryStore`]: the embedded store, for one process.
+
+use std::collections::HashMap;
+use std::future::ready;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use super::{CodeStore, Commit, StoreKey, Version, Versioned, Write};
+use crate::clock::Timestamp;
+use crate::record::Record;
+
+const SHARDS: usize = 64;
+/// Shards are swept of expired records when they have doubled since the last
+/// sweep, and never below this size.
+const MIN_SWEEP_LEN: usize = 64;
+
+/// The in-memory [`CodeStore`]: sharded (64 locks, chosen by the subject, so
+/// threads working for different subjects rarely meet), bounded by a capacity,
+/// and dropping expired records as it goes.
+///
+/// Share one `MemoryStore` between verifiers by wrapping it in an
+/// [`Arc`](std::sync::Arc). Everything is lost when the process ends; run
+/// several processes on a shared store instead.
+///
+/// ```
+/// use vericode::MemoryStore;
+/// let store = MemoryStore::with_capacity(100_000);
+/// assert_eq!(store.len(), 0);
+/// assert_eq!(store.capacity(), 100_000);
+/// ```
+pub struct MemoryStore {
+    shards: Box<[Mutex<Shard>]>,
+    len: AtomicUsize,
+    capacity: usize,
+}
+
+#[derive(Default)]
+struct Shard {
+    map: HashMap<StoreKey, Entry>,
+    next_version: u64,
+    len_after_sweep: usize,
+}
+
+struct Entry {
+    version: Version,
+    record: Record,
+    expires_at: Timestamp,
+}
+
+/// Why the [`MemoryStore`] refused a write.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MemoryStoreError {
+    /// The store holds `capacity` live records; nothing was written. Raise the
+    /// capacity, or look for a flood of challenges.
+    #[error("the memory store is full ({capacity} records)")]
+    Full {
+        /// The store's capacity.
+        capacity: usize,
+    },
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity)
+            .finish()
+    }
+}
+
+impl MemoryStore {
+    /// The default capacity: one million records.
+    pub const DEFAULT_CAPACITY: usize = 1_000_000;
+
+    /// A store for up to a million records.
+    pub fn new() -> Self {
+        Self::with_capacity(Self::DEFAULT_CAPACITY)
+    }
+
+    /// A store for up to `capacity` records (at least 1).
+    pub fn with_capacity(capacity: usize) -> Self {
+        MemoryStore {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            len: AtomicUsize::new(0),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Records held, expired ones not yet dropped included.
+    pub fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    /// `true` if no records are held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The most records the store holds.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Drops every record past its expiry; returns how many were dropped.
+    pub fn purge_expired(&self, now: Timestamp) -> usize {
+        (0..SHARDS)
+            .map(|i| self.sweep(&mut self.lock(i), now))
+            .sum()
+    }
+
+    fn shard_of(key: &StoreKey) -> usize {
+        usize::from(key.group()[0]) % SHARDS
+    }
+
+    fn lock(&self, i: usize) -> MutexGuard<'_, Shard> {
+        // A panic while holding a shard cannot leave an entry half-written
+        // (entries are replaced whole), so a poisoned lock is still consistent.
+        self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn sweep(&self, shard: &mut Shard, now: Timestamp) -> usize {
+        let before = shard.map.len();
+        shard.map.retain(|_, e| e.expires_at > now);
+        let dropped = before - shard.map.len();
+        shard.len_after_sweep = shard.map.len();
+        self.len.fetch_sub(dropped, Ordering::Relaxed);
+        dropped
+    }
+
+    fn read(&self, key: &StoreKey, now: Timestamp) -> Option<Versioned> {
+        let mut shard = self.lock(Self::shard_of(key));
+        match shard.map.get(key) {
+            Some(e) if e.expires_at > now => Some(Versioned {
+                version: e.version,
+                record: e.record.clone(),
+            }),
+            Some(_) => {
+                shard.map.remove(key);
+                self.len.fetch_sub(1, Ordering::Relaxed);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn apply(&self, writes: &[Write], now: Timestamp) -> Result<Commit, MemoryStoreError> {
+        // Lock every shard involved, in index order, so two commits never wait
+        // on each other in a cycle.
+        let mut ids: Vec<usize> = writes.iter().map(|w| Self::shard_of(w.key())).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut guards: Vec<(usize, MutexGuard<'_, Shard>)> =
+            ids.iter().map(|&i| (i, self.lock(i))).collect();
+        let shard_for = |key: &StoreKey| -> usize {
+            let i = Self::shard_of(key);
+            guards.iter().position(|(j, _)| *j == i).unwrap_or(0)
+        };
+        let positions: Vec<usize> = writes.iter().map(|w| shard_for(w.key())).collect();
+
+        let mut added = 0usize;
+        for (w, &p) in writes.iter().zip(&positions) {
+            let live = guards[p].1.map.get(w.key()).filter(|e| e.expires_at > now);
+            if live.map(|e| e.version) != w.expected() {
+                return Ok(Commit::Conflict);
+            }
+            if live.is_none()
+                && matches!(w, Write::Put { .. })
+                && !guards[p].1.map.contains_key(w.key())
+            {
+                added += 1;
+            }
+        }
+        if added > 0 && self.len() + added > self.capacity {
+            for (_, g) in guards.iter_mut() {
+                self.sweep(g, now);
+            }
+            if self.len() + added > self.capacity {
+                return Err(MemoryStoreError::Full {
+                    capacity: self.capacity,
+                });
+            }
+        }
+        for (w, &p) in writes.iter().zip(&positions) {
+            let shard = &mut *guards[p].1;
+            match w {
+                Write::Put {
+                    key,
+                    record,
+                    expires_at,
+                    ..
+                } => {
+                    shard.next_version += 1;
+                    let entry = Entry {
+                        version: Version(shard.next_version),
+                        record: record.clone(),
+                        expires_at: *expires_at,
+                    };
+                    if shard.map.insert(*key, entry).is_none() {
+                        self.len.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Write::Delete { key, .. } => {
+                    if shard.map.remove(key).is_some() {
+                        self.len.fetch_sub(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            if shard.map.len() >= (2 * shard.len_after_sweep).max(MIN_SWEEP_LEN) {
+                self.sweep(shard, now);
+            }
+        }
+        Ok(Commit::Applied)
+    }
+}
+
+impl CodeStore for MemoryStore {
+    type Error = MemoryStoreError;
+
+    fn get_many(
+        &self,
+        keys: &[StoreKey],
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<Option<Versioned>>, Self::Error>> + Send {
+        ready(Ok(keys.iter().map(|k| self.read(k, now)).collect()))
+    }
+
+    fn commit(
+        &self,
+        writes: &[Write],
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Commit, Self::Error>> + Send {
+        ready(self.apply(writes, now))
+    }
+}

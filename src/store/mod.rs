@@ -1,0 +1,263 @@
+//! The [`CodeStore`] contract, and [`MemoryStore`], the embedded store.
+//!
+//! A store is a key-value engine with versioned, conditional, atomic writes.
+//! It knows nothing of codes, attempts or policy: the
+//! [`Verifier`](crate::Verifier) reads records, decides, and writes back on
+//! the condition that nothing changed in between. When something did, the
+//! store answers [`Commit::Conflict`] and the verifier reads and decides
+//! again, a bounded number of times, then fails closed.
+//!
+//! # The contract
+//!
+//! - **Versions**: every stored record has a [`Version`] the store picks; a
+//!   version is never reused for a key, not even after the key was deleted and
+//!   written again (a counter per store or shard does; so does a random 64-bit
+//!   number).
+//! - **Commit**: [`CodeStore::commit`] applies a short list of writes to
+//!   distinct keys *all or none*: every write's expectation (absent, or at a
+//!   version) must hold, else nothing is written and the answer is
+//!   [`Commit::Conflict`].
+//! - **Linearizable**: each `get` sees the latest committed state.
+//! - **Groups**: all keys of one commit share one [`StoreKey::group`], so an
+//!   engine that shards (Redis Cluster) can keep them on one node: use the
+//!   group as the hash tag.
+//! - **Expiry**: each put carries `expires_at`, a hint after which the record
+//!   may be dropped; a record past it must read as absent. The verifier checks
+//!   expiry itself from the record, so a store that keeps records longer is
+//!   still correct, only larger.
+//!
+//! Redis meets this with one Lua script per commit, SQL with a transaction of
+//! `UPDATE … WHERE version = $n`, DynamoDB with `TransactWriteItems` and
+//! condition expressions.
+
+mod memory;
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use crate::clock::Timestamp;
+use crate::record::Record;
+
+pub use memory::{MemoryStore, MemoryStoreError};
+
+/// What kind of record a key holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum KeyKind {
+    /// The live challenge of a (subject, purpose).
+    Challenge,
+    /// A subject's failure count and lock.
+    Subject,
+}
+
+/// Where a record lives: a kind, a 16-byte group (a hash of the subject) and
+/// an 8-byte item within the group.
+///
+/// ```
+/// # use vericode::{KeyKind, StoreKey};
+/// # fn show(key: &StoreKey) {
+/// // The text form, for stores keyed by strings: kind:group:item in hex.
+/// let text = key.to_string();
+/// assert!(text.starts_with("c:") || text.starts_with("s:"));
+/// # }
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StoreKey {
+    kind: KeyKind,
+    group: [u8; 16],
+    item: [u8; 8],
+}
+
+impl StoreKey {
+    pub(crate) fn challenge(subject: [u8; 16], purpose: [u8; 8]) -> Self {
+        StoreKey {
+            kind: KeyKind::Challenge,
+            group: subject,
+            item: purpose,
+        }
+    }
+
+    pub(crate) fn subject(subject: [u8; 16]) -> Self {
+        StoreKey {
+            kind: KeyKind::Subject,
+            group: subject,
+            item: [0; 8],
+        }
+    }
+
+    /// The kind of record at this key.
+    pub fn kind(&self) -> KeyKind {
+        self.kind
+    }
+
+    /// The group: keys written together in one commit share it. Use it as the
+    /// shard or hash tag.
+    pub fn group(&self) -> &[u8; 16] {
+        &self.group
+    }
+
+    /// The item within the group.
+    pub fn item(&self) -> &[u8; 8] {
+        &self.item
+    }
+}
+
+impl fmt::Display for StoreKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let k = match self.kind {
+            KeyKind::Challenge => 'c',
+            KeyKind::Subject => 's',
+        };
+        write!(f, "{k}:")?;
+        for b in self.group {
+            write!(f, "{b:02x}")?;
+        }
+        f.write_str(":")?;
+        for b in self.item {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for StoreKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StoreKey({self})")
+    }
+}
+
+/// A record's version, chosen by the store; never reused for a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Version(pub u64);
+
+/// A record with the version it was read at.
+#[derive(Clone, Debug)]
+pub struct Versioned {
+    /// The version to expect when writing it back.
+    pub version: Version,
+    /// The record.
+    pub record: Record,
+}
+
+/// One conditional write within a [`CodeStore::commit`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Write {
+    /// Store `record` at `key` if the key is absent (`expected: None`) or at
+    /// version `expected`; it may be dropped after `expires_at`.
+    Put {
+        /// Where.
+        key: StoreKey,
+        /// What.
+        record: Record,
+        /// The version the key must be at, or `None` for "must be absent".
+        expected: Option<Version>,
+        /// When the store may drop the record.
+        expires_at: Timestamp,
+    },
+    /// Remove `key` if it is at version `expected`.
+    Delete {
+        /// Where.
+        key: StoreKey,
+        /// The version the key must be at.
+        expected: Version,
+    },
+}
+
+impl Write {
+    /// The key written.
+    pub fn key(&self) -> &StoreKey {
+        match self {
+            Write::Put { key, .. } | Write::Delete { key, .. } => key,
+        }
+    }
+
+    /// The version the key must be at (`None`: must be absent).
+    pub fn expected(&self) -> Option<Version> {
+        match self {
+            Write::Put { expected, .. } => *expected,
+            Write::Delete { expected, .. } => Some(*expected),
+        }
+    }
+}
+
+/// The outcome of a [`CodeStore::commit`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Commit {
+    /// Every write was applied.
+    Applied,
+    /// Some expectation did not hold; nothing was written.
+    Conflict,
+}
+
+/// A key-value engine with versioned, atomic conditional writes: see the
+/// [module docs](crate::store) for the contract.
+///
+/// Methods return `Send` futures without tying vericode to a runtime; an
+/// implementation may write `async fn`, and an in-memory one may return
+/// [`std::future::ready`].
+///
+/// A sketch of a store over some engine:
+///
+/// ```
+/// use std::future::{ready, Future};
+/// use vericode::{CodeStore, Commit, StoreKey, Timestamp, Versioned, Write};
+///
+/// struct MyStore { inner: vericode::MemoryStore }
+///
+/// impl CodeStore for MyStore {
+///     type Error = vericode::MemoryStoreError;
+///     fn get_many(&self, keys: &[StoreKey], now: Timestamp)
+///         -> impl Future<Output = Result<Vec<Option<Versioned>>, Self::Error>> + Send {
+///         // One round trip for all keys: MGET, a SELECT … WHERE key IN (…), …
+///         self.inner.get_many(keys, now)
+///     }
+///     fn commit(&self, writes: &[Write], now: Timestamp)
+///         -> impl Future<Output = Result<Commit, Self::Error>> + Send {
+///         // One atomic conditional write: a Lua script, a transaction, …
+///         self.inner.commit(writes, now)
+///     }
+/// }
+/// ```
+pub trait CodeStore: Send + Sync {
+    /// The backend's error; the verifier wraps it in
+    /// [`StoreError::Backend`](crate::StoreError::Backend) and fails closed.
+    type Error: StdError + Send + Sync + 'static;
+
+    /// Reads `keys` (at most a handful), answering in the same order; a key
+    /// that is absent or past its `expires_at` reads as `None`.
+    fn get_many(
+        &self,
+        keys: &[StoreKey],
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<Option<Versioned>>, Self::Error>> + Send;
+
+    /// Applies `writes` (distinct keys of one group) all or none: see
+    /// [`Commit`].
+    fn commit(
+        &self,
+        writes: &[Write],
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Commit, Self::Error>> + Send;
+}
+
+impl<S: CodeStore + ?Sized> CodeStore for std::sync::Arc<S> {
+    type Error = S::Error;
+
+    fn get_many(
+        &self,
+        keys: &[StoreKey],
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<Option<Versioned>>, Self::Error>> + Send {
+        (**self).get_many(keys, now)
+    }
+
+    fn commit(
+        &self,
+        writes: &[Write],
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Commit, Self::Error>> + Send {
+        (**self).commit(writes, now)
+    }
+}

@@ -1,0 +1,107 @@
+//! [`Subject`], whose account a challenge is for, and [`Context`], the details
+//! a code is bound to.
+
+use std::fmt;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::InputError;
+
+/// The longest subject id, in bytes.
+pub const MAX_SUBJECT_LEN: usize = 128;
+/// The longest bound context, in bytes.
+pub const MAX_CONTEXT_LEN: usize = 1024;
+
+/// The account a challenge is for: the application's stable account id (not a
+/// display name that can change).
+///
+/// Failures are counted per subject across all its challenges.
+///
+/// ```
+/// use vericode::Subject;
+/// let s = Subject::new("user-42")?;
+/// assert_eq!(s.as_str(), "user-42");
+/// assert!(Subject::new("").is_err());
+/// assert!(Subject::new("a\nb").is_err());
+/// # Ok::<(), vericode::InputError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Subject(Arc<str>);
+
+impl Subject {
+    /// A subject id: 1 to 128 bytes of UTF-8 without control characters.
+    pub fn new(id: &str) -> Result<Subject, InputError> {
+        if id.is_empty() || id.len() > MAX_SUBJECT_LEN || id.chars().any(char::is_control) {
+            return Err(InputError::Subject);
+        }
+        Ok(Subject(Arc::from(id)))
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Sixteen bytes naming this subject in store keys: a SHA-256 prefix, so
+    /// keys have a fixed size whatever the id.
+    pub(crate) fn key_bytes(&self) -> [u8; 16] {
+        let mut h = Sha256::new();
+        h.update(b"vericode/v1/subject");
+        h.update(self.0.as_bytes());
+        let d = h.finalize();
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&d[..16]);
+        out
+    }
+}
+
+impl fmt::Debug for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Subject({:?})", &*self.0)
+    }
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Details a code is bound to, such as the new email address being confirmed
+/// or "pay 42.00 EUR to ACME": the code verifies only when the same details are
+/// presented again.
+///
+/// Only a keyed digest of the context is stored. `Debug` does not print it.
+///
+/// ```
+/// use vericode::Context;
+/// let c = Context::new("new-email:ana@example.com")?;
+/// assert_eq!(c.as_bytes(), b"new-email:ana@example.com");
+/// assert!(Context::new("").is_err());
+/// # Ok::<(), vericode::InputError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Context(Box<[u8]>);
+
+impl Context {
+    /// A context from bytes or text: 1 to 1024 bytes.
+    pub fn new(details: impl AsRef<[u8]>) -> Result<Context, InputError> {
+        let b = details.as_ref();
+        if b.is_empty() || b.len() > MAX_CONTEXT_LEN {
+            return Err(InputError::Context);
+        }
+        Ok(Context(b.into()))
+    }
+
+    /// The bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Context(<{} bytes>)", self.0.len())
+    }
+}

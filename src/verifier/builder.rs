@@ -1,0 +1,148 @@
+//! [`VerifierBuilder`]: gathers the store, delivery, clock, policy, keys and
+//! app name, and checks them all at [`build`](VerifierBuilder::build).
+
+use crate::clock::{Clock, SystemClock};
+use crate::delivery::Delivery;
+use crate::error::ConfigError;
+use crate::keys::{KeyId, KeyRing, SecretKey};
+use crate::policy::Policy;
+use crate::store::CodeStore;
+
+use super::Verifier;
+
+/// A builder slot not filled yet (the store or the delivery): `build()` is
+/// only available once both are given.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unset;
+
+/// Builds a [`Verifier`]; see [`Verifier::builder`].
+///
+/// ```
+/// use vericode::{ConfigError, KeyId, MemoryStore, RecordingDelivery, SecretKey, Verifier};
+/// let missing_key = Verifier::builder()
+///     .store(MemoryStore::new())
+///     .delivery(RecordingDelivery::new())
+///     .app_name("Acme")
+///     .build();
+/// assert_eq!(missing_key.unwrap_err(), ConfigError::MissingSigningKey);
+/// ```
+#[derive(Debug)]
+#[must_use]
+pub struct VerifierBuilder<S, D, C> {
+    store: S,
+    delivery: D,
+    clock: C,
+    policy: Policy,
+    signing: Option<(KeyId, SecretKey)>,
+    older: Vec<(KeyId, SecretKey)>,
+    app_name: Option<String>,
+}
+
+impl Verifier<Unset, Unset, SystemClock> {
+    /// Starts building a verifier: give it a store, a delivery, a signing key
+    /// and an app name; optionally a policy, older keys and a clock.
+    pub fn builder() -> VerifierBuilder<Unset, Unset, SystemClock> {
+        VerifierBuilder {
+            store: Unset,
+            delivery: Unset,
+            clock: SystemClock,
+            policy: Policy::default(),
+            signing: None,
+            older: Vec::new(),
+            app_name: None,
+        }
+    }
+}
+
+impl<S, D, C> VerifierBuilder<S, D, C> {
+    /// Where challenges are kept.
+    pub fn store<S2: CodeStore>(self, store: S2) -> VerifierBuilder<S2, D, C> {
+        VerifierBuilder {
+            store,
+            delivery: self.delivery,
+            clock: self.clock,
+            policy: self.policy,
+            signing: self.signing,
+            older: self.older,
+            app_name: self.app_name,
+        }
+    }
+
+    /// How messages are sent.
+    pub fn delivery<D2: Delivery>(self, delivery: D2) -> VerifierBuilder<S, D2, C> {
+        VerifierBuilder {
+            store: self.store,
+            delivery,
+            clock: self.clock,
+            policy: self.policy,
+            signing: self.signing,
+            older: self.older,
+            app_name: self.app_name,
+        }
+    }
+
+    /// The clock (default: [`SystemClock`]).
+    pub fn clock<C2: Clock>(self, clock: C2) -> VerifierBuilder<S, D, C2> {
+        VerifierBuilder {
+            store: self.store,
+            delivery: self.delivery,
+            clock,
+            policy: self.policy,
+            signing: self.signing,
+            older: self.older,
+            app_name: self.app_name,
+        }
+    }
+
+    /// The policy (default: [`Policy::default`]).
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The key new digests are made with. Exactly one; every process sharing a
+    /// store needs the same keys.
+    pub fn signing_key(mut self, id: KeyId, secret: SecretKey) -> Self {
+        self.signing = Some((id, secret));
+        self
+    }
+
+    /// An older key, still accepted for codes issued under it: add the previous
+    /// signing key here when rotating, and drop it once its codes have expired
+    /// (after the longest lifetime in the policy).
+    pub fn verification_key(mut self, id: KeyId, secret: SecretKey) -> Self {
+        self.older.push((id, secret));
+        self
+    }
+
+    /// The name people see in messages ("Acme: 123456 is your code…"): 1 to
+    /// 64 bytes without control characters.
+    pub fn app_name(mut self, name: impl Into<String>) -> Self {
+        self.app_name = Some(name.into());
+        self
+    }
+}
+
+impl<S: CodeStore, D: Delivery, C: Clock> VerifierBuilder<S, D, C> {
+    /// Checks everything and builds the verifier.
+    ///
+    /// Refused: no signing key, a secret under 32 bytes, a key id used twice,
+    /// a missing or invalid app name, a policy setting out of range.
+    pub fn build(self) -> Result<Verifier<S, D, C>, ConfigError> {
+        let signing = self.signing.ok_or(ConfigError::MissingSigningKey)?;
+        let keys = KeyRing::new(signing, self.older)?;
+        self.policy.validate()?;
+        let app_name = self.app_name.ok_or(ConfigError::AppName)?;
+        if app_name.is_empty() || app_name.len() > 64 || app_name.chars().any(char::is_control) {
+            return Err(ConfigError::AppName);
+        }
+        Ok(Verifier {
+            store: self.store,
+            delivery: self.delivery,
+            clock: self.clock,
+            policy: self.policy,
+            keys,
+            app_name: app_name.into_boxed_str(),
+        })
+    }
+}

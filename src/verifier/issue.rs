@@ -1,0 +1,287 @@
+//! Issue and resend: decide from what the store holds, deliver, then write the
+//! new code's digest on the condition that nothing changed meanwhile.
+//!
+//! The order is deliberate: the digest is stored only after `Delivery`
+//! accepted the message, so a failed delivery leaves nothing verifiable
+//! (design invariant 10). If the write then fails, the delivered code never
+//! works: fail closed.
+
+use rand::Rng;
+use zeroize::Zeroizing;
+
+use crate::challenge_id::ChallengeId;
+use crate::clock::{Clock, Timestamp};
+use crate::delivery::{Delivery, Message, Receipt};
+use crate::error::{IssueError, StoreError};
+use crate::keys::tags_equal;
+use crate::record::{ChallengeRecord, Record, StoredTag};
+use crate::store::{CodeStore, Commit, StoreKey, Version, Versioned, Write};
+
+use super::{
+    EXPIRED_RETENTION, IssueRequest, MAX_TRIES, Ticket, Verifier, code_tag, context_tag,
+    locked_until, subject_state,
+};
+
+/// What a send is for.
+#[derive(Clone, Copy)]
+enum Intent<'a> {
+    Issue(&'a IssueRequest),
+    Resend(&'a ChallengeId),
+}
+
+/// A code already handed to `Delivery`, waiting to be written.
+struct Delivered {
+    nonce: [u8; 16],
+    tag: StoredTag,
+    receipt: Receipt,
+}
+
+impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
+    /// Starts a challenge: makes a code, hands the message to `Delivery`, stores
+    /// the code's digest, and returns a [`Ticket`].
+    ///
+    /// If a challenge of the same subject and purpose is live, this is a
+    /// resend of it (same id, same expiry, same attempts, cooldown applies).
+    /// If the destination or bound details differ, the live challenge is
+    /// replaced by one with a new id but still the old expiry, attempts and
+    /// send count: asking again never buys more guesses.
+    ///
+    /// Errors: [`IssueError::Locked`], [`IssueError::ResendTooSoon`],
+    /// [`IssueError::SendLimit`], [`IssueError::Delivery`] (nothing stored),
+    /// [`IssueError::Store`].
+    pub async fn issue(&self, request: &IssueRequest) -> Result<Ticket, IssueError> {
+        let subject = request.subject.key_bytes();
+        let purpose = request.purpose.key_bytes();
+        self.send(subject, purpose, Intent::Issue(request)).await
+    }
+
+    /// Sends another code for a live challenge, after its cooldown (30 s by
+    /// default, doubling with each resend). Codes sent earlier keep working
+    /// (up to the policy's live-code limit); expiry and attempts are not
+    /// touched.
+    ///
+    /// Errors: [`IssueError::UnknownChallenge`] (expired, used, cancelled or
+    /// never issued), and those of [`Verifier::issue`].
+    pub async fn resend(&self, id: &ChallengeId) -> Result<Ticket, IssueError> {
+        self.send(id.subject_bytes(), id.purpose_bytes(), Intent::Resend(id))
+            .await
+    }
+
+    async fn send(
+        &self,
+        subject: [u8; 16],
+        purpose: [u8; 8],
+        intent: Intent<'_>,
+    ) -> Result<Ticket, IssueError> {
+        let challenge_key = StoreKey::challenge(subject, purpose);
+        let subject_key = StoreKey::subject(subject);
+        let mut delivered: Option<Delivered> = None;
+        for _ in 0..MAX_TRIES {
+            let now = self.now();
+            let got = self.read(&[challenge_key, subject_key], now).await?;
+            let (_, subject_rec) = subject_state(got[1].as_ref())?.unzip();
+            if let Some(until) = locked_until(subject_rec, &self.policy, now) {
+                return Err(IssueError::Locked { until });
+            }
+            let (expected, mut record) = self.decide(got[0].as_ref(), intent, now)?;
+            let id = ChallengeId::new(subject, purpose, record.nonce);
+
+            let d = match &delivered {
+                Some(d) if d.nonce == record.nonce => d,
+                // Someone replaced the challenge since our code went out; that
+                // code is bound to the old id and must not be stored.
+                Some(_) => return Err(StoreError::Contention(MAX_TRIES).into()),
+                None => delivered.insert(self.deliver(&id, &record).await?),
+            };
+
+            record.codes.push(d.tag);
+            let keep = self.policy.max_live_codes as usize;
+            if record.codes.len() > keep {
+                let drop = record.codes.len() - keep;
+                record.codes.drain(..drop);
+            }
+            record.sends = record.sends.saturating_add(1);
+            record.next_send_at =
+                now.saturating_add(self.policy.cooldown_before(u32::from(record.sends)));
+            let write = Write::Put {
+                key: challenge_key,
+                expires_at: record.expires_at.saturating_add(EXPIRED_RETENTION),
+                record: Record::challenge(record.clone()),
+                expected,
+            };
+            match self
+                .store
+                .commit(&[write], now)
+                .await
+                .map_err(|e| StoreError::Backend(Box::new(e)))?
+            {
+                Commit::Applied => return Ok(self.ticket(id, &record, d.receipt.clone())),
+                Commit::Conflict => continue,
+            }
+        }
+        Err(StoreError::Contention(MAX_TRIES).into())
+    }
+
+    /// Decides what the challenge record becomes (before the new code is
+    /// added), or refuses.
+    fn decide(
+        &self,
+        current: Option<&Versioned>,
+        intent: Intent<'_>,
+        now: Timestamp,
+    ) -> Result<(Option<Version>, ChallengeRecord), IssueError> {
+        let existing = match current {
+            Some(v) => Some((
+                v.version,
+                v.record.as_challenge().map_err(StoreError::Corrupt)?,
+            )),
+            None => None,
+        };
+        let live = existing.filter(|(_, r)| now < r.expires_at);
+        match intent {
+            Intent::Resend(id) => {
+                let Some((version, rec)) =
+                    live.filter(|(_, r)| tags_equal16(&r.nonce, &id.nonce()))
+                else {
+                    return Err(IssueError::UnknownChallenge);
+                };
+                self.check_send_allowed(rec, now)?;
+                Ok((Some(version), rec.clone()))
+            }
+            Intent::Issue(req) => {
+                let Some((version, rec)) = live else {
+                    return Ok((existing.map(|(v, _)| v), self.new_record(req, now)));
+                };
+                if rec.subject != req.subject {
+                    return Err(StoreError::Corrupt(crate::record::DecodeError::WrongKind).into());
+                }
+                self.check_send_allowed(rec, now)?;
+                let old_id =
+                    ChallengeId::new(req.subject.key_bytes(), req.purpose.key_bytes(), rec.nonce);
+                let same_context = match (&rec.context, &req.context) {
+                    (None, None) => true,
+                    (Some(t), Some(c)) => self
+                        .keys
+                        .get(t.key)
+                        .is_some_and(|mac| tags_equal(&context_tag(mac, &old_id, c), &t.tag)),
+                    _ => false,
+                };
+                if same_context && rec.destination == req.destination {
+                    return Ok((Some(version), rec.clone()));
+                }
+                // Replace: a new id and new details, but the old clock and counters.
+                let mut next = self.new_record(req, now);
+                next.created_at = rec.created_at;
+                next.expires_at = rec.expires_at;
+                next.attempts = rec.attempts;
+                next.sends = rec.sends;
+                next.next_send_at = rec.next_send_at;
+                Ok((Some(version), next))
+            }
+        }
+    }
+
+    fn check_send_allowed(&self, rec: &ChallengeRecord, now: Timestamp) -> Result<(), IssueError> {
+        if u32::from(rec.sends) >= self.policy.max_sends {
+            return Err(IssueError::SendLimit {
+                retry_after: rec.expires_at.to_datetime(),
+            });
+        }
+        if now < rec.next_send_at {
+            return Err(IssueError::ResendTooSoon {
+                retry_after: rec.next_send_at.to_datetime(),
+            });
+        }
+        Ok(())
+    }
+
+    fn new_record(&self, req: &IssueRequest, now: Timestamp) -> ChallengeRecord {
+        let mut nonce = [0u8; 16];
+        rand::rng().fill_bytes(&mut nonce);
+        let id = ChallengeId::new(req.subject.key_bytes(), req.purpose.key_bytes(), nonce);
+        let (key, mac) = self.keys.current();
+        let context = req.context.as_ref().map(|c| StoredTag {
+            key,
+            tag: context_tag(mac, &id, c),
+        });
+        ChallengeRecord {
+            nonce,
+            created_at: now,
+            expires_at: now.saturating_add(self.policy.lifetime_of(&req.purpose)),
+            next_send_at: now,
+            sends: 0,
+            attempts: 0,
+            purpose: req.purpose.clone(),
+            subject: req.subject.clone(),
+            destination: req.destination.clone(),
+            context,
+            codes: Vec::new(),
+        }
+    }
+
+    /// Makes a code, hands it to `Delivery`, and returns its digest; the
+    /// plaintext is zeroed when this returns.
+    async fn deliver(
+        &self,
+        id: &ChallengeId,
+        record: &ChallengeRecord,
+    ) -> Result<Delivered, IssueError> {
+        let code = self.policy.format.generate(&mut rand::rng());
+        let (key, mac) = self.keys.current();
+        let tag = code_tag(mac, &record.purpose, id, record.context.as_ref(), &code);
+        let expires_at = record.expires_at.to_datetime();
+        let minutes = record
+            .expires_at
+            .since(self.now())
+            .whole_seconds()
+            .max(0)
+            .saturating_add(59)
+            / 60;
+        let minutes = minutes.max(1);
+        let body = Zeroizing::new(format!(
+            "{app}: {code} is your code to {what}. It expires in {minutes} minute{s}. Never share this code with anyone.",
+            app = self.app_name,
+            code = code.expose(),
+            what = record.purpose.describe(),
+            s = if minutes == 1 { "" } else { "s" },
+        ));
+        let message = Message {
+            destination: &record.destination,
+            code: &code,
+            purpose: &record.purpose,
+            expires_at,
+            body: &body,
+        };
+        let receipt = self
+            .delivery
+            .deliver(&message)
+            .await
+            .map_err(|e| IssueError::Delivery(Box::new(e)))?;
+        Ok(Delivered {
+            nonce: record.nonce,
+            tag: StoredTag { key, tag },
+            receipt,
+        })
+    }
+
+    fn ticket(&self, id: ChallengeId, record: &ChallengeRecord, receipt: Receipt) -> Ticket {
+        Ticket {
+            challenge_id: id,
+            expires_at: record.expires_at.to_datetime(),
+            resend_after: (u32::from(record.sends) < self.policy.max_sends)
+                .then(|| record.next_send_at.to_datetime()),
+            attempts_left: self
+                .policy
+                .max_attempts
+                .saturating_sub(u32::from(record.attempts)),
+            channel: record.destination.channel().clone(),
+            masked: record.destination.masked(),
+            receipt,
+        }
+    }
+}
+
+fn tags_equal16(a: &[u8; 16], b: &[u8; 16]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
+}

@@ -1,0 +1,342 @@
+//! The [`Verifier`]: issues, resends, verifies and cancels challenges, with all
+//! policy decided here and only conditional writes asked of the store.
+//!
+//! - `builder.rs`: [`VerifierBuilder`], checked at `build()`;
+//! - `issue.rs`: issue and resend;
+//! - `verify.rs`: verify, cancel, unlock;
+//! - this file: the types they return and the pieces they share.
+
+mod builder;
+mod issue;
+mod verify;
+
+use std::fmt;
+
+use time::OffsetDateTime;
+
+use crate::challenge_id::ChallengeId;
+use crate::clock::{Clock, Timestamp};
+use crate::code::Code;
+use crate::delivery::Receipt;
+use crate::destination::{Channel, Destination, MaskedDestination};
+use crate::error::StoreError;
+use crate::keys::{DOMAIN_CODE, DOMAIN_CONTEXT, KeyRing, MacKey, Tag};
+use crate::policy::Policy;
+use crate::purpose::Purpose;
+use crate::record::{Lock, StoredTag, SubjectRecord};
+use crate::store::{CodeStore, StoreKey, Versioned};
+use crate::subject::{Context, Subject};
+
+pub use builder::{Unset, VerifierBuilder};
+
+/// How many times an operation re-reads and decides again after a write
+/// conflict before it fails closed with [`StoreError::Contention`].
+const MAX_TRIES: u32 = 16;
+
+/// How long an expired challenge is kept, so that a late attempt is told
+/// "expired" rather than "unknown".
+const EXPIRED_RETENTION: time::Duration = time::Duration::minutes(10);
+
+/// Issues one-time codes, hands them to a [`Delivery`](crate::Delivery), and
+/// verifies what people type back.
+///
+/// Build one with [`Verifier::builder`]; share it (it is `Send + Sync`) or
+/// clone the store handle into several. Every method is `async` and its future
+/// is `Send`, with no runtime of its own.
+///
+/// ```
+/// use vericode::{Destination, IssueRequest, KeyId, MemoryStore, Purpose,
+///                RecordingDelivery, SecretKey, Subject, Verifier, VerifyError};
+///
+/// # pollster::block_on(async {
+/// let verifier = Verifier::builder()
+///     .store(MemoryStore::new())
+///     .delivery(RecordingDelivery::new())
+///     .signing_key(KeyId::new(1), SecretKey::generate())
+///     .app_name("Acme")
+///     .build()?;
+///
+/// let request = IssueRequest::new(
+///     Purpose::LoginNewDevice,
+///     Subject::new("user-42")?,
+///     Destination::sms("+14155550123")?,
+/// );
+/// let ticket = verifier.issue(&request).await?;
+/// assert_eq!(ticket.attempts_left(), 5);
+///
+/// // The person reads the code from their phone and types it in.
+/// let typed = verifier.delivery().last_code().unwrap();
+/// let verified = verifier.verify(ticket.challenge_id(), &typed).await?;
+/// assert_eq!(verified.subject().as_str(), "user-42");
+///
+/// // A code works once.
+/// let again = verifier.verify(ticket.challenge_id(), &typed).await;
+/// assert!(matches!(again, Err(VerifyError::UnknownChallenge)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub struct Verifier<S, D, C> {
+    store: S,
+    delivery: D,
+    clock: C,
+    policy: Policy,
+    keys: KeyRing,
+    app_name: Box<str>,
+}
+
+impl<S, D, C> fmt::Debug for Verifier<S, D, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier")
+            .field("policy", &self.policy)
+            .field("keys", &self.keys)
+            .field("app_name", &self.app_name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What to challenge: a purpose, a subject, where to send the code, and
+/// optionally details to bind it to.
+///
+/// ```
+/// use vericode::{Context, Destination, IssueRequest, Purpose, Subject};
+/// let request = IssueRequest::new(
+///     Purpose::CredentialChange,
+///     Subject::new("user-42")?,
+///     Destination::email("new@example.com")?,
+/// )
+/// .bind(Context::new("change-email:new@example.com")?);
+/// assert!(request.context().is_some());
+/// # Ok::<(), vericode::InputError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct IssueRequest {
+    purpose: Purpose,
+    subject: Subject,
+    destination: Destination,
+    context: Option<Context>,
+}
+
+impl IssueRequest {
+    /// A request without bound details.
+    pub fn new(purpose: Purpose, subject: Subject, destination: Destination) -> Self {
+        IssueRequest {
+            purpose,
+            subject,
+            destination,
+            context: None,
+        }
+    }
+
+    /// Binds the code to `context`: it will verify only through
+    /// [`Verifier::verify_bound`] with the same details.
+    pub fn bind(mut self, context: Context) -> Self {
+        self.context = Some(context);
+        self
+    }
+
+    /// The purpose.
+    pub fn purpose(&self) -> &Purpose {
+        &self.purpose
+    }
+
+    /// The subject.
+    pub fn subject(&self) -> &Subject {
+        &self.subject
+    }
+
+    /// The destination.
+    pub fn destination(&self) -> &Destination {
+        &self.destination
+    }
+
+    /// The bound details, if any.
+    pub fn context(&self) -> Option<&Context> {
+        self.context.as_ref()
+    }
+}
+
+/// What the caller of [`Verifier::issue`] gets back: everything to show the
+/// person and to verify later, but never the code.
+#[derive(Clone, Debug)]
+pub struct Ticket {
+    challenge_id: ChallengeId,
+    expires_at: OffsetDateTime,
+    resend_after: Option<OffsetDateTime>,
+    attempts_left: u32,
+    channel: Channel,
+    masked: MaskedDestination,
+    receipt: Receipt,
+}
+
+impl Ticket {
+    /// The challenge's id: give it to the client, which sends it back with the code.
+    pub fn challenge_id(&self) -> &ChallengeId {
+        &self.challenge_id
+    }
+
+    /// When the challenge expires.
+    pub fn expires_at(&self) -> OffsetDateTime {
+        self.expires_at
+    }
+
+    /// When a resend becomes allowed; `None` if this challenge may send no more codes.
+    pub fn resend_after(&self) -> Option<OffsetDateTime> {
+        self.resend_after
+    }
+
+    /// Attempts left on the challenge.
+    pub fn attempts_left(&self) -> u32 {
+        self.attempts_left
+    }
+
+    /// The channel that carried the code.
+    pub fn channel(&self) -> &Channel {
+        &self.channel
+    }
+
+    /// The destination, masked for display ("•••• ••• 0123").
+    pub fn masked_destination(&self) -> &MaskedDestination {
+        &self.masked
+    }
+
+    /// What the delivery reported (the provider's message id).
+    pub fn receipt(&self) -> &Receipt {
+        &self.receipt
+    }
+}
+
+/// A successful verification: whose code it was, for what, and where it was sent.
+#[derive(Clone, Debug)]
+pub struct Verified {
+    subject: Subject,
+    purpose: Purpose,
+    destination: Destination,
+    verified_at: OffsetDateTime,
+}
+
+impl Verified {
+    /// The subject that proved it holds the destination.
+    pub fn subject(&self) -> &Subject {
+        &self.subject
+    }
+
+    /// What the code was for.
+    pub fn purpose(&self) -> &Purpose {
+        &self.purpose
+    }
+
+    /// Where the code was sent (now proven reachable by the subject).
+    pub fn destination(&self) -> &Destination {
+        &self.destination
+    }
+
+    /// When it was verified.
+    pub fn verified_at(&self) -> OffsetDateTime {
+        self.verified_at
+    }
+}
+
+impl<S, D, C> Verifier<S, D, C> {
+    /// The policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The delivery (to read a [`RecordingDelivery`](crate::RecordingDelivery) in tests).
+    pub fn delivery(&self) -> &D {
+        &self.delivery
+    }
+
+    /// The application name used in messages.
+    pub fn app_name(&self) -> &str {
+        &self.app_name
+    }
+}
+
+/// The digest of `code` for a challenge: over the purpose, the challenge id,
+/// the digest of the bound context (empty when none), and the code.
+fn code_tag(
+    mac: &MacKey,
+    purpose: &Purpose,
+    id: &ChallengeId,
+    context: Option<&StoredTag>,
+    code: &Code,
+) -> Tag {
+    let ctx: &[u8] = context.map_or(&[], |t| &t.tag);
+    mac.tag(
+        DOMAIN_CODE,
+        &[
+            purpose.as_str().as_bytes(),
+            id.as_bytes(),
+            ctx,
+            code.as_bytes(),
+        ],
+    )
+}
+
+/// The digest of the details a challenge is bound to.
+fn context_tag(mac: &MacKey, id: &ChallengeId, context: &Context) -> Tag {
+    mac.tag(DOMAIN_CONTEXT, &[id.as_bytes(), context.as_bytes()])
+}
+
+impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_datetime(self.clock.now())
+    }
+
+    async fn read(
+        &self,
+        keys: &[StoreKey],
+        now: Timestamp,
+    ) -> Result<Vec<Option<Versioned>>, StoreError> {
+        let got = self
+            .store
+            .get_many(keys, now)
+            .await
+            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        if got.len() != keys.len() {
+            return Err(StoreError::Backend(
+                "the store answered a different number of keys than asked".into(),
+            ));
+        }
+        Ok(got)
+    }
+}
+
+/// The subject's state as read: its record (if any) and whether it is locked now.
+fn subject_state(
+    rec: Option<&Versioned>,
+) -> Result<Option<(&Versioned, &SubjectRecord)>, StoreError> {
+    match rec {
+        None => Ok(None),
+        Some(v) => Ok(Some((
+            v,
+            v.record.as_subject().map_err(StoreError::Corrupt)?,
+        ))),
+    }
+}
+
+/// `Some(until)` if the subject is locked at `now` (`until` is `None` for a
+/// lock that needs an unlock).
+fn locked_until(
+    subject: Option<&SubjectRecord>,
+    policy: &Policy,
+    now: Timestamp,
+) -> Option<Option<OffsetDateTime>> {
+    let s = subject?;
+    match s.lock {
+        Lock::Until(t) if now < t => Some(Some(t.to_datetime())),
+        Lock::UntilUnlocked => Some(None),
+        _ if s.failures >= policy.max_failures
+            && policy.lockout == crate::policy::Lockout::UntilUnlocked =>
+        {
+            Some(None)
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,286 @@
+//! Verify, cancel, unlock.
+//!
+//! A verification reads the challenge and the subject, decides, and writes the
+//! outcome (attempt counted, or challenge consumed) before answering: the
+//! caller learns the result only once it is recorded, and of several racing
+//! verifications each write is conditional on the version the decision was
+//! made from, so exactly one can consume a challenge.
+
+use subtle::{Choice, ConstantTimeEq};
+
+use crate::challenge_id::ChallengeId;
+use crate::clock::{Clock, Timestamp};
+use crate::code::Code;
+use crate::error::{CancelError, StoreError, VerifyError};
+use crate::policy::Lockout;
+use crate::record::{ChallengeRecord, Lock, Record, SubjectRecord};
+use crate::store::{CodeStore, Commit, StoreKey, Write};
+use crate::subject::{Context, Subject};
+
+use super::{MAX_TRIES, Verified, Verifier, code_tag, context_tag, locked_until, subject_state};
+
+/// What a comparison found, before it is recorded.
+enum Finding {
+    Match,
+    WrongCode,
+    /// The code is right but the details presented are not the bound ones.
+    ContextMismatch,
+}
+
+impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
+    /// Checks what the person typed against a challenge that was issued without
+    /// bound details.
+    ///
+    /// `Ok` only for a right code, on a live challenge, within its attempts,
+    /// for an unlocked subject; the challenge is then consumed. Every failure is
+    /// an `Err`: see [`VerifyError`] and its
+    /// [`user_message`](VerifyError::user_message).
+    pub async fn verify(&self, id: &ChallengeId, typed: &str) -> Result<Verified, VerifyError> {
+        self.check(id, typed, None).await
+    }
+
+    /// Checks what the person typed against a challenge bound to `context`
+    /// (see [`IssueRequest::bind`](crate::IssueRequest::bind)): it verifies
+    /// only if `context` is exactly the details the code was issued for.
+    pub async fn verify_bound(
+        &self,
+        id: &ChallengeId,
+        typed: &str,
+        context: &Context,
+    ) -> Result<Verified, VerifyError> {
+        self.check(id, typed, Some(context)).await
+    }
+
+    async fn check(
+        &self,
+        id: &ChallengeId,
+        typed: &str,
+        context: Option<&Context>,
+    ) -> Result<Verified, VerifyError> {
+        // Malformed input cannot match any code; refusing it before the store is
+        // read costs an attacker nothing they could use.
+        let code = self.policy.format.normalize(typed)?;
+        let challenge_key = StoreKey::challenge(id.subject_bytes(), id.purpose_bytes());
+        let subject_key = StoreKey::subject(id.subject_bytes());
+        for _ in 0..MAX_TRIES {
+            let now = self.now();
+            let got = self.read(&[challenge_key, subject_key], now).await?;
+            let Some(current) = got[0].as_ref() else {
+                return Err(VerifyError::UnknownChallenge);
+            };
+            let rec = current.record.as_challenge().map_err(StoreError::Corrupt)?;
+            if !bool::from(rec.nonce.ct_eq(&id.nonce())) {
+                return Err(VerifyError::UnknownChallenge);
+            }
+            if now >= rec.expires_at {
+                return Err(VerifyError::Expired);
+            }
+            let subject = subject_state(got[1].as_ref())?;
+            if let Some(until) = locked_until(subject.map(|(_, s)| s), &self.policy, now) {
+                return Err(VerifyError::Locked { until });
+            }
+            if u32::from(rec.attempts) >= self.policy.max_attempts {
+                return Err(VerifyError::TooManyAttempts);
+            }
+
+            let finding = self.compare(id, rec, context, &code);
+            let mut writes: Vec<Write> = Vec::with_capacity(2);
+            match finding {
+                Finding::Match => {
+                    writes.push(Write::Delete {
+                        key: challenge_key,
+                        expected: current.version,
+                    });
+                    // A success resets the subject's consecutive failures.
+                    if let Some((v, _)) = subject {
+                        writes.push(Write::Delete {
+                            key: subject_key,
+                            expected: v.version,
+                        });
+                    }
+                }
+                Finding::WrongCode | Finding::ContextMismatch => {
+                    let mut next = rec.clone();
+                    next.attempts = next.attempts.saturating_add(1);
+                    writes.push(Write::Put {
+                        key: challenge_key,
+                        record: Record::challenge(next),
+                        expected: Some(current.version),
+                        expires_at: rec.expires_at.saturating_add(super::EXPIRED_RETENTION),
+                    });
+                    let failed = self.failed(subject.map(|(_, s)| s), now);
+                    writes.push(Write::Put {
+                        key: subject_key,
+                        expires_at: self.subject_expiry(&failed, now),
+                        record: Record::subject(failed),
+                        expected: subject.map(|(v, _)| v.version),
+                    });
+                }
+            }
+            match self
+                .store
+                .commit(&writes, now)
+                .await
+                .map_err(|e| StoreError::Backend(Box::new(e)))?
+            {
+                Commit::Conflict => continue,
+                Commit::Applied => {}
+            }
+            let attempts_left = self
+                .policy
+                .max_attempts
+                .saturating_sub(u32::from(rec.attempts) + 1);
+            return match finding {
+                Finding::Match => Ok(Verified {
+                    subject: rec.subject.clone(),
+                    purpose: rec.purpose.clone(),
+                    destination: rec.destination.clone(),
+                    verified_at: now.to_datetime(),
+                }),
+                Finding::WrongCode => Err(VerifyError::WrongCode { attempts_left }),
+                Finding::ContextMismatch => Err(VerifyError::ContextMismatch { attempts_left }),
+            };
+        }
+        Err(StoreError::Contention(MAX_TRIES).into())
+    }
+
+    /// Compares the typed code with every live code of the challenge, in
+    /// constant time and without stopping at the first match; then the
+    /// presented details with the bound ones.
+    fn compare(
+        &self,
+        id: &ChallengeId,
+        rec: &ChallengeRecord,
+        context: Option<&Context>,
+        code: &Code,
+    ) -> Finding {
+        let mut code_ok = Choice::from(0);
+        // Codes are usually all under one key: hash once per distinct key.
+        let mut last: Option<(crate::keys::KeyId, crate::keys::Tag)> = None;
+        for stored in &rec.codes {
+            let tag = match last {
+                Some((k, t)) if k == stored.key => t,
+                _ => match self.keys.get(stored.key) {
+                    Some(mac) => {
+                        let t = code_tag(mac, &rec.purpose, id, rec.context.as_ref(), code);
+                        last = Some((stored.key, t));
+                        t
+                    }
+                    // A code made under a key no longer in the set cannot verify.
+                    None => continue,
+                },
+            };
+            code_ok |= tag.ct_eq(&stored.tag);
+        }
+        let context_ok = match (&rec.context, context) {
+            (None, None) => true,
+            (Some(bound), Some(presented)) => self
+                .keys
+                .get(bound.key)
+                .is_some_and(|mac| bool::from(context_tag(mac, id, presented).ct_eq(&bound.tag))),
+            _ => false,
+        };
+        match (bool::from(code_ok), context_ok) {
+            (true, true) => Finding::Match,
+            (true, false) => Finding::ContextMismatch,
+            (false, _) => Finding::WrongCode,
+        }
+    }
+
+    /// The subject's record after one more failure.
+    fn failed(&self, before: Option<&SubjectRecord>, now: Timestamp) -> SubjectRecord {
+        let failures = before.map_or(0, |s| s.failures).saturating_add(1);
+        let lock = if failures >= self.policy.max_failures {
+            match self.policy.lockout {
+                Lockout::For(d) => Lock::Until(now.saturating_add(d)),
+                Lockout::UntilUnlocked => Lock::UntilUnlocked,
+            }
+        } else {
+            before.map_or(Lock::None, |s| s.lock)
+        };
+        SubjectRecord {
+            failures,
+            last_failure_at: now,
+            lock,
+        }
+    }
+
+    fn subject_expiry(&self, s: &SubjectRecord, now: Timestamp) -> Timestamp {
+        let remember = now.saturating_add(self.policy.failure_memory);
+        match s.lock {
+            Lock::Until(t) => remember.max(t),
+            _ => remember,
+        }
+    }
+
+    /// Ends a live challenge: none of its codes will verify.
+    ///
+    /// ```
+    /// # use vericode::*;
+    /// # pollster::block_on(async {
+    /// # let verifier = Verifier::builder().store(MemoryStore::new()).delivery(RecordingDelivery::new())
+    /// #     .signing_key(KeyId::new(1), SecretKey::generate()).app_name("Acme").build()?;
+    /// # let request = IssueRequest::new(Purpose::StepUp, Subject::new("u1")?, Destination::email("u1@example.com")?);
+    /// let ticket = verifier.issue(&request).await?;
+    /// verifier.cancel(ticket.challenge_id()).await?;
+    /// let code = verifier.delivery().last_code().unwrap();
+    /// assert!(verifier.verify(ticket.challenge_id(), &code).await.is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn cancel(&self, id: &ChallengeId) -> Result<(), CancelError> {
+        let key = StoreKey::challenge(id.subject_bytes(), id.purpose_bytes());
+        for _ in 0..MAX_TRIES {
+            let now = self.now();
+            let got = self.read(&[key], now).await?;
+            let Some(current) = got[0].as_ref() else {
+                return Err(CancelError::UnknownChallenge);
+            };
+            let rec = current.record.as_challenge().map_err(StoreError::Corrupt)?;
+            if !bool::from(rec.nonce.ct_eq(&id.nonce())) {
+                return Err(CancelError::UnknownChallenge);
+            }
+            let delete = Write::Delete {
+                key,
+                expected: current.version,
+            };
+            match self
+                .store
+                .commit(&[delete], now)
+                .await
+                .map_err(|e| StoreError::Backend(Box::new(e)))?
+            {
+                Commit::Applied => return Ok(()),
+                Commit::Conflict => continue,
+            }
+        }
+        Err(StoreError::Contention(MAX_TRIES).into())
+    }
+
+    /// Clears a subject's failure count and lock, as after a success. Call it
+    /// when support has confirmed the person by other means.
+    pub async fn unlock(&self, subject: &Subject) -> Result<(), StoreError> {
+        let key = StoreKey::subject(subject.key_bytes());
+        for _ in 0..MAX_TRIES {
+            let now = self.now();
+            let got = self.read(&[key], now).await?;
+            let Some(current) = got[0].as_ref() else {
+                return Ok(());
+            };
+            let delete = Write::Delete {
+                key,
+                expected: current.version,
+            };
+            match self
+                .store
+                .commit(&[delete], now)
+                .await
+                .map_err(|e| StoreError::Backend(Box::new(e)))?
+            {
+                Commit::Applied => return Ok(()),
+                Commit::Conflict => continue,
+            }
+        }
+        Err(StoreError::Contention(MAX_TRIES))
+    }
+}
