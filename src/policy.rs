@@ -229,12 +229,12 @@ impl Policy {
         if !(1..=1000).contains(&self.max_failures) {
             return Err(ConfigError::Policy("max_failures must be 1 to 1000"));
         }
-        if let Lockout::For(d) = self.lockout {
-            if d < Duration::minutes(1) || d > self.failure_memory {
-                return Err(ConfigError::Policy(
-                    "a lockout lasts at least 1 minute and at most the failure memory",
-                ));
-            }
+        if let Lockout::For(d) = self.lockout
+            && (d < Duration::minutes(1) || d > self.failure_memory)
+        {
+            return Err(ConfigError::Policy(
+                "a lockout lasts at least 1 minute and at most the failure memory",
+            ));
         }
         if self.failure_memory < Duration::days(1) {
             return Err(ConfigError::Policy("failure_memory must be at least 1 day"));

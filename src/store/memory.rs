@@ -236,6 +236,15 @@ impl CodeStore for MemoryStore {
         writes: &[Write],
         now: Timestamp,
     ) -> impl Future<Output = Result<Commit, Self::Error>> + Send {
-        ready(self.apply(writes, now))
+        // When full, the locked shards were swept already; sweep them all (one
+        // lock at a time) and try once more before refusing.
+        let result = match self.apply(writes, now) {
+            Err(MemoryStoreError::Full { .. }) => {
+                self.purge_expired(now);
+                self.apply(writes, now)
+            }
+            other => other,
+        };
+        ready(result)
     }
 }

@@ -69,6 +69,12 @@ pub struct StoreKey {
 }
 
 impl StoreKey {
+    /// A key from its parts. The verifier makes its own keys; this is for
+    /// stores that rebuild keys and for tests of stores.
+    pub fn new(kind: KeyKind, group: [u8; 16], item: [u8; 8]) -> Self {
+        StoreKey { kind, group, item }
+    }
+
     pub(crate) fn challenge(subject: [u8; 16], purpose: [u8; 8]) -> Self {
         StoreKey {
             kind: KeyKind::Challenge,
