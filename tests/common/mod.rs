@@ -1,0 +1,206 @@
+//! Shared test fixtures: a verifier on a manual clock, a store that records
+//! every write, deliveries that fail.
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+
+use time::{Duration, OffsetDateTime};
+use vericode::{
+    CodeStore, Commit, Delivery, Destination, IssueRequest, KeyId, ManualClock, MemoryStore,
+    Message, Policy, Purpose, Receipt, RecordingDelivery, SecretKey, StoreKey, Subject, Timestamp,
+    Verifier, Versioned, Write,
+};
+
+pub type TestVerifier<S = Arc<SpyStore>, D = RecordingDelivery> = Verifier<S, D, ManualClock>;
+
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    pollster::block_on(f)
+}
+
+pub fn start() -> OffsetDateTime {
+    OffsetDateTime::UNIX_EPOCH + Duration::days(20_000)
+}
+
+pub fn key(n: u8) -> SecretKey {
+    SecretKey::from_bytes(&[n; 32]).unwrap()
+}
+
+pub struct Fixture {
+    pub verifier: TestVerifier,
+    pub clock: ManualClock,
+    pub store: Arc<SpyStore>,
+}
+
+pub fn fixture() -> Fixture {
+    fixture_with(Policy::default())
+}
+
+pub fn fixture_with(policy: Policy) -> Fixture {
+    let clock = ManualClock::new(start());
+    let store = Arc::new(SpyStore::default());
+    let verifier = Verifier::builder()
+        .store(store.clone())
+        .delivery(RecordingDelivery::new())
+        .clock(clock.clone())
+        .policy(policy)
+        .signing_key(KeyId::new(1), key(1))
+        .app_name("Acme")
+        .build()
+        .unwrap();
+    Fixture {
+        verifier,
+        clock,
+        store,
+    }
+}
+
+pub fn login(subject: &str) -> IssueRequest {
+    IssueRequest::new(
+        Purpose::LoginNewDevice,
+        Subject::new(subject).unwrap(),
+        Destination::sms("+14155550123").unwrap(),
+    )
+}
+
+/// A code of the same format that is not `code`.
+pub fn wrong(code: &str) -> String {
+    const UNAMBIGUOUS: &str = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+    let digits_only = code.bytes().all(|b| b.is_ascii_digit());
+    code.chars()
+        .map(|c| {
+            if digits_only {
+                if c == '9' {
+                    '0'
+                } else {
+                    char::from(c as u8 + 1)
+                }
+            } else {
+                let i = UNAMBIGUOUS.find(c).expect("unambiguous alphabet");
+                UNAMBIGUOUS.as_bytes()[(i + 1) % UNAMBIGUOUS.len()] as char
+            }
+        })
+        .collect()
+}
+
+/// A `MemoryStore` that keeps a copy of every record ever written, so tests can
+/// look for what must never be stored.
+#[derive(Default)]
+pub struct SpyStore {
+    pub inner: MemoryStore,
+    pub written: Mutex<Vec<Vec<u8>>>,
+}
+
+impl SpyStore {
+    pub fn writes(&self) -> Vec<Vec<u8>> {
+        self.written.lock().unwrap().clone()
+    }
+}
+
+impl CodeStore for SpyStore {
+    type Error = vericode::MemoryStoreError;
+
+    fn get_many(
+        &self,
+        keys: &[StoreKey],
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<Option<Versioned>>, Self::Error>> + Send {
+        self.inner.get_many(keys, now)
+    }
+
+    fn commit(
+        &self,
+        writes: &[Write],
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Commit, Self::Error>> + Send {
+        let mut log = self.written.lock().unwrap();
+        for w in writes {
+            if let Write::Put { record, .. } = w {
+                log.push(record.encode());
+            }
+        }
+        self.inner.commit(writes, now)
+    }
+}
+
+/// A delivery that sees the code, then fails.
+#[derive(Default)]
+pub struct FailingDelivery {
+    pub seen: Mutex<Vec<String>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("provider unavailable")]
+pub struct ProviderDown;
+
+impl Delivery for FailingDelivery {
+    type Error = ProviderDown;
+    fn deliver(
+        &self,
+        message: &Message<'_>,
+    ) -> impl Future<Output = Result<Receipt, ProviderDown>> + Send {
+        self.seen
+            .lock()
+            .unwrap()
+            .push(message.code().expose().to_owned());
+        std::future::ready(Err(ProviderDown))
+    }
+}
+
+/// A store whose reads or commits can be made to fail.
+pub struct FlakyStore {
+    pub inner: MemoryStore,
+    fail_reads: std::sync::atomic::AtomicBool,
+    fail_commits: std::sync::atomic::AtomicBool,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("injected store failure")]
+pub struct Injected;
+
+impl FlakyStore {
+    pub fn new(inner: MemoryStore) -> Self {
+        FlakyStore {
+            inner,
+            fail_reads: Default::default(),
+            fail_commits: Default::default(),
+        }
+    }
+    pub fn fail_reads(&self, on: bool) {
+        self.fail_reads
+            .store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+    pub fn fail_commits(&self, on: bool) {
+        self.fail_commits
+            .store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl CodeStore for FlakyStore {
+    type Error = Injected;
+
+    fn get_many(
+        &self,
+        keys: &[StoreKey],
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<Option<Versioned>>, Self::Error>> + Send {
+        let r = if self.fail_reads.load(std::sync::atomic::Ordering::SeqCst) {
+            Err(Injected)
+        } else {
+            Ok(block_on(self.inner.get_many(keys, now)).unwrap())
+        };
+        std::future::ready(r)
+    }
+
+    fn commit(
+        &self,
+        writes: &[Write],
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Commit, Self::Error>> + Send {
+        let r = if self.fail_commits.load(std::sync::atomic::Ordering::SeqCst) {
+            Err(Injected)
+        } else {
+            Ok(block_on(self.inner.commit(writes, now)).unwrap())
+        };
+        std::future::ready(r)
+    }
+}

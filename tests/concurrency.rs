@@ -1,0 +1,150 @@
+//! Races with real threads: verifications of one code, wrong guesses on one
+//! challenge, guesses spread over a subject's challenges, resends.
+
+mod common;
+
+use std::sync::Barrier;
+
+use common::*;
+use time::Duration;
+use vericode::{IssueError, Lockout, Policy, VerifyError};
+
+fn race<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let barrier = Barrier::new(n);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                let (barrier, f) = (&barrier, &f);
+                s.spawn(move || {
+                    barrier.wait();
+                    f(i)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+#[test]
+fn sixty_four_right_answers_one_success() {
+    let f = fixture();
+    let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
+    let code = f.verifier.delivery().last_code().unwrap();
+    let results = race(64, |_| block_on(f.verifier.verify(t.challenge_id(), &code)));
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+}
+
+#[test]
+fn sixty_four_wrong_guesses_never_exceed_the_cap() {
+    for _ in 0..5 {
+        let f = fixture();
+        let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
+        let code = f.verifier.delivery().last_code().unwrap();
+        let bad = wrong(&code);
+        let results = race(64, |_| block_on(f.verifier.verify(t.challenge_id(), &bad)));
+        let counted = results
+            .iter()
+            .filter(|r| matches!(r, Err(e) if e.counted()))
+            .count();
+        assert_eq!(counted, 5, "{results:?}");
+        let mut lefts: Vec<u32> = results
+            .iter()
+            .filter_map(|r| match r {
+                Err(VerifyError::WrongCode { attempts_left }) => Some(*attempts_left),
+                _ => None,
+            })
+            .collect();
+        lefts.sort_unstable();
+        assert_eq!(
+            lefts,
+            [0, 1, 2, 3, 4],
+            "each attempt was counted exactly once"
+        );
+        assert!(results.iter().all(|r| matches!(
+            r,
+            Err(VerifyError::WrongCode { .. } | VerifyError::TooManyAttempts)
+        )));
+        assert!(matches!(
+            block_on(f.verifier.verify(t.challenge_id(), &code)),
+            Err(VerifyError::TooManyAttempts)
+        ));
+    }
+}
+
+#[test]
+fn guesses_spread_over_challenges_are_held_by_the_subject_budget() {
+    // Ten challenges of one subject (one per custom purpose), 5 attempts each:
+    // 50 guesses would be possible per challenge, but the subject allows 12.
+    let f = fixture_with(
+        Policy::default()
+            .max_failures(12)
+            .lockout(Lockout::UntilUnlocked),
+    );
+    let mut targets = Vec::new();
+    for i in 0..10 {
+        let req = vericode::IssueRequest::new(
+            vericode::Purpose::custom(&format!("action{i}")).unwrap(),
+            vericode::Subject::new("victim").unwrap(),
+            vericode::Destination::sms("+14155550123").unwrap(),
+        );
+        let t = block_on(f.verifier.issue(&req)).unwrap();
+        targets.push((t, f.verifier.delivery().last_code().unwrap()));
+    }
+    let results = race(50, |i| {
+        let (t, code) = &targets[i % 10];
+        block_on(f.verifier.verify(t.challenge_id(), &wrong(code)))
+    });
+    let counted = results
+        .iter()
+        .filter(|r| matches!(r, Err(e) if e.counted()))
+        .count();
+    assert_eq!(counted, 12, "{results:?}");
+    for r in &results {
+        assert!(
+            matches!(
+                r,
+                Err(VerifyError::WrongCode { .. }
+                    | VerifyError::Locked { .. }
+                    | VerifyError::Store(_))
+            ),
+            "{r:?}"
+        );
+    }
+    // Locked now: even a right code fails everywhere.
+    let (t, code) = &targets[0];
+    assert!(matches!(
+        block_on(f.verifier.verify(t.challenge_id(), code)),
+        Err(VerifyError::Locked { .. })
+    ));
+}
+
+#[test]
+fn concurrent_resends_send_one_code_per_cooldown() {
+    let f = fixture();
+    let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
+    f.clock.advance(Duration::seconds(30));
+    let results = race(16, |_| block_on(f.verifier.resend(t.challenge_id())));
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(ok, 1, "{results:?}");
+    for r in results.iter().filter_map(|r| r.as_ref().err()) {
+        // Losers either saw the winner's cooldown, or lost the write after delivering
+        // (their code is bound to nothing stored and never verifies).
+        assert!(
+            matches!(r, IssueError::ResendTooSoon { .. } | IssueError::Store(_)),
+            "{r:?}"
+        );
+    }
+}
+
+#[test]
+fn concurrent_first_issues_make_one_challenge() {
+    let f = fixture();
+    let results = race(16, |_| block_on(f.verifier.issue(&login("u1"))));
+    let ids: std::collections::HashSet<String> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .map(|t| t.challenge_id().to_string())
+        .collect();
+    assert_eq!(ids.len(), 1, "{results:?}");
+    assert_eq!(f.store.inner.len(), 1);
+}

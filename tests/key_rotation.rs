@@ -1,0 +1,122 @@
+//! Keys rotate without invalidating live codes; a removed key's codes fail.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use time::Duration;
+use vericode::{ConfigError, KeyId, ManualClock, Policy, RecordingDelivery, Verifier, VerifyError};
+
+fn verifier(store: Arc<SpyStore>, clock: ManualClock, signing: u32, older: &[u32]) -> TestVerifier {
+    let mut b = Verifier::builder()
+        .store(store)
+        .delivery(RecordingDelivery::new())
+        .clock(clock)
+        .policy(Policy::default().resend_cooldown(Duration::ZERO, Duration::ZERO))
+        .signing_key(KeyId::new(signing), key(signing as u8))
+        .app_name("Acme");
+    for &k in older {
+        b = b.verification_key(KeyId::new(k), key(k as u8));
+    }
+    b.build().unwrap()
+}
+
+#[test]
+fn codes_made_under_the_old_key_verify_after_rotation() {
+    let store = Arc::new(SpyStore::default());
+    let clock = ManualClock::new(start());
+    let old = verifier(store.clone(), clock.clone(), 1, &[]);
+    let t = block_on(old.issue(&login("u1"))).unwrap();
+    let old_code = old.delivery().last_code().unwrap();
+
+    let rotated = verifier(store.clone(), clock.clone(), 2, &[1]);
+    // A resend under the new key: both codes live, under different keys.
+    block_on(rotated.resend(t.challenge_id())).unwrap();
+    let new_code = rotated.delivery().last_code().unwrap();
+    if new_code != old_code {
+        assert!(block_on(rotated.verify(t.challenge_id(), &old_code)).is_ok());
+    }
+    let t = block_on(rotated.issue(&login("u2"))).unwrap();
+    let code = rotated.delivery().last_code().unwrap();
+    assert!(block_on(rotated.verify(t.challenge_id(), &code)).is_ok());
+    let _ = new_code;
+}
+
+#[test]
+fn codes_under_a_dropped_key_fail() {
+    let store = Arc::new(SpyStore::default());
+    let clock = ManualClock::new(start());
+    let old = verifier(store.clone(), clock.clone(), 1, &[]);
+    let t = block_on(old.issue(&login("u1"))).unwrap();
+    let code = old.delivery().last_code().unwrap();
+    let dropped = verifier(store, clock, 2, &[]);
+    let r = block_on(dropped.verify(t.challenge_id(), &code));
+    assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
+}
+
+#[test]
+fn another_secret_under_the_same_id_does_not_verify() {
+    let store = Arc::new(SpyStore::default());
+    let clock = ManualClock::new(start());
+    let a = verifier(store.clone(), clock.clone(), 1, &[]);
+    let t = block_on(a.issue(&login("u1"))).unwrap();
+    let code = a.delivery().last_code().unwrap();
+    let b = Verifier::builder()
+        .store(store)
+        .delivery(RecordingDelivery::new())
+        .clock(clock)
+        .signing_key(KeyId::new(1), key(9))
+        .app_name("Acme")
+        .build()
+        .unwrap();
+    assert!(matches!(
+        block_on(b.verify(t.challenge_id(), &code)),
+        Err(VerifyError::WrongCode { .. })
+    ));
+}
+
+#[test]
+fn build_refuses_bad_key_sets() {
+    let base = || {
+        Verifier::builder()
+            .store(vericode::MemoryStore::new())
+            .delivery(RecordingDelivery::new())
+            .app_name("Acme")
+    };
+    assert_eq!(base().build().unwrap_err(), ConfigError::MissingSigningKey);
+    let e = base()
+        .signing_key(KeyId::new(1), key(1))
+        .verification_key(KeyId::new(1), key(2))
+        .build()
+        .unwrap_err();
+    assert_eq!(e, ConfigError::DuplicateKeyId(KeyId::new(1)));
+    let e = Verifier::builder()
+        .store(vericode::MemoryStore::new())
+        .delivery(RecordingDelivery::new())
+        .signing_key(KeyId::new(1), key(1))
+        .build()
+        .unwrap_err();
+    assert_eq!(e, ConfigError::AppName);
+    let e = base()
+        .signing_key(KeyId::new(1), key(1))
+        .policy(Policy::default().max_attempts(0))
+        .build()
+        .unwrap_err();
+    assert!(matches!(e, ConfigError::Policy(_)));
+}
+
+#[test]
+fn secrets_never_print() {
+    let v = verifier(
+        Arc::new(SpyStore::default()),
+        ManualClock::new(start()),
+        1,
+        &[7],
+    );
+    let dbg = format!("{v:?}");
+    assert!(dbg.contains("KeyRing"));
+    // key(1) is 32 bytes of 0x01: no run of its bytes may appear in any form.
+    assert!(!dbg.contains("[1, 1, 1"));
+    assert!(!dbg.contains("0101"));
+}

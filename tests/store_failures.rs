@@ -1,0 +1,213 @@
+//! Stores that fail or lie: every failure is typed, none is a success, and
+//! the store is left as it was.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use vericode::{
+    CodeStore, Commit, DecodeError, IssueError, KeyId, ManualClock, Record, RecordingDelivery,
+    StoreError, StoreKey, Timestamp, Verifier, VerifyError, Version, Versioned, Write,
+};
+
+/// A store that keeps records as bytes, the way a remote store does, so tests
+/// can corrupt them.
+#[derive(Default)]
+struct BytesStore {
+    map: Mutex<HashMap<StoreKey, (u64, Vec<u8>)>>,
+    next: Mutex<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum BytesError {
+    #[error("corrupt record")]
+    Corrupt(#[from] DecodeError),
+}
+
+impl CodeStore for BytesStore {
+    type Error = BytesError;
+
+    fn get_many(
+        &self,
+        keys: &[StoreKey],
+        _now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<Option<Versioned>>, BytesError>> + Send {
+        let map = self.map.lock().unwrap();
+        let r = keys
+            .iter()
+            .map(|k| match map.get(k) {
+                None => Ok(None),
+                Some((v, b)) => Ok(Some(Versioned {
+                    version: Version(*v),
+                    record: Record::decode(b)?,
+                })),
+            })
+            .collect();
+        std::future::ready(r)
+    }
+
+    fn commit(
+        &self,
+        writes: &[Write],
+        _now: Timestamp,
+    ) -> impl Future<Output = Result<Commit, BytesError>> + Send {
+        let mut map = self.map.lock().unwrap();
+        let ok = writes
+            .iter()
+            .all(|w| map.get(w.key()).map(|(v, _)| Version(*v)) == w.expected());
+        if ok {
+            for w in writes {
+                match w {
+                    Write::Put { key, record, .. } => {
+                        let mut n = self.next.lock().unwrap();
+                        *n += 1;
+                        map.insert(*key, (*n, record.encode()));
+                    }
+                    Write::Delete { key, .. } => {
+                        map.remove(key);
+                    }
+                    _ => unreachable!(),
+                }
+            }
+        }
+        std::future::ready(Ok(if ok {
+            Commit::Applied
+        } else {
+            Commit::Conflict
+        }))
+    }
+}
+
+fn verifier(store: Arc<BytesStore>) -> Verifier<Arc<BytesStore>, RecordingDelivery, ManualClock> {
+    Verifier::builder()
+        .store(store)
+        .delivery(RecordingDelivery::new())
+        .clock(ManualClock::new(start()))
+        .signing_key(KeyId::new(1), key(1))
+        .app_name("Acme")
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_corrupted_record_is_a_typed_error_and_is_left_alone() {
+    let store = Arc::new(BytesStore::default());
+    let v = verifier(store.clone());
+    let t = block_on(v.issue(&login("u1"))).unwrap();
+    let code = v.delivery().last_code().unwrap();
+    let snapshot = store.map.lock().unwrap().clone();
+    for (cut, flip) in [
+        (Some(10), None),
+        (None, Some(0)),
+        (None, Some(1)),
+        (None, Some(44)),
+    ] {
+        {
+            let mut map = store.map.lock().unwrap();
+            *map = snapshot.clone();
+            for (_, (_, bytes)) in map.iter_mut() {
+                if let Some(n) = cut {
+                    bytes.truncate(n);
+                }
+                if let Some(i) = flip {
+                    bytes[i] ^= 0xff;
+                }
+            }
+        }
+        let before = store.map.lock().unwrap().clone();
+        let r = block_on(v.verify(t.challenge_id(), &code));
+        assert!(
+            matches!(r, Err(VerifyError::Store(StoreError::Backend(_)))),
+            "{r:?}"
+        );
+        let r = block_on(v.resend(t.challenge_id()));
+        assert!(matches!(r, Err(IssueError::Store(_))), "{r:?}");
+        assert_eq!(
+            *store.map.lock().unwrap(),
+            before,
+            "a failed operation changed the store"
+        );
+    }
+}
+
+#[test]
+fn a_record_of_the_wrong_kind_is_refused() {
+    let store = Arc::new(BytesStore::default());
+    let v = verifier(store.clone());
+    let t = block_on(v.issue(&login("u1"))).unwrap();
+    let code = v.delivery().last_code().unwrap();
+    let _ = block_on(v.verify(t.challenge_id(), &wrong(&code)));
+    // Swap the challenge and subject records.
+    {
+        let mut map = store.map.lock().unwrap();
+        let mut entries: Vec<_> = map.drain().collect();
+        assert_eq!(entries.len(), 2);
+        let (k0, v0) = entries.remove(0);
+        let (k1, v1) = entries.remove(0);
+        map.insert(k0, v1);
+        map.insert(k1, v0);
+    }
+    let r = block_on(v.verify(t.challenge_id(), &code));
+    assert!(
+        matches!(
+            r,
+            Err(VerifyError::Store(StoreError::Corrupt(
+                DecodeError::WrongKind
+            )))
+        ),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn a_store_that_always_conflicts_fails_closed() {
+    struct Stubborn(vericode::MemoryStore);
+    impl CodeStore for Stubborn {
+        type Error = vericode::MemoryStoreError;
+        fn get_many(
+            &self,
+            keys: &[StoreKey],
+            now: Timestamp,
+        ) -> impl Future<Output = Result<Vec<Option<Versioned>>, Self::Error>> + Send {
+            self.0.get_many(keys, now)
+        }
+        fn commit(
+            &self,
+            writes: &[Write],
+            now: Timestamp,
+        ) -> impl Future<Output = Result<Commit, Self::Error>> + Send {
+            // Let the first write (the issue) through, then conflict forever.
+            let r = if self.0.is_empty() {
+                block_on(self.0.commit(writes, now))
+            } else {
+                Ok(Commit::Conflict)
+            };
+            std::future::ready(r)
+        }
+    }
+    let v = Verifier::builder()
+        .store(Stubborn(vericode::MemoryStore::new()))
+        .delivery(RecordingDelivery::new())
+        .clock(ManualClock::new(start()))
+        .signing_key(KeyId::new(1), key(1))
+        .app_name("Acme")
+        .build()
+        .unwrap();
+    let t = block_on(v.issue(&login("u1"))).unwrap();
+    let code = v.delivery().last_code().unwrap();
+    let r = block_on(v.verify(t.challenge_id(), &code));
+    assert!(
+        matches!(r, Err(VerifyError::Store(StoreError::Contention(_)))),
+        "{r:?}"
+    );
+    let r = block_on(v.cancel(t.challenge_id()));
+    assert!(
+        matches!(
+            r,
+            Err(vericode::CancelError::Store(StoreError::Contention(_)))
+        ),
+        "{r:?}"
+    );
+}

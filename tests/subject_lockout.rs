@@ -1,0 +1,133 @@
+//! Consecutive failures per subject across challenges (NIST SP 800-63B-4
+//! §3.2.2): the limit, the lock, what resets the count and what does not.
+
+mod common;
+
+use common::*;
+use time::Duration;
+use vericode::{IssueError, Lockout, Policy, VerifyError};
+
+/// Fails `n` times on fresh challenges of `subject`, moving past each expiry.
+fn fail_n(f: &Fixture, subject: &str, n: u32) {
+    let mut left = n;
+    while left > 0 {
+        let t = block_on(f.verifier.issue(&login(subject))).unwrap();
+        let code = f.verifier.delivery().last_code().unwrap();
+        for _ in 0..left.min(5) {
+            let r = block_on(f.verifier.verify(t.challenge_id(), &wrong(&code)));
+            assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
+            left -= 1;
+        }
+        f.clock.advance(Duration::minutes(10));
+    }
+}
+
+#[test]
+fn the_hundredth_failure_locks_the_subject() {
+    let f = fixture();
+    fail_n(&f, "u1", 99);
+    let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
+    let code = f.verifier.delivery().last_code().unwrap();
+    let r = block_on(f.verifier.verify(t.challenge_id(), &wrong(&code)));
+    assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
+    let until = start() + Duration::minutes(10 * 20);
+    match block_on(f.verifier.verify(t.challenge_id(), &code)) {
+        Err(VerifyError::Locked { until: Some(u) }) => assert_eq!(u, until + Duration::hours(24)),
+        r => panic!("{r:?}"),
+    }
+    // No new code is sent while locked.
+    let sent = f.verifier.delivery().sent().len();
+    f.clock.advance(Duration::minutes(10));
+    assert!(matches!(
+        block_on(f.verifier.issue(&login("u1"))),
+        Err(IssueError::Locked { .. })
+    ));
+    assert_eq!(f.verifier.delivery().sent().len(), sent);
+    // Another subject is unaffected.
+    assert!(block_on(f.verifier.issue(&login("u2"))).is_ok());
+}
+
+#[test]
+fn after_a_timed_lock_each_failure_locks_again_and_a_success_resets() {
+    let f = fixture_with(
+        Policy::default()
+            .max_failures(5)
+            .lockout(Lockout::For(Duration::hours(1))),
+    );
+    fail_n(&f, "u1", 5);
+    assert!(matches!(
+        block_on(f.verifier.issue(&login("u1"))),
+        Err(IssueError::Locked { .. })
+    ));
+    f.clock.advance(Duration::hours(1));
+    // One attempt, wrong: locked again at once.
+    let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
+    let code = f.verifier.delivery().last_code().unwrap();
+    assert!(matches!(
+        block_on(f.verifier.verify(t.challenge_id(), &wrong(&code))),
+        Err(VerifyError::WrongCode { .. })
+    ));
+    assert!(matches!(
+        block_on(f.verifier.verify(t.challenge_id(), &code)),
+        Err(VerifyError::Locked { .. })
+    ));
+    f.clock.advance(Duration::hours(1));
+    // Right this time: the count is reset, so four failures do not lock.
+    assert!(block_on(f.verifier.verify(t.challenge_id(), &code)).is_err()); // expired meanwhile
+    let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
+    let code = f.verifier.delivery().last_code().unwrap();
+    assert!(block_on(f.verifier.verify(t.challenge_id(), &code)).is_ok());
+    fail_n(&f, "u1", 4);
+    assert!(block_on(f.verifier.issue(&login("u1"))).is_ok());
+}
+
+#[test]
+fn new_challenges_do_not_reset_the_count() {
+    let f = fixture_with(
+        Policy::default()
+            .max_failures(8)
+            .lockout(Lockout::UntilUnlocked),
+    );
+    fail_n(&f, "u1", 4);
+    // Cancel and start over: still counted.
+    let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
+    block_on(f.verifier.cancel(t.challenge_id())).unwrap();
+    fail_n(&f, "u1", 4);
+    assert!(matches!(
+        block_on(f.verifier.issue(&login("u1"))),
+        Err(IssueError::Locked { until: None })
+    ));
+}
+
+#[test]
+fn unlock_clears_the_lock() {
+    let f = fixture_with(
+        Policy::default()
+            .max_failures(3)
+            .lockout(Lockout::UntilUnlocked),
+    );
+    fail_n(&f, "u1", 3);
+    f.clock.advance(Duration::days(20));
+    assert!(matches!(
+        block_on(f.verifier.issue(&login("u1"))),
+        Err(IssueError::Locked { until: None })
+    ));
+    block_on(f.verifier.unlock(&vericode::Subject::new("u1").unwrap())).unwrap();
+    let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
+    let code = f.verifier.delivery().last_code().unwrap();
+    assert!(block_on(f.verifier.verify(t.challenge_id(), &code)).is_ok());
+}
+
+#[test]
+fn failures_are_forgotten_after_the_failure_memory() {
+    let f = fixture_with(
+        Policy::default()
+            .max_failures(5)
+            .failure_memory(Duration::days(1))
+            .lockout(Lockout::UntilUnlocked),
+    );
+    fail_n(&f, "u1", 4);
+    f.clock.advance(Duration::days(1));
+    fail_n(&f, "u1", 4);
+    assert!(block_on(f.verifier.issue(&login("u1"))).is_ok());
+}
