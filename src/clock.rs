@@ -24,7 +24,7 @@ use time::{Duration, OffsetDateTime};
 /// assert_eq!(t.to_datetime().unix_timestamp(), 90);
 /// assert_eq!(t.saturating_add(Duration::seconds(1)).as_millis(), 91_000);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(i64);
 
 impl Timestamp {

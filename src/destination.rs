@@ -171,6 +171,38 @@ impl Destination {
         &self.address
     }
 
+    /// The country calling code of a phone destination ("1", "44", "351").
+    ///
+    /// ```
+    /// use vericode::Destination;
+    /// assert_eq!(Destination::sms("+447700900123")?.calling_code(), Some("44"));
+    /// assert_eq!(Destination::email("a@example.com")?.calling_code(), None);
+    /// # Ok::<(), vericode::InputError>(())
+    /// ```
+    pub fn calling_code(&self) -> Option<&str> {
+        match self.channel {
+            Channel::Sms | Channel::Voice => Some(crate::limits::calling_code(&self.address)),
+            _ => None,
+        }
+    }
+
+    /// The prefix limits and the conversion guard count by: the calling code
+    /// of a phone number, the domain of an email address; none for custom
+    /// channels.
+    pub(crate) fn prefix(&self) -> Option<String> {
+        match self.channel {
+            Channel::Sms | Channel::Voice => Some(format!(
+                "tel:+{}",
+                crate::limits::calling_code(&self.address)
+            )),
+            Channel::Email => self
+                .address
+                .split_once('@')
+                .map(|(_, d)| format!("mail:{d}")),
+            Channel::Custom(_) => None,
+        }
+    }
+
     /// The address masked for screens and logs.
     pub fn masked(&self) -> MaskedDestination {
         MaskedDestination(match self.channel {

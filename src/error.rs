@@ -56,13 +56,16 @@ pub enum InputError {
     /// The bound context is empty or longer than 1024 bytes.
     #[error("a bound context has 1 to 1024 bytes")]
     Context,
+    /// The client key is empty or longer than 256 bytes.
+    #[error("a client key has 1 to 256 bytes")]
+    ClientKey,
     /// The challenge id is not one vericode made. Treat it as an unknown challenge.
     #[error("not a challenge id")]
     ChallengeId,
 }
 
 /// A configuration refused at `build()`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// A secret shorter than 32 bytes.
@@ -83,6 +86,15 @@ pub enum ConfigError {
     /// A policy setting out of its range.
     #[error("policy: {0}")]
     Policy(&'static str),
+    /// The policy's worst-case guess odds exceed its bound; raise the bound
+    /// with `Policy::max_guess_probability` only knowingly.
+    #[error("the policy's guess odds {odds:e} exceed the bound {bound:e}")]
+    GuessOdds {
+        /// The worst of the per-challenge and over-budget odds.
+        odds: f64,
+        /// The bound.
+        bound: f64,
+    },
     /// The application name is empty, longer than 64 bytes, or has control characters.
     #[error("the app name has 1 to 64 bytes and no control characters")]
     AppName,
@@ -131,6 +143,20 @@ pub enum IssueError {
     SendLimit {
         /// When the challenge expires and a new one may start.
         retry_after: OffsetDateTime,
+    },
+    /// A rate limit tripped; nothing was sent. Try again after `retry_after`.
+    #[error("too many codes requested ({limit}); try again later")]
+    RateLimited {
+        /// The limit that tripped.
+        limit: crate::limits::Limit,
+        /// When a send would be allowed again.
+        retry_after: OffsetDateTime,
+    },
+    /// The phone number's country is not allowed by the policy; nothing was sent.
+    #[error("codes are not sent to numbers with calling code +{calling_code}")]
+    CountryNotAllowed {
+        /// The number's calling code.
+        calling_code: String,
     },
     /// No live challenge has this id (for a resend): it expired, was used or
     /// cancelled, or never existed. Start a new challenge.
@@ -182,6 +208,22 @@ pub enum VerifyError {
         /// When the lock ends by itself, if it does.
         until: Option<OffsetDateTime>,
     },
+    /// The client key made too many attempts across challenges; nothing was
+    /// checked. Try again after `retry_after`.
+    #[error("too many attempts from this client; try again later")]
+    RateLimited {
+        /// The limit that tripped.
+        limit: crate::limits::Limit,
+        /// When an attempt would be allowed again.
+        retry_after: OffsetDateTime,
+    },
+    /// The subject failed several times in a row and must wait before its next
+    /// attempt (the growing delay); nothing was checked.
+    #[error("too many failed attempts; try again later")]
+    TooSoon {
+        /// When the next attempt is allowed.
+        retry_after: OffsetDateTime,
+    },
     /// What was typed cannot be a code; it was not counted as an attempt.
     #[error("malformed code: {0}")]
     Malformed(#[from] InputError),
@@ -211,6 +253,9 @@ impl VerifyError {
             }
             VerifyError::Locked { .. } => {
                 "Too many failed attempts. Try again later or contact support."
+            }
+            VerifyError::RateLimited { .. } | VerifyError::TooSoon { .. } => {
+                "Too many attempts. Wait a moment and try again."
             }
             VerifyError::Store(_) => "Something went wrong on our side. Try again in a moment.",
         }
@@ -242,8 +287,11 @@ impl IssueError {
             IssueError::ResendTooSoon { .. } => {
                 "A code was just sent. Wait a moment before asking again."
             }
-            IssueError::SendLimit { .. } => {
+            IssueError::SendLimit { .. } | IssueError::RateLimited { .. } => {
                 "Too many codes were sent. Wait a few minutes and start again."
+            }
+            IssueError::CountryNotAllowed { .. } => {
+                "We cannot send codes to this number. Use another way to verify."
             }
             IssueError::UnknownChallenge => {
                 "This code has expired or was already used. Ask for a new code."

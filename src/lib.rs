@@ -9,12 +9,16 @@ mod code;
 mod delivery;
 mod destination;
 mod error;
+mod gcra;
 mod keys;
+mod limits;
 mod policy;
 mod purpose;
 mod record;
 pub mod store;
 mod subject;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod verifier;
 
 pub use challenge_id::{CHALLENGE_ID_LEN, ChallengeId};
@@ -27,12 +31,14 @@ pub use destination::{Channel, Destination, MAX_ADDRESS_LEN, MaskedDestination};
 pub use error::{
     BoxError, CancelError, ConfigError, InputError, IssueError, StoreError, VerifyError,
 };
+pub use gcra::RateLimit;
 pub use keys::{KeyId, MIN_SECRET_LEN, SecretKey};
-pub use policy::{Lockout, Policy};
+pub use limits::{ClientKey, ConversionGuard, CountryFilter, FailureDelay, Limit};
+pub use policy::{GuessOdds, Lockout, Policy};
 pub use purpose::{CustomPurpose, MAX_PURPOSE_LEN, Purpose};
 pub use record::{DecodeError, Record};
 pub use store::{
     CodeStore, Commit, KeyKind, MemoryStore, MemoryStoreError, StoreKey, Version, Versioned, Write,
 };
 pub use subject::{Context, MAX_CONTEXT_LEN, MAX_SUBJECT_LEN, Subject};
-pub use verifier::{IssueRequest, Ticket, Unset, Verified, Verifier, VerifierBuilder};
+pub use verifier::{Attempt, IssueRequest, Ticket, Unset, Verified, Verifier, VerifierBuilder};

@@ -9,6 +9,8 @@ use time::Duration;
 
 use crate::code::CodeFormat;
 use crate::error::ConfigError;
+use crate::gcra::RateLimit;
+use crate::limits::{ConversionGuard, CountryFilter, FailureDelay, Limit};
 use crate::purpose::Purpose;
 use crate::record::MAX_LIVE_CODES;
 
@@ -62,6 +64,30 @@ pub struct Policy {
     pub(crate) lockout: Lockout,
     pub(crate) failure_memory: Duration,
     pub(crate) allow_short_codes: bool,
+    pub(crate) limits: HashMap<Limit, RateLimit>,
+    pub(crate) conversion_guard: Option<ConversionGuard>,
+    pub(crate) countries: CountryFilter,
+    pub(crate) failure_delay: Option<FailureDelay>,
+    pub(crate) max_guess_probability: f64,
+}
+
+/// The worst-case chance that an attacker guesses a code (RFC 4226 §6).
+///
+/// ```
+/// let odds = vericode::Policy::default().guess_odds();
+/// assert!((odds.per_challenge - 1.5e-5).abs() < 1e-12);
+/// assert!((odds.over_failure_budget - 1e-4).abs() < 1e-12);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct GuessOdds {
+    /// Guessing at one challenge: live codes × attempts / code space.
+    pub per_challenge: f64,
+    /// Guessing across all of a subject's challenges until its failure budget
+    /// is spent: failures / code space. Each wrong guess counts once per live
+    /// code it was compared with, so the budget bounds comparisons, whatever
+    /// the number of live codes.
+    pub over_failure_budget: f64,
 }
 
 impl Default for Policy {
@@ -83,11 +109,128 @@ impl Default for Policy {
             lockout: Lockout::For(Duration::hours(24)),
             failure_memory: Duration::days(30),
             allow_short_codes: false,
+            limits: HashMap::from([
+                (Limit::Destination, rate(5, Duration::minutes(10))),
+                (Limit::Subject, rate(10, Duration::hours(1))),
+                (Limit::Client, rate(20, Duration::hours(1))),
+                (Limit::VerifyClient, rate(50, Duration::hours(1))),
+            ]),
+            conversion_guard: Some(ConversionGuard::standard()),
+            countries: CountryFilter::Any,
+            failure_delay: Some(FailureDelay::standard()),
+            max_guess_probability: 1e-4,
         }
     }
 }
 
+fn rate(count: u32, period: Duration) -> RateLimit {
+    // Constant, valid arguments.
+    RateLimit::new(count, period).unwrap_or_else(|_| unreachable!())
+}
+
 impl Policy {
+    /// The policy that follows NIST SP 800-63B-4 most closely: 6 digits, 10
+    /// minutes, only the most recent code accepted, 100 consecutive failures.
+    ///
+    /// ```
+    /// let p = vericode::Policy::nist();
+    /// assert!(p.guess_odds().per_challenge <= 5e-6);
+    /// ```
+    pub fn nist() -> Self {
+        Policy::default().max_live_codes(1)
+    }
+
+    /// A stricter policy for high-value actions: 8 unambiguous alphanumerics
+    /// (about 8.5e11 codes), 5 minutes, 3 attempts, one live code, 20
+    /// consecutive failures.
+    ///
+    /// ```
+    /// let p = vericode::Policy::strict();
+    /// assert!(p.guess_odds().over_failure_budget < 1e-10);
+    /// ```
+    pub fn strict() -> Self {
+        Policy::default()
+            .code_format(CodeFormat::unambiguous(8).unwrap_or_default())
+            .lifetime(Duration::minutes(5))
+            .max_attempts(3)
+            .max_live_codes(1)
+            .max_failures(20)
+    }
+
+    /// Sets a rate limit (see [`Limit`] for the dimensions and defaults).
+    /// [`Limit::ConversionGuard`] is set with [`Policy::conversion_guard`].
+    pub fn limit(mut self, limit: Limit, rate: RateLimit) -> Self {
+        self.limits.insert(limit, rate);
+        self
+    }
+
+    /// Turns a rate limit off.
+    pub fn unlimited(mut self, limit: Limit) -> Self {
+        self.limits.remove(&limit);
+        if limit == Limit::ConversionGuard {
+            self.conversion_guard = None;
+        }
+        self
+    }
+
+    /// The rate limit of a dimension, if it is on.
+    pub fn rate_limit(&self, limit: Limit) -> Option<RateLimit> {
+        self.limits.get(&limit).copied()
+    }
+
+    /// Sets the conversion guard against SMS pumping (default: 1 hour, 50
+    /// sends, 20 % verified).
+    pub fn conversion_guard(mut self, guard: ConversionGuard) -> Self {
+        self.conversion_guard = Some(guard);
+        self
+    }
+
+    /// Which countries phone destinations may be in (default: any).
+    pub fn countries(mut self, filter: CountryFilter) -> Self {
+        self.countries = filter;
+        self
+    }
+
+    /// The growing delay after a subject's failures (default: after 5, 30 s
+    /// doubling up to 1 hour).
+    pub fn failure_delay(mut self, delay: FailureDelay) -> Self {
+        self.failure_delay = Some(delay);
+        self
+    }
+
+    /// No delay after failures (the hard failure limit still applies).
+    pub fn no_failure_delay(mut self) -> Self {
+        self.failure_delay = None;
+        self
+    }
+
+    /// Every abuse limit off: rate limits, conversion guard, failure delay.
+    /// For tests and for applications that limit upstream; the attempt and
+    /// failure limits stay.
+    pub fn without_abuse_limits(mut self) -> Self {
+        self.limits.clear();
+        self.conversion_guard = None;
+        self.failure_delay = None;
+        self
+    }
+
+    /// Accepts a policy whose guess odds over the failure budget are up to
+    /// `bound` (default 1e-4: 100 guesses at 6 digits). `build()` refuses a
+    /// policy above its bound.
+    pub fn max_guess_probability(mut self, bound: f64) -> Self {
+        self.max_guess_probability = bound;
+        self
+    }
+
+    /// The worst-case guess odds of this policy.
+    pub fn guess_odds(&self) -> GuessOdds {
+        let space = self.format.space();
+        GuessOdds {
+            per_challenge: f64::from(self.max_live_codes) * f64::from(self.max_attempts) / space,
+            over_failure_budget: f64::from(self.max_failures) / space,
+        }
+    }
+
     /// The shape of codes (default: 6 digits). Codes with fewer than a million
     /// possibilities are refused at build unless [`Policy::allow_short_codes`].
     pub fn code_format(mut self, format: CodeFormat) -> Self {
@@ -183,17 +326,6 @@ impl Policy {
         self.max_attempts
     }
 
-    /// The worst-case chance that guesses at one challenge find its code:
-    /// live codes × attempts / code space (RFC 4226 §6).
-    ///
-    /// ```
-    /// let p = vericode::Policy::default().guess_probability_per_challenge();
-    /// assert!((p - 1.5e-5).abs() < 1e-12);
-    /// ```
-    pub fn guess_probability_per_challenge(&self) -> f64 {
-        f64::from(self.max_live_codes) * f64::from(self.max_attempts) / self.format.space()
-    }
-
     /// The wait before resend number `n` (1 for the first resend).
     pub(crate) fn cooldown_before(&self, n: u32) -> Duration {
         let factor = 1i32
@@ -244,6 +376,20 @@ impl Policy {
                 "codes with fewer than 10^6 possibilities need allow_short_codes()",
             ));
         }
+        let odds = self.guess_odds();
+        if !(self.max_guess_probability > 0.0 && self.max_guess_probability <= 1.0) {
+            return Err(ConfigError::Policy(
+                "max_guess_probability must be in (0, 1]",
+            ));
+        }
+        if odds.over_failure_budget > self.max_guess_probability
+            || odds.per_challenge > self.max_guess_probability
+        {
+            return Err(ConfigError::GuessOdds {
+                odds: odds.over_failure_budget.max(odds.per_challenge),
+                bound: self.max_guess_probability,
+            });
+        }
         Ok(())
     }
 }
@@ -260,6 +406,35 @@ mod tests {
             .collect();
         assert_eq!(secs, [30, 60, 120, 240, 300, 300]);
         assert_eq!(p.cooldown_before(u32::MAX), Duration::minutes(5));
+    }
+
+    #[test]
+    fn odds_and_presets() {
+        let d = Policy::default().guess_odds();
+        assert_eq!(d.over_failure_budget, 1e-4);
+        assert!(Policy::default().validate().is_ok());
+        assert!(Policy::nist().validate().is_ok());
+        assert!(Policy::strict().validate().is_ok());
+        assert_eq!(Policy::strict().format().len(), 8);
+        // 7 digits with 1000 failures would be 1e-4 too; 6 digits with 101 is over.
+        assert!(matches!(
+            Policy::default().max_failures(101).validate(),
+            Err(ConfigError::GuessOdds { .. })
+        ));
+        assert!(
+            Policy::default()
+                .max_failures(101)
+                .max_guess_probability(2e-4)
+                .validate()
+                .is_ok()
+        );
+        assert!(
+            Policy::default()
+                .code_format(CodeFormat::digits(7).unwrap())
+                .max_failures(1000)
+                .validate()
+                .is_ok()
+        );
     }
 
     #[test]
@@ -300,10 +475,15 @@ mod tests {
                 .validate()
                 .is_err()
         );
+        let short = Policy::default().code_format(four).allow_short_codes();
+        assert!(matches!(
+            short.clone().validate(),
+            Err(ConfigError::GuessOdds { .. })
+        ));
         assert!(
-            Policy::default()
-                .code_format(four)
-                .allow_short_codes()
+            short
+                .max_failures(10)
+                .max_guess_probability(1e-2)
                 .validate()
                 .is_ok()
         );

@@ -13,6 +13,8 @@
 //!            purpose:str8 subject:str8 channel:str8 address:str8
 //!            has_context:u8 (context_key:u32 context_tag[32])? n:u8 (key:u32 tag[32]){n}
 //! subject:   01 02 failures:u32 last_failure:i64 lock:u8 lock_until:i64
+//! rate:      01 03 tat:i64
+//! conversion:01 04 window_start:i64 sends:u32 verified:u32 prev_sends:u32 prev_verified:u32
 //! ```
 
 use std::sync::Arc;
@@ -26,6 +28,8 @@ use crate::subject::Subject;
 const FORMAT: u8 = 1;
 const KIND_CHALLENGE: u8 = 1;
 const KIND_SUBJECT: u8 = 2;
+const KIND_RATE: u8 = 3;
+const KIND_CONVERSION: u8 = 4;
 /// At most this many live codes per challenge, whatever the policy.
 pub(crate) const MAX_LIVE_CODES: usize = 10;
 
@@ -46,6 +50,24 @@ pub struct Record(pub(crate) Arc<RecordKind>);
 pub(crate) enum RecordKind {
     Challenge(ChallengeRecord),
     Subject(SubjectRecord),
+    Rate(RateRecord),
+    Conversion(ConversionRecord),
+}
+
+/// A rate limit's state: the theoretical arrival time of the next event (GCRA).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RateRecord {
+    pub tat: Timestamp,
+}
+
+/// Sends and verifications to one prefix in the current and previous window.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ConversionRecord {
+    pub window_start: Timestamp,
+    pub sends: u32,
+    pub verified: u32,
+    pub prev_sends: u32,
+    pub prev_verified: u32,
 }
 
 /// One live challenge of a (subject, purpose).
@@ -130,6 +152,28 @@ impl Record {
         }
     }
 
+    pub(crate) fn rate(r: RateRecord) -> Record {
+        Record(Arc::new(RecordKind::Rate(r)))
+    }
+
+    pub(crate) fn conversion(c: ConversionRecord) -> Record {
+        Record(Arc::new(RecordKind::Conversion(c)))
+    }
+
+    pub(crate) fn as_rate(&self) -> Result<&RateRecord, DecodeError> {
+        match &*self.0 {
+            RecordKind::Rate(r) => Ok(r),
+            _ => Err(DecodeError::WrongKind),
+        }
+    }
+
+    pub(crate) fn as_conversion(&self) -> Result<&ConversionRecord, DecodeError> {
+        match &*self.0 {
+            RecordKind::Conversion(c) => Ok(c),
+            _ => Err(DecodeError::WrongKind),
+        }
+    }
+
     pub(crate) fn as_subject(&self) -> Result<&SubjectRecord, DecodeError> {
         match &*self.0 {
             RecordKind::Subject(s) => Ok(s),
@@ -183,6 +227,17 @@ impl Record {
                 };
                 out.push(kind);
                 out.extend_from_slice(&until.to_be_bytes());
+            }
+            RecordKind::Rate(r) => {
+                out.push(KIND_RATE);
+                out.extend_from_slice(&r.tat.as_millis().to_be_bytes());
+            }
+            RecordKind::Conversion(c) => {
+                out.push(KIND_CONVERSION);
+                out.extend_from_slice(&c.window_start.as_millis().to_be_bytes());
+                for n in [c.sends, c.verified, c.prev_sends, c.prev_verified] {
+                    out.extend_from_slice(&n.to_be_bytes());
+                }
             }
         }
         out
@@ -258,6 +313,16 @@ impl Record {
                     lock,
                 })
             }
+            KIND_RATE => Record::rate(RateRecord {
+                tat: Timestamp::from_millis(r.i64()?),
+            }),
+            KIND_CONVERSION => Record::conversion(ConversionRecord {
+                window_start: Timestamp::from_millis(r.i64()?),
+                sends: r.u32()?,
+                verified: r.u32()?,
+                prev_sends: r.u32()?,
+                prev_verified: r.u32()?,
+            }),
             other => return Err(DecodeError::UnknownKind(other)),
         };
         if !r.0.is_empty() {
@@ -357,7 +422,17 @@ pub(crate) mod tests {
 
     #[test]
     fn round_trips() {
-        for r in [sample_challenge(), sample_subject()] {
+        let rate = Record::rate(RateRecord {
+            tat: Timestamp::from_millis(-5),
+        });
+        let conv = Record::conversion(ConversionRecord {
+            window_start: Timestamp::from_millis(7),
+            sends: 1,
+            verified: 2,
+            prev_sends: 3,
+            prev_verified: 4,
+        });
+        for r in [sample_challenge(), sample_subject(), rate, conv] {
             assert_eq!(Record::decode(&r.encode()).unwrap(), r);
         }
     }

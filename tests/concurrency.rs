@@ -7,7 +7,7 @@ use std::sync::Barrier;
 
 use common::*;
 use time::Duration;
-use vericode::{IssueError, Lockout, Policy, VerifyError};
+use vericode::{IssueError, Lockout, VerifyError};
 
 fn race<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
     let barrier = Barrier::new(n);
@@ -75,11 +75,7 @@ fn sixty_four_wrong_guesses_never_exceed_the_cap() {
 fn guesses_spread_over_challenges_are_held_by_the_subject_budget() {
     // Ten challenges of one subject (one per custom purpose), 5 attempts each:
     // 50 guesses would be possible per challenge, but the subject allows 12.
-    let f = fixture_with(
-        Policy::default()
-            .max_failures(12)
-            .lockout(Lockout::UntilUnlocked),
-    );
+    let f = fixture_with(relaxed().max_failures(12).lockout(Lockout::UntilUnlocked));
     let mut targets = Vec::new();
     for i in 0..10 {
         let req = vericode::IssueRequest::new(

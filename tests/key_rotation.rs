@@ -6,14 +6,14 @@ use std::sync::Arc;
 
 use common::*;
 use time::Duration;
-use vericode::{ConfigError, KeyId, ManualClock, Policy, RecordingDelivery, Verifier, VerifyError};
+use vericode::{ConfigError, KeyId, ManualClock, RecordingDelivery, Verifier, VerifyError};
 
 fn verifier(store: Arc<SpyStore>, clock: ManualClock, signing: u32, older: &[u32]) -> TestVerifier {
     let mut b = Verifier::builder()
         .store(store)
         .delivery(RecordingDelivery::new())
         .clock(clock)
-        .policy(Policy::default().resend_cooldown(Duration::ZERO, Duration::ZERO))
+        .policy(relaxed().resend_cooldown(Duration::ZERO, Duration::ZERO))
         .signing_key(KeyId::new(signing), key(signing as u8))
         .app_name("Acme");
     for &k in older {
@@ -100,7 +100,7 @@ fn build_refuses_bad_key_sets() {
     assert_eq!(e, ConfigError::AppName);
     let e = base()
         .signing_key(KeyId::new(1), key(1))
-        .policy(Policy::default().max_attempts(0))
+        .policy(relaxed().max_attempts(0))
         .build()
         .unwrap_err();
     assert!(matches!(e, ConfigError::Policy(_)));

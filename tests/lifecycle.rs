@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use time::Duration;
 use vericode::{
-    ChallengeId, Channel, Context, Destination, IssueError, IssueRequest, Policy, Purpose, Subject,
+    ChallengeId, Channel, Context, Destination, IssueError, IssueRequest, Purpose, Subject,
     VerifyError,
 };
 
@@ -95,8 +95,7 @@ fn expired_challenges_refuse_every_code() {
 
 #[test]
 fn lifetime_per_purpose() {
-    let f =
-        fixture_with(Policy::default().lifetime_for(Purpose::PasswordReset, Duration::minutes(30)));
+    let f = fixture_with(relaxed().lifetime_for(Purpose::PasswordReset, Duration::minutes(30)));
     let req = IssueRequest::new(
         Purpose::PasswordReset,
         Subject::new("u1").unwrap(),
@@ -152,7 +151,7 @@ fn resend_waits_for_a_growing_cooldown_and_keeps_earlier_codes_working() {
 
 #[test]
 fn only_the_newest_live_codes_verify() {
-    let f = fixture_with(Policy::default().resend_cooldown(Duration::ZERO, Duration::ZERO));
+    let f = fixture_with(relaxed().resend_cooldown(Duration::ZERO, Duration::ZERO));
     let ticket = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let id = *ticket.challenge_id();
     let mut codes = vec![f.verifier.delivery().last_code().unwrap()];
@@ -172,7 +171,7 @@ fn only_the_newest_live_codes_verify() {
 #[test]
 fn sends_per_challenge_are_capped() {
     let f = fixture_with(
-        Policy::default()
+        relaxed()
             .resend_cooldown(Duration::ZERO, Duration::ZERO)
             .max_sends(2),
     );
@@ -342,7 +341,7 @@ fn an_unbound_challenge_refuses_a_context() {
 
 #[test]
 fn resend_of_a_bound_challenge_stays_bound() {
-    let f = fixture_with(Policy::default().resend_cooldown(Duration::ZERO, Duration::ZERO));
+    let f = fixture_with(relaxed().resend_cooldown(Duration::ZERO, Duration::ZERO));
     let ctx = Context::new("pay 42.00 EUR to ACME").unwrap();
     let req = IssueRequest::new(
         Purpose::StepUp,
@@ -363,8 +362,7 @@ fn resend_of_a_bound_challenge_stays_bound() {
 
 #[test]
 fn alphanumeric_codes_are_case_insensitive() {
-    let f =
-        fixture_with(Policy::default().code_format(vericode::CodeFormat::unambiguous(8).unwrap()));
+    let f = fixture_with(relaxed().code_format(vericode::CodeFormat::unambiguous(8).unwrap()));
     let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
     assert_eq!(code.len(), 8);

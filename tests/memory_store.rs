@@ -156,6 +156,7 @@ fn a_full_store_refuses_new_challenges_with_a_typed_error() {
         .store(MemoryStore::with_capacity(2))
         .delivery(RecordingDelivery::new())
         .clock(clock.clone())
+        .policy(relaxed())
         .signing_key(KeyId::new(1), key(1))
         .app_name("Acme")
         .build()

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use time::Duration;
-use vericode::{IssueError, Lockout, Policy, VerifyError};
+use vericode::{IssueError, Lockout, VerifyError};
 
 /// Fails `n` times on fresh challenges of `subject`, moving past each expiry.
 fn fail_n(f: &Fixture, subject: &str, n: u32) {
@@ -50,7 +50,7 @@ fn the_hundredth_failure_locks_the_subject() {
 #[test]
 fn after_a_timed_lock_each_failure_locks_again_and_a_success_resets() {
     let f = fixture_with(
-        Policy::default()
+        relaxed()
             .max_failures(5)
             .lockout(Lockout::For(Duration::hours(1))),
     );
@@ -83,11 +83,7 @@ fn after_a_timed_lock_each_failure_locks_again_and_a_success_resets() {
 
 #[test]
 fn new_challenges_do_not_reset_the_count() {
-    let f = fixture_with(
-        Policy::default()
-            .max_failures(8)
-            .lockout(Lockout::UntilUnlocked),
-    );
+    let f = fixture_with(relaxed().max_failures(8).lockout(Lockout::UntilUnlocked));
     fail_n(&f, "u1", 4);
     // Cancel and start over: still counted.
     let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
@@ -101,11 +97,7 @@ fn new_challenges_do_not_reset_the_count() {
 
 #[test]
 fn unlock_clears_the_lock() {
-    let f = fixture_with(
-        Policy::default()
-            .max_failures(3)
-            .lockout(Lockout::UntilUnlocked),
-    );
+    let f = fixture_with(relaxed().max_failures(3).lockout(Lockout::UntilUnlocked));
     fail_n(&f, "u1", 3);
     f.clock.advance(Duration::days(20));
     assert!(matches!(
@@ -121,7 +113,7 @@ fn unlock_clears_the_lock() {
 #[test]
 fn failures_are_forgotten_after_the_failure_memory() {
     let f = fixture_with(
-        Policy::default()
+        relaxed()
             .max_failures(5)
             .failure_memory(Duration::days(1))
             .lockout(Lockout::UntilUnlocked),

@@ -48,6 +48,22 @@ pub enum KeyKind {
     Challenge,
     /// A subject's failure count and lock.
     Subject,
+    /// A rate limit's state (one timestamp).
+    Rate,
+    /// Sends and verifications to a destination prefix (the conversion guard).
+    Conversion,
+}
+
+impl KeyKind {
+    /// A one-letter tag for the kind, for stores that build text keys.
+    pub fn tag(&self) -> char {
+        match self {
+            KeyKind::Challenge => 'c',
+            KeyKind::Subject => 's',
+            KeyKind::Rate => 'r',
+            KeyKind::Conversion => 'v',
+        }
+    }
 }
 
 /// Where a record lives: a kind, a 16-byte group (a hash of the subject) and
@@ -91,6 +107,22 @@ impl StoreKey {
         }
     }
 
+    pub(crate) fn rate(limit: crate::limits::Limit, value: &[u8]) -> Self {
+        StoreKey {
+            kind: KeyKind::Rate,
+            group: limit.group(value),
+            item: [0, 0, 0, 0, 0, 0, 0, limit.id()],
+        }
+    }
+
+    pub(crate) fn conversion(prefix: &[u8]) -> Self {
+        StoreKey {
+            kind: KeyKind::Conversion,
+            group: crate::limits::Limit::ConversionGuard.group(prefix),
+            item: [0; 8],
+        }
+    }
+
     /// The kind of record at this key.
     pub fn kind(&self) -> KeyKind {
         self.kind
@@ -110,11 +142,7 @@ impl StoreKey {
 
 impl fmt::Display for StoreKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let k = match self.kind {
-            KeyKind::Challenge => 'c',
-            KeyKind::Subject => 's',
-        };
-        write!(f, "{k}:")?;
+        write!(f, "{}:", self.kind.tag())?;
         for b in self.group {
             write!(f, "{b:02x}")?;
         }
@@ -246,6 +274,24 @@ pub trait CodeStore: Send + Sync {
         writes: &[Write],
         now: Timestamp,
     ) -> impl Future<Output = Result<Commit, Self::Error>> + Send;
+
+    /// Applies several independent commits, each all or none on its own (each
+    /// batch within one group), answering in order. The default runs them one
+    /// after the other; a remote store may override it to send them in one
+    /// round trip (a pipeline), as long as each batch stays atomic.
+    fn commit_batches(
+        &self,
+        batches: &[&[Write]],
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<Commit>, Self::Error>> + Send {
+        async move {
+            let mut out = Vec::with_capacity(batches.len());
+            for batch in batches {
+                out.push(self.commit(batch, now).await?);
+            }
+            Ok(out)
+        }
+    }
 }
 
 impl<S: CodeStore + ?Sized> CodeStore for std::sync::Arc<S> {
@@ -265,5 +311,13 @@ impl<S: CodeStore + ?Sized> CodeStore for std::sync::Arc<S> {
         now: Timestamp,
     ) -> impl Future<Output = Result<Commit, Self::Error>> + Send {
         (**self).commit(writes, now)
+    }
+
+    fn commit_batches(
+        &self,
+        batches: &[&[Write]],
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<Commit>, Self::Error>> + Send {
+        (**self).commit_batches(batches, now)
     }
 }

@@ -14,9 +14,11 @@ use crate::clock::{Clock, Timestamp};
 use crate::delivery::{Delivery, Message, Receipt};
 use crate::error::{IssueError, StoreError};
 use crate::keys::tags_equal;
+use crate::limits::ClientKey;
 use crate::record::{ChallengeRecord, Record, StoredTag};
 use crate::store::{CodeStore, Commit, StoreKey, Version, Versioned, Write};
 
+use super::limits::ChargeError;
 use super::{
     EXPIRED_RETENTION, IssueRequest, MAX_TRIES, Ticket, Verifier, code_tag, context_tag,
     locked_until, subject_state,
@@ -27,6 +29,15 @@ use super::{
 enum Intent<'a> {
     Issue(&'a IssueRequest),
     Resend(&'a ChallengeId),
+}
+
+/// Whether a code is really sent.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Deliver,
+    /// Enumeration-safe answer for an account that does not exist: the same
+    /// work, no message, and a digest no code matches.
+    Decoy,
 }
 
 /// A code already handed to `Delivery`, waiting to be written.
@@ -52,7 +63,60 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
     pub async fn issue(&self, request: &IssueRequest) -> Result<Ticket, IssueError> {
         let subject = request.subject.key_bytes();
         let purpose = request.purpose.key_bytes();
-        self.send(subject, purpose, Intent::Issue(request)).await
+        self.send(
+            subject,
+            purpose,
+            Intent::Issue(request),
+            request.client.as_ref(),
+            Mode::Deliver,
+        )
+        .await
+    }
+
+    /// Answers "send me a code" for an account that does not exist, in a way
+    /// the caller cannot tell from [`Verifier::issue`]: the same checks, rate
+    /// limits, hashing and store writes, and a [`Ticket`] of the same shape,
+    /// but no message is delivered and no code will ever verify (the stored
+    /// digest is random).
+    ///
+    /// Use it where the account lookup fails, with the identifier the person
+    /// typed as the subject and destination:
+    ///
+    /// ```
+    /// # use vericode::*;
+    /// # pollster::block_on(async {
+    /// # let verifier = Verifier::builder().store(MemoryStore::new()).delivery(RecordingDelivery::new())
+    /// #     .signing_key(KeyId::new(1), SecretKey::generate()).app_name("Acme").build()?;
+    /// let typed = "someone@example.com";
+    /// let request = IssueRequest::new(Purpose::PasswordReset, Subject::new(typed)?, Destination::email(typed)?);
+    /// let account_exists = false; // your lookup
+    /// let ticket = if account_exists {
+    ///     verifier.issue(&request).await?
+    /// } else {
+    ///     verifier.issue_decoy(&request).await?
+    /// };
+    /// assert_eq!(ticket.attempts_left(), 5);
+    /// assert!(verifier.delivery().last().is_none()); // nothing was sent
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// Two things remain the application's: answer in the same time (a real
+    /// delivery waits for the provider; send it in the background, or pad the
+    /// response time), and show the same page. Decoys are not counted by the
+    /// conversion guard (they never verify, and would look like pumping), and
+    /// their receipt is empty: never show receipts to the person.
+    pub async fn issue_decoy(&self, request: &IssueRequest) -> Result<Ticket, IssueError> {
+        let subject = request.subject.key_bytes();
+        let purpose = request.purpose.key_bytes();
+        self.send(
+            subject,
+            purpose,
+            Intent::Issue(request),
+            request.client.as_ref(),
+            Mode::Decoy,
+        )
+        .await
     }
 
     /// Sends another code for a live challenge, after its cooldown (30 s by
@@ -63,8 +127,30 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
     /// Errors: [`IssueError::UnknownChallenge`] (expired, used, cancelled or
     /// never issued), and those of [`Verifier::issue`].
     pub async fn resend(&self, id: &ChallengeId) -> Result<Ticket, IssueError> {
-        self.send(id.subject_bytes(), id.purpose_bytes(), Intent::Resend(id))
-            .await
+        self.send(
+            id.subject_bytes(),
+            id.purpose_bytes(),
+            Intent::Resend(id),
+            None,
+            Mode::Deliver,
+        )
+        .await
+    }
+
+    /// [`Verifier::resend`], also charged to `client`'s send limit.
+    pub async fn resend_from(
+        &self,
+        id: &ChallengeId,
+        client: &ClientKey,
+    ) -> Result<Ticket, IssueError> {
+        self.send(
+            id.subject_bytes(),
+            id.purpose_bytes(),
+            Intent::Resend(id),
+            Some(client),
+            Mode::Deliver,
+        )
+        .await
     }
 
     async fn send(
@@ -72,13 +158,34 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
         subject: [u8; 16],
         purpose: [u8; 8],
         intent: Intent<'_>,
+        client: Option<&ClientKey>,
+        mode: Mode,
     ) -> Result<Ticket, IssueError> {
         let challenge_key = StoreKey::challenge(subject, purpose);
         let subject_key = StoreKey::subject(subject);
+        // For a new request the limits are known before anything is read, so
+        // their state comes in the same read as the challenge's.
+        let mut charges = match intent {
+            Intent::Issue(req) => {
+                self.check_country(&req.destination)?;
+                Some(self.send_charges(
+                    &req.destination,
+                    &req.subject,
+                    client,
+                    mode == Mode::Deliver,
+                ))
+            }
+            Intent::Resend(_) => None,
+        };
+        let mut charged = false;
         let mut delivered: Option<Delivered> = None;
         for _ in 0..MAX_TRIES {
             let now = self.now();
-            let got = self.read(&[challenge_key, subject_key], now).await?;
+            let mut keys = vec![challenge_key, subject_key];
+            if let (Some(c), false) = (&charges, charged) {
+                keys.extend(c.iter().map(|c| c.key));
+            }
+            let got = self.read(&keys, now).await?;
             let (_, subject_rec) = subject_state(got[1].as_ref())?.unzip();
             if let Some(until) = locked_until(subject_rec, &self.policy, now) {
                 return Err(IssueError::Locked { until });
@@ -86,12 +193,35 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
             let (expected, mut record) = self.decide(got[0].as_ref(), intent, now)?;
             let id = ChallengeId::new(subject, purpose, record.nonce);
 
+            if !charged {
+                let prefetched = charges.is_some().then(|| &got[2..]);
+                let list = match charges.take() {
+                    Some(list) => list,
+                    None => {
+                        self.check_country(&record.destination)?;
+                        self.send_charges(
+                            &record.destination,
+                            &record.subject,
+                            client,
+                            mode == Mode::Deliver,
+                        )
+                    }
+                };
+                self.charge(&list, prefetched).await.map_err(|e| match e {
+                    ChargeError::Limited { limit, retry_after } => {
+                        IssueError::RateLimited { limit, retry_after }
+                    }
+                    ChargeError::Store(e) => IssueError::Store(e),
+                })?;
+                charged = true;
+            }
+
             let d = match &delivered {
                 Some(d) if d.nonce == record.nonce => d,
                 // Someone replaced the challenge since our code went out; that
                 // code is bound to the old id and must not be stored.
                 Some(_) => return Err(StoreError::Contention(MAX_TRIES).into()),
-                None => delivered.insert(self.deliver(&id, &record).await?),
+                None => delivered.insert(self.deliver(&id, &record, mode).await?),
             };
 
             record.codes.push(d.tag);
@@ -181,6 +311,18 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
         }
     }
 
+    fn check_country(
+        &self,
+        destination: &crate::destination::Destination,
+    ) -> Result<(), IssueError> {
+        match destination.calling_code() {
+            Some(cc) if !self.policy.countries.permits(cc) => Err(IssueError::CountryNotAllowed {
+                calling_code: cc.to_owned(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     fn check_send_allowed(&self, rec: &ChallengeRecord, now: Timestamp) -> Result<(), IssueError> {
         if u32::from(rec.sends) >= self.policy.max_sends {
             return Err(IssueError::SendLimit {
@@ -225,10 +367,11 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
         &self,
         id: &ChallengeId,
         record: &ChallengeRecord,
+        mode: Mode,
     ) -> Result<Delivered, IssueError> {
         let code = self.policy.format.generate(&mut rand::rng());
         let (key, mac) = self.keys.current();
-        let tag = code_tag(mac, &record.purpose, id, record.context.as_ref(), &code);
+        let mut tag = code_tag(mac, &record.purpose, id, record.context.as_ref(), &code);
         let expires_at = record.expires_at.to_datetime();
         let minutes = record
             .expires_at
@@ -245,6 +388,15 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
             what = record.purpose.describe(),
             s = if minutes == 1 { "" } else { "s" },
         ));
+        if mode == Mode::Decoy {
+            // The same work as a real send, then a digest no code matches.
+            rand::rng().fill_bytes(&mut tag);
+            return Ok(Delivered {
+                nonce: record.nonce,
+                tag: StoredTag { key, tag },
+                receipt: Receipt::default(),
+            });
+        }
         let message = Message {
             destination: &record.destination,
             code: &code,

@@ -8,6 +8,7 @@
 
 mod builder;
 mod issue;
+mod limits;
 mod verify;
 
 use std::fmt;
@@ -21,6 +22,7 @@ use crate::delivery::Receipt;
 use crate::destination::{Channel, Destination, MaskedDestination};
 use crate::error::StoreError;
 use crate::keys::{DOMAIN_CODE, DOMAIN_CONTEXT, KeyRing, MacKey, Tag};
+use crate::limits::ClientKey;
 use crate::policy::Policy;
 use crate::purpose::Purpose;
 use crate::record::{Lock, StoredTag, SubjectRecord};
@@ -114,6 +116,7 @@ pub struct IssueRequest {
     subject: Subject,
     destination: Destination,
     context: Option<Context>,
+    client: Option<ClientKey>,
 }
 
 impl IssueRequest {
@@ -124,7 +127,15 @@ impl IssueRequest {
             subject,
             destination,
             context: None,
+            client: None,
         }
+    }
+
+    /// Names who is asking (an IP address, a session, a device), so that
+    /// sends are also limited per client ([`Limit::Client`](crate::Limit::Client)).
+    pub fn client(mut self, client: ClientKey) -> Self {
+        self.client = Some(client);
+        self
     }
 
     /// Binds the code to `context`: it will verify only through
@@ -152,6 +163,63 @@ impl IssueRequest {
     /// The bound details, if any.
     pub fn context(&self) -> Option<&Context> {
         self.context.as_ref()
+    }
+}
+
+/// One verification attempt: the challenge id, what the person typed, and
+/// optionally the bound details and who is asking. The shorthands
+/// [`Verifier::verify`] and [`Verifier::verify_bound`] cover the common cases.
+///
+/// ```
+/// use vericode::{Attempt, ChallengeId, ClientKey, Context};
+/// # let id: ChallengeId = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".parse()?;
+/// let ctx = Context::new("new-email:ana@example.com")?;
+/// let client = ClientKey::new("ip:203.0.113.7")?;
+/// let attempt = Attempt::new(&id, "123 456").bound(&ctx).client(&client);
+/// # let _ = attempt;
+/// # Ok::<(), vericode::InputError>(())
+/// ```
+#[derive(Clone, Copy)]
+pub struct Attempt<'a> {
+    id: &'a ChallengeId,
+    typed: &'a str,
+    context: Option<&'a Context>,
+    client: Option<&'a ClientKey>,
+}
+
+impl<'a> Attempt<'a> {
+    /// An attempt at challenge `id` with what the person `typed`.
+    pub fn new(id: &'a ChallengeId, typed: &'a str) -> Self {
+        Attempt {
+            id,
+            typed,
+            context: None,
+            client: None,
+        }
+    }
+
+    /// The details the challenge was bound to.
+    pub fn bound(mut self, context: &'a Context) -> Self {
+        self.context = Some(context);
+        self
+    }
+
+    /// Who is asking, for the per-client attempt limit
+    /// ([`Limit::VerifyClient`](crate::Limit::VerifyClient)).
+    pub fn client(mut self, client: &'a ClientKey) -> Self {
+        self.client = Some(client);
+        self
+    }
+}
+
+impl fmt::Debug for Attempt<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Attempt")
+            .field("id", self.id)
+            .field("typed", &"<redacted>")
+            .field("context", &self.context)
+            .field("client", &self.client)
+            .finish()
     }
 }
 

@@ -17,7 +17,10 @@ use crate::record::{ChallengeRecord, Lock, Record, SubjectRecord};
 use crate::store::{CodeStore, Commit, StoreKey, Write};
 use crate::subject::{Context, Subject};
 
-use super::{MAX_TRIES, Verified, Verifier, code_tag, context_tag, locked_until, subject_state};
+use super::limits::ChargeError;
+use super::{
+    Attempt, MAX_TRIES, Verified, Verifier, code_tag, context_tag, locked_until, subject_state,
+};
 
 /// What a comparison found, before it is recorded.
 enum Finding {
@@ -36,7 +39,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     /// an `Err`: see [`VerifyError`] and its
     /// [`user_message`](VerifyError::user_message).
     pub async fn verify(&self, id: &ChallengeId, typed: &str) -> Result<Verified, VerifyError> {
-        self.check(id, typed, None).await
+        self.check(Attempt::new(id, typed)).await
     }
 
     /// Checks what the person typed against a challenge bound to `context`
@@ -48,23 +51,29 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         typed: &str,
         context: &Context,
     ) -> Result<Verified, VerifyError> {
-        self.check(id, typed, Some(context)).await
+        self.check(Attempt::new(id, typed).bound(context)).await
     }
 
-    async fn check(
-        &self,
-        id: &ChallengeId,
-        typed: &str,
-        context: Option<&Context>,
-    ) -> Result<Verified, VerifyError> {
+    /// Checks an [`Attempt`]: the general form of [`Verifier::verify`] and
+    /// [`Verifier::verify_bound`], which also charges the client's attempt
+    /// limit.
+    pub async fn verify_attempt(&self, attempt: Attempt<'_>) -> Result<Verified, VerifyError> {
+        self.check(attempt).await
+    }
+
+    async fn check(&self, attempt: Attempt<'_>) -> Result<Verified, VerifyError> {
+        let (id, context) = (attempt.id, attempt.context);
         // Malformed input cannot match any code; refusing it before the store is
         // read costs an attacker nothing they could use.
-        let code = self.policy.format.normalize(typed)?;
+        let code = self.policy.format.normalize(attempt.typed)?;
         let challenge_key = StoreKey::challenge(id.subject_bytes(), id.purpose_bytes());
         let subject_key = StoreKey::subject(id.subject_bytes());
+        let mut client_charge = self.verify_charge(attempt.client);
         for _ in 0..MAX_TRIES {
             let now = self.now();
-            let got = self.read(&[challenge_key, subject_key], now).await?;
+            let mut keys = vec![challenge_key, subject_key];
+            keys.extend(client_charge.map(|c| c.key));
+            let got = self.read(&keys, now).await?;
             let Some(current) = got[0].as_ref() else {
                 return Err(VerifyError::UnknownChallenge);
             };
@@ -82,6 +91,26 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             if u32::from(rec.attempts) >= self.policy.max_attempts {
                 return Err(VerifyError::TooManyAttempts);
             }
+            if let (Some(delay), Some((_, s))) = (self.policy.failure_delay, subject) {
+                let until = s.last_failure_at.saturating_add(delay.after(s.failures));
+                if now < until {
+                    return Err(VerifyError::TooSoon {
+                        retry_after: until.to_datetime(),
+                    });
+                }
+            }
+            // The client's attempt is charged with the outcome, in the same
+            // round trip; it is decided first, so a refused client learns nothing.
+            let client_write = match &client_charge {
+                Some(c) => match self.decide_charge(c, got.get(2).and_then(Option::as_ref), now) {
+                    Ok(w) => Some(w),
+                    Err(ChargeError::Limited { limit, retry_after }) => {
+                        return Err(VerifyError::RateLimited { limit, retry_after });
+                    }
+                    Err(ChargeError::Store(e)) => return Err(e.into()),
+                },
+                None => None,
+            };
 
             let finding = self.compare(id, rec, context, &code);
             let mut writes: Vec<Write> = Vec::with_capacity(2);
@@ -108,7 +137,10 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                         expected: Some(current.version),
                         expires_at: rec.expires_at.saturating_add(super::EXPIRED_RETENTION),
                     });
-                    let failed = self.failed(subject.map(|(_, s)| s), now);
+                    // Each wrong guess counts once per live code it was compared
+                    // with: the subject's budget bounds comparisons.
+                    let weight = u32::try_from(rec.codes.len()).unwrap_or(u32::MAX).max(1);
+                    let failed = self.failed(subject.map(|(_, s)| s), weight, now);
                     writes.push(Write::Put {
                         key: subject_key,
                         expires_at: self.subject_expiry(&failed, now),
@@ -117,26 +149,43 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                     });
                 }
             }
-            match self
+            let mut batches: Vec<&[Write]> = vec![&writes];
+            if let Some(w) = &client_write {
+                batches.push(std::slice::from_ref(w));
+            }
+            let results = self
                 .store
-                .commit(&writes, now)
+                .commit_batches(&batches, now)
                 .await
-                .map_err(|e| StoreError::Backend(Box::new(e)))?
-            {
-                Commit::Conflict => continue,
-                Commit::Applied => {}
+                .map_err(|e| StoreError::Backend(Box::new(e)))?;
+            if results.len() != batches.len() {
+                return Err(StoreError::Backend(
+                    "the store answered a different number of commits".into(),
+                )
+                .into());
+            }
+            // A client charge that was written stays written, whatever happens
+            // to the challenge write; one that lost a race is decided again.
+            if results.get(1) == Some(&Commit::Applied) {
+                client_charge = None;
+            }
+            if results[0] == Commit::Conflict || results.get(1) == Some(&Commit::Conflict) {
+                continue;
             }
             let attempts_left = self
                 .policy
                 .max_attempts
                 .saturating_sub(u32::from(rec.attempts) + 1);
             return match finding {
-                Finding::Match => Ok(Verified {
-                    subject: rec.subject.clone(),
-                    purpose: rec.purpose.clone(),
-                    destination: rec.destination.clone(),
-                    verified_at: now.to_datetime(),
-                }),
+                Finding::Match => {
+                    self.credit_conversion(&rec.destination).await;
+                    Ok(Verified {
+                        subject: rec.subject.clone(),
+                        purpose: rec.purpose.clone(),
+                        destination: rec.destination.clone(),
+                        verified_at: now.to_datetime(),
+                    })
+                }
                 Finding::WrongCode => Err(VerifyError::WrongCode { attempts_left }),
                 Finding::ContextMismatch => Err(VerifyError::ContextMismatch { attempts_left }),
             };
@@ -188,8 +237,8 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     }
 
     /// The subject's record after one more failure.
-    fn failed(&self, before: Option<&SubjectRecord>, now: Timestamp) -> SubjectRecord {
-        let failures = before.map_or(0, |s| s.failures).saturating_add(1);
+    fn failed(&self, before: Option<&SubjectRecord>, weight: u32, now: Timestamp) -> SubjectRecord {
+        let failures = before.map_or(0, |s| s.failures).saturating_add(weight);
         let lock = if failures >= self.policy.max_failures {
             match self.policy.lockout {
                 Lockout::For(d) => Lock::Until(now.saturating_add(d)),

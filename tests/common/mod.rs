@@ -31,8 +31,15 @@ pub struct Fixture {
     pub store: Arc<SpyStore>,
 }
 
+/// The default policy without the abuse limits (rate limits, conversion
+/// guard, failure delay), for tests of other rules that issue many codes;
+/// `tests/abuse.rs` tests the limits themselves.
+pub fn relaxed() -> Policy {
+    Policy::default().without_abuse_limits()
+}
+
 pub fn fixture() -> Fixture {
-    fixture_with(Policy::default())
+    fixture_with(relaxed())
 }
 
 pub fn fixture_with(policy: Policy) -> Fixture {

@@ -1,0 +1,415 @@
+//! Abuse limits: which [`Limit`] tripped, the country filter for phone
+//! destinations, the conversion guard against SMS pumping, the growing delay
+//! after a subject's failures, and the [`ClientKey`] applications pass to
+//! limit per client.
+//!
+//! The rate arithmetic is in `gcra.rs`; the records in `record.rs`; the
+//! checks themselves in the verifier.
+
+use std::fmt;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use time::Duration;
+
+use crate::clock::Timestamp;
+use crate::error::{ConfigError, InputError};
+
+/// A rate limit dimension: what was counted when a limit tripped.
+///
+/// ```
+/// use vericode::Limit;
+/// assert_eq!(Limit::Destination.as_str(), "destination");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Limit {
+    /// Codes sent to one phone number or address (default 5 per 10 minutes, as Twilio Verify).
+    Destination,
+    /// Codes sent to one country calling code or email domain (default off).
+    DestinationPrefix,
+    /// Codes sent for one subject (default 10 per hour).
+    Subject,
+    /// Codes requested by one client key: an IP address, a session, a device (default 20 per hour).
+    Client,
+    /// Codes sent in all (default off: size it to your SMS budget).
+    Global,
+    /// Verification attempts by one client key across challenges (default 50 per hour).
+    VerifyClient,
+    /// Codes sent to a prefix whose recent codes are rarely verified (SMS pumping).
+    ConversionGuard,
+}
+
+impl Limit {
+    /// A stable name, for logs and metrics.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Limit::Destination => "destination",
+            Limit::DestinationPrefix => "destination_prefix",
+            Limit::Subject => "subject",
+            Limit::Client => "client",
+            Limit::Global => "global",
+            Limit::VerifyClient => "verify_client",
+            Limit::ConversionGuard => "conversion_guard",
+        }
+    }
+
+    pub(crate) fn id(&self) -> u8 {
+        match self {
+            Limit::Destination => 1,
+            Limit::DestinationPrefix => 2,
+            Limit::Subject => 3,
+            Limit::Client => 4,
+            Limit::Global => 5,
+            Limit::VerifyClient => 6,
+            Limit::ConversionGuard => 7,
+        }
+    }
+
+    /// The store key group of this limit for `value`: a hash, so keys have a
+    /// fixed size and values (addresses) are not spelled out in key names.
+    pub(crate) fn group(&self, value: &[u8]) -> [u8; 16] {
+        let mut h = Sha256::new();
+        h.update(b"vericode/v1/limit");
+        h.update([self.id()]);
+        h.update(value);
+        let d = h.finalize();
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&d[..16]);
+        out
+    }
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who is asking, as the application knows it: an IP address, a session id, a
+/// device id. Used only as a rate limit key (hashed before it is stored).
+///
+/// ```
+/// use vericode::ClientKey;
+/// let c = ClientKey::new("ip:203.0.113.7")?;
+/// assert_eq!(c.as_str(), "ip:203.0.113.7");
+/// assert!(ClientKey::new("").is_err());
+/// # Ok::<(), vericode::InputError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct ClientKey(Arc<str>);
+
+impl ClientKey {
+    /// A client key: 1 to 256 bytes.
+    pub fn new(key: &str) -> Result<ClientKey, InputError> {
+        if key.is_empty() || key.len() > 256 {
+            return Err(InputError::ClientKey);
+        }
+        Ok(ClientKey(Arc::from(key)))
+    }
+
+    /// The key.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Which phone destinations may receive codes, by country calling code.
+///
+/// ```
+/// use vericode::CountryFilter;
+/// let only = CountryFilter::allow(&["1", "44"])?;
+/// assert!(only.permits("44"));
+/// assert!(!only.permits("33"));
+/// assert!(CountryFilter::deny(&["0"]).is_err());
+/// # Ok::<(), vericode::ConfigError>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CountryFilter {
+    /// Every country (the default).
+    #[default]
+    Any,
+    /// Only these calling codes.
+    Allow(Vec<String>),
+    /// Every calling code but these.
+    Deny(Vec<String>),
+}
+
+impl CountryFilter {
+    /// Only numbers with these calling codes ("1", "44", "351"…).
+    pub fn allow(codes: &[&str]) -> Result<Self, ConfigError> {
+        Ok(CountryFilter::Allow(Self::check(codes)?))
+    }
+
+    /// Every number except those with these calling codes.
+    pub fn deny(codes: &[&str]) -> Result<Self, ConfigError> {
+        Ok(CountryFilter::Deny(Self::check(codes)?))
+    }
+
+    fn check(codes: &[&str]) -> Result<Vec<String>, ConfigError> {
+        codes
+            .iter()
+            .map(|c| {
+                let ok = (1..=3).contains(&c.len())
+                    && c.bytes().all(|b| b.is_ascii_digit())
+                    && !c.starts_with('0');
+                ok.then(|| (*c).to_owned()).ok_or(ConfigError::Policy(
+                    "calling codes are 1 to 3 digits, not starting with 0",
+                ))
+            })
+            .collect()
+    }
+
+    /// `true` if numbers with this calling code may receive codes.
+    pub fn permits(&self, calling_code: &str) -> bool {
+        match self {
+            CountryFilter::Any => true,
+            CountryFilter::Allow(list) => list.iter().any(|c| c == calling_code),
+            CountryFilter::Deny(list) => !list.iter().any(|c| c == calling_code),
+        }
+    }
+}
+
+/// The conversion guard against SMS pumping: pumped numbers never verify, so
+/// when a prefix (country calling code, email domain) has had at least
+/// `min_sends` codes in the last `window` and fewer than `min_ratio` of them
+/// were verified, further sends to it are refused until the window moves on.
+/// A prefix whose codes are verified at `min_ratio` or better is never
+/// throttled by it, nor is one with fewer than `min_sends` sends.
+///
+/// ```
+/// use vericode::ConversionGuard;
+/// use time::Duration;
+/// let guard = ConversionGuard::new(Duration::hours(1), 50, 0.2)?;
+/// assert_eq!(guard.min_sends(), 50);
+/// # Ok::<(), vericode::ConfigError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ConversionGuard {
+    window: Duration,
+    min_sends: u32,
+    min_ratio: f64,
+}
+
+impl ConversionGuard {
+    /// A guard: `window` 1 minute to 7 days, `min_sends` at least 1,
+    /// `min_ratio` in (0, 1].
+    pub fn new(window: Duration, min_sends: u32, min_ratio: f64) -> Result<Self, ConfigError> {
+        if window < Duration::minutes(1)
+            || window > Duration::days(7)
+            || min_sends == 0
+            || !(min_ratio > 0.0 && min_ratio <= 1.0)
+        {
+            return Err(ConfigError::Policy(
+                "conversion guard: window 1 min..7 days, min_sends >= 1, 0 < min_ratio <= 1",
+            ));
+        }
+        Ok(ConversionGuard {
+            window,
+            min_sends,
+            min_ratio,
+        })
+    }
+
+    /// The default: 1 hour, 50 sends, 20 % verified.
+    pub fn standard() -> Self {
+        ConversionGuard {
+            window: Duration::hours(1),
+            min_sends: 50,
+            min_ratio: 0.2,
+        }
+    }
+
+    /// The window.
+    pub fn window(&self) -> Duration {
+        self.window
+    }
+
+    /// Sends in a window below which the guard never trips.
+    pub fn min_sends(&self) -> u32 {
+        self.min_sends
+    }
+
+    /// The share of sends that must be verified.
+    pub fn min_ratio(&self) -> f64 {
+        self.min_ratio
+    }
+
+    /// Sends and verifications over the sliding window, estimated from the
+    /// current fixed window and the previous one, weighted by overlap.
+    pub(crate) fn estimate(
+        &self,
+        r: &crate::record::ConversionRecord,
+        now: Timestamp,
+    ) -> (f64, f64) {
+        let r = self.roll(r, now);
+        let elapsed = now.since(r.window_start).as_seconds_f64();
+        let weight = (1.0 - elapsed / self.window.as_seconds_f64()).clamp(0.0, 1.0);
+        (
+            f64::from(r.prev_sends) * weight + f64::from(r.sends),
+            f64::from(r.prev_verified) * weight + f64::from(r.verified),
+        )
+    }
+
+    /// `Some(retry_after)` if sends to this prefix are throttled at `now`.
+    pub(crate) fn throttled(
+        &self,
+        r: &crate::record::ConversionRecord,
+        now: Timestamp,
+    ) -> Option<Timestamp> {
+        let (sends, verified) = self.estimate(r, now);
+        if sends >= f64::from(self.min_sends) && verified < self.min_ratio * sends {
+            let r = self.roll(r, now);
+            Some(r.window_start.saturating_add(self.window))
+        } else {
+            None
+        }
+    }
+
+    /// The record moved to the window that contains `now`.
+    pub(crate) fn roll(
+        &self,
+        r: &crate::record::ConversionRecord,
+        now: Timestamp,
+    ) -> crate::record::ConversionRecord {
+        let w = self.window.whole_milliseconds().max(1) as i64;
+        let start = Timestamp::from_millis(now.as_millis().div_euclid(w) * w);
+        if start == r.window_start {
+            r.clone()
+        } else if start.as_millis() - r.window_start.as_millis() == w {
+            crate::record::ConversionRecord {
+                window_start: start,
+                sends: 0,
+                verified: 0,
+                prev_sends: r.sends,
+                prev_verified: r.verified,
+            }
+        } else {
+            crate::record::ConversionRecord {
+                window_start: start,
+                ..Default::default()
+            }
+        }
+    }
+}
+
+/// The growing delay after a subject's consecutive failures: after `free`
+/// failures, each further failure makes the subject wait `first`, doubling up
+/// to `max`, before its next attempt (default: after 5 failures, 30 s doubling
+/// to 1 hour). It works below the hard failure limit, which still locks.
+///
+/// ```
+/// use vericode::FailureDelay;
+/// use time::Duration;
+/// let d = FailureDelay::new(5, Duration::seconds(30), Duration::hours(1))?;
+/// assert_eq!(d.after(4), Duration::ZERO);
+/// assert_eq!(d.after(5), Duration::seconds(30));
+/// assert_eq!(d.after(6), Duration::seconds(60));
+/// assert_eq!(d.after(50), Duration::hours(1));
+/// # Ok::<(), vericode::ConfigError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FailureDelay {
+    free: u32,
+    first: Duration,
+    max: Duration,
+}
+
+impl FailureDelay {
+    /// A delay: `first` at least 1 second, `max` at least `first` and at most 1 day.
+    pub fn new(free: u32, first: Duration, max: Duration) -> Result<Self, ConfigError> {
+        if first < Duration::seconds(1) || max < first || max > Duration::days(1) {
+            return Err(ConfigError::Policy(
+                "failure delay: first >= 1 s, first <= max <= 1 day",
+            ));
+        }
+        Ok(FailureDelay { free, first, max })
+    }
+
+    /// The default: after 5 failures, 30 s doubling up to 1 hour.
+    pub fn standard() -> Self {
+        FailureDelay {
+            free: 5,
+            first: Duration::seconds(30),
+            max: Duration::hours(1),
+        }
+    }
+
+    /// How long a subject waits after its `failures`-th consecutive failure.
+    pub fn after(&self, failures: u32) -> Duration {
+        if failures < self.free.max(1) {
+            return Duration::ZERO;
+        }
+        let doublings = (failures - self.free.max(1)).min(30);
+        let factor = 1i32 << doublings.min(30);
+        self.first
+            .checked_mul(factor)
+            .unwrap_or(self.max)
+            .min(self.max)
+    }
+}
+
+/// The calling code of an E.164 number (which must start with `+`): country
+/// calling codes are prefix-free, one to three digits.
+pub(crate) fn calling_code(e164: &str) -> &str {
+    let digits = e164.strip_prefix('+').unwrap_or(e164);
+    const TWO: [&str; 44] = [
+        "20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46",
+        "47", "48", "49", "51", "52", "53", "54", "55", "56", "57", "58", "60", "61", "62", "63",
+        "64", "65", "66", "81", "82", "84", "86", "90", "91", "92", "93", "94", "95", "98",
+    ];
+    let len = if digits.starts_with('1') || digits.starts_with('7') {
+        1
+    } else if TWO.iter().any(|p| digits.starts_with(p)) {
+        2
+    } else {
+        3
+    };
+    digits.get(..len).unwrap_or(digits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calling_codes() {
+        for (n, cc) in [
+            ("+14155550123", "1"),
+            ("+79161234567", "7"),
+            ("+447700900123", "44"),
+            ("+33612345678", "33"),
+            ("+351912345678", "351"),
+            ("+2348012345678", "234"),
+            ("+8613812345678", "86"),
+            ("+85212345678", "852"),
+        ] {
+            assert_eq!(calling_code(n), cc, "{n}");
+        }
+    }
+
+    #[test]
+    fn conversion_guard_trips_only_on_unverified_volume() {
+        let g = ConversionGuard::new(Duration::hours(1), 10, 0.2).unwrap();
+        let now = Timestamp::from_millis(3_600_000 * 5 + 1000);
+        let mut r = g.roll(&Default::default(), now);
+        r.sends = 9;
+        assert_eq!(g.throttled(&r, now), None, "below min_sends");
+        r.sends = 10;
+        r.verified = 2;
+        assert_eq!(g.throttled(&r, now), None, "healthy at exactly the ratio");
+        r.verified = 1;
+        assert_eq!(
+            g.throttled(&r, now),
+            Some(Timestamp::from_millis(3_600_000 * 6))
+        );
+        // Half-way through the next window, half of the old window still counts.
+        let later = Timestamp::from_millis(3_600_000 * 6 + 1_800_000);
+        let (s, v) = g.estimate(&r, later);
+        assert!((s - 5.0).abs() < 1e-9 && (v - 0.5).abs() < 1e-9);
+        // Two windows on, it is forgotten.
+        let much_later = Timestamp::from_millis(3_600_000 * 8);
+        assert_eq!(g.estimate(&r, much_later), (0.0, 0.0));
+    }
+}

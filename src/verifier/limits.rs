@@ -1,0 +1,252 @@
+//! Charging rate limits and the conversion guard: read the limit records,
+//! decide every limit before charging any, then write each one conditionally.
+//!
+//! Limits live in different store groups, so they are separate commits (sent
+//! together through [`CodeStore::commit_batches`]). A charge that loses a race
+//! is re-read and decided again; charges already written stay written, so a
+//! race can only over-count (fail closed), never lose a count.
+
+use time::OffsetDateTime;
+
+use crate::clock::{Clock, Timestamp};
+use crate::destination::Destination;
+use crate::error::StoreError;
+use crate::gcra::{Decision, RateLimit};
+use crate::limits::{ClientKey, ConversionGuard, Limit};
+use crate::record::{ConversionRecord, RateRecord, Record};
+use crate::store::{CodeStore, Commit, StoreKey, Versioned, Write};
+use crate::subject::Subject;
+
+use super::{MAX_TRIES, Verifier};
+
+/// One limit to charge: which, where its state is, and its rule.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Charge {
+    pub limit: Limit,
+    pub key: StoreKey,
+    pub rule: Rule,
+}
+
+/// How a charge is decided.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Rule {
+    Rate(RateLimit),
+    Conversion(ConversionGuard),
+}
+
+/// Why a charge failed.
+#[derive(Debug)]
+pub(super) enum ChargeError {
+    Limited {
+        limit: Limit,
+        retry_after: OffsetDateTime,
+    },
+    Store(StoreError),
+}
+
+impl From<StoreError> for ChargeError {
+    fn from(e: StoreError) -> Self {
+        ChargeError::Store(e)
+    }
+}
+
+impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
+    /// The limits a send to `destination` for `subject` by `client` is charged
+    /// to, with the conversion guard of its prefix last.
+    pub(super) fn send_charges(
+        &self,
+        destination: &Destination,
+        subject: &Subject,
+        client: Option<&ClientKey>,
+        count_conversion: bool,
+    ) -> Vec<Charge> {
+        let mut out = Vec::with_capacity(6);
+        let mut add = |limit: Limit, value: &[u8]| {
+            if let Some(rate) = self.policy.rate_limit(limit) {
+                out.push(Charge {
+                    limit,
+                    key: StoreKey::rate(limit, value),
+                    rule: Rule::Rate(rate),
+                });
+            }
+        };
+        let addr = format!("{}:{}", destination.channel(), destination.address());
+        add(Limit::Destination, addr.as_bytes());
+        let prefix = destination.prefix();
+        if let Some(p) = &prefix {
+            add(Limit::DestinationPrefix, p.as_bytes());
+        }
+        add(Limit::Subject, subject.as_str().as_bytes());
+        if let Some(c) = client {
+            add(Limit::Client, c.as_str().as_bytes());
+        }
+        add(Limit::Global, b"global");
+        if let (Some(p), Some(guard), true) =
+            (&prefix, self.policy.conversion_guard, count_conversion)
+        {
+            out.push(Charge {
+                limit: Limit::ConversionGuard,
+                key: StoreKey::conversion(p.as_bytes()),
+                rule: Rule::Conversion(guard),
+            });
+        }
+        out
+    }
+
+    /// The verify-attempt limit of a client, if it is on.
+    pub(super) fn verify_charge(&self, client: Option<&ClientKey>) -> Option<Charge> {
+        let rate = self.policy.rate_limit(Limit::VerifyClient)?;
+        let client = client?;
+        Some(Charge {
+            limit: Limit::VerifyClient,
+            key: StoreKey::rate(Limit::VerifyClient, client.as_str().as_bytes()),
+            rule: Rule::Rate(rate),
+        })
+    }
+
+    /// Decides one charge against its current state: the write that records
+    /// it, or the limit that refuses it.
+    pub(super) fn decide_charge(
+        &self,
+        charge: &Charge,
+        current: Option<&Versioned>,
+        now: Timestamp,
+    ) -> Result<Write, ChargeError> {
+        let expected = current.map(|v| v.version);
+        match charge.rule {
+            Rule::Rate(rate) => {
+                let tat = match current {
+                    Some(v) => Some(v.record.as_rate().map_err(StoreError::Corrupt)?.tat),
+                    None => None,
+                };
+                match rate.decide(tat, now) {
+                    Decision::Allow { new_tat } => Ok(Write::Put {
+                        key: charge.key,
+                        record: Record::rate(RateRecord { tat: new_tat }),
+                        expected,
+                        // Once the TAT has passed, the state equals a fresh key.
+                        expires_at: new_tat,
+                    }),
+                    Decision::Deny { retry_after } => Err(ChargeError::Limited {
+                        limit: charge.limit,
+                        retry_after: retry_after.to_datetime(),
+                    }),
+                }
+            }
+            Rule::Conversion(guard) => {
+                let before = match current {
+                    Some(v) => v
+                        .record
+                        .as_conversion()
+                        .map_err(StoreError::Corrupt)?
+                        .clone(),
+                    None => ConversionRecord::default(),
+                };
+                if let Some(retry_after) = guard.throttled(&before, now) {
+                    return Err(ChargeError::Limited {
+                        limit: Limit::ConversionGuard,
+                        retry_after: retry_after.to_datetime(),
+                    });
+                }
+                let mut next = guard.roll(&before, now);
+                next.sends = next.sends.saturating_add(1);
+                Ok(conversion_write(charge.key, next, expected, guard.window()))
+            }
+        }
+    }
+
+    /// Charges every limit: decides all against `prefetched` states (or reads
+    /// them), refuses if any refuses, else writes all.
+    pub(super) async fn charge(
+        &self,
+        charges: &[Charge],
+        prefetched: Option<&[Option<Versioned>]>,
+    ) -> Result<(), ChargeError> {
+        let mut pending: Vec<Charge> = charges.to_vec();
+        let mut states: Option<Vec<Option<Versioned>>> = prefetched.map(<[_]>::to_vec);
+        for _ in 0..MAX_TRIES {
+            if pending.is_empty() {
+                return Ok(());
+            }
+            let now = self.now();
+            let current = match states.take() {
+                Some(s) => s,
+                None => {
+                    let keys: Vec<StoreKey> = pending.iter().map(|c| c.key).collect();
+                    self.read(&keys, now).await?
+                }
+            };
+            let writes = pending
+                .iter()
+                .zip(&current)
+                .map(|(c, s)| self.decide_charge(c, s.as_ref(), now))
+                .collect::<Result<Vec<Write>, ChargeError>>()?;
+            let batches: Vec<&[Write]> = writes.iter().map(std::slice::from_ref).collect();
+            let results = self
+                .store
+                .commit_batches(&batches, now)
+                .await
+                .map_err(|e| StoreError::Backend(Box::new(e)))?;
+            if results.len() != pending.len() {
+                return Err(StoreError::Backend(
+                    "the store answered a different number of commits".into(),
+                )
+                .into());
+            }
+            pending = pending
+                .into_iter()
+                .zip(results)
+                .filter(|(_, r)| *r == Commit::Conflict)
+                .map(|(c, _)| c)
+                .collect();
+        }
+        Err(StoreError::Contention(MAX_TRIES).into())
+    }
+
+    /// Counts a successful verification for the destination's prefix, so the
+    /// conversion guard sees that codes there are used. Best effort: a
+    /// failure here only makes the guard stricter, and must not turn a
+    /// success the store has already recorded into an error.
+    pub(super) async fn credit_conversion(&self, destination: &Destination) {
+        let (Some(guard), Some(prefix)) = (self.policy.conversion_guard, destination.prefix())
+        else {
+            return;
+        };
+        let key = StoreKey::conversion(prefix.as_bytes());
+        for _ in 0..MAX_TRIES {
+            let now = self.now();
+            let Ok(got) = self.read(&[key], now).await else {
+                return;
+            };
+            let current = got[0].as_ref();
+            let before = match current.map(|v| v.record.as_conversion()) {
+                None => ConversionRecord::default(),
+                Some(Ok(c)) => c.clone(),
+                Some(Err(_)) => return,
+            };
+            let mut next = guard.roll(&before, now);
+            next.verified = next.verified.saturating_add(1);
+            let write = conversion_write(key, next, current.map(|v| v.version), guard.window());
+            match self.store.commit(&[write], now).await {
+                Ok(Commit::Applied) | Err(_) => return,
+                Ok(Commit::Conflict) => continue,
+            }
+        }
+    }
+}
+
+fn conversion_write(
+    key: StoreKey,
+    next: ConversionRecord,
+    expected: Option<crate::store::Version>,
+    window: time::Duration,
+) -> Write {
+    // Kept for two windows: the current one and the one it is weighed against.
+    let expires_at = next.window_start.saturating_add(window * 2);
+    Write::Put {
+        key,
+        record: Record::conversion(next),
+        expected,
+        expires_at,
+    }
+}
