@@ -86,7 +86,7 @@ pub(crate) struct ChallengeRecord {
     pub destination: Destination,
     /// The digest of the bound details, if any.
     pub context: Option<StoredTag>,
-    /// Digests of the live codes, oldest first.
+    /// Digests of the live codes, oldest first; empty once cancelled.
     pub codes: Vec<StoredTag>,
 }
 
@@ -272,7 +272,8 @@ impl Record {
                     _ => return Err(DecodeError::Invalid("context flag")),
                 };
                 let n = usize::from(r.u8()?);
-                if n == 0 || n > MAX_LIVE_CODES {
+                // No codes: a cancelled challenge, kept for its counters.
+                if n > MAX_LIVE_CODES {
                     return Err(DecodeError::Invalid("code count"));
                 }
                 let mut codes = Vec::with_capacity(n);

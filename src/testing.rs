@@ -356,50 +356,133 @@ impl<S: CodeStore + 'static> Conformance<S> {
         let missing = StoreKey::new(KeyKind::Subject, g, [3; 8]);
         let made_up = Version(u64::MAX - 12_345);
 
-        ensure!(C, get(C, &*store, &[], now).await?.is_empty(), "get_many of no keys answered values");
-        ensure!(C, get1(C, &*store, a, now).await?.is_none(), "a fresh key reads present");
-        ensure!(C, commit(C, &*store, &[put(a, counter(1), Some(made_up), exp)], now).await? == Commit::Conflict,
-            "a put expecting a version applied on an absent key");
-        ensure!(C, commit(C, &*store, &[del(a, made_up)], now).await? == Commit::Conflict,
-            "a delete applied on an absent key");
-        ensure!(C, get1(C, &*store, a, now).await?.is_none(), "a refused write left a record");
+        ensure!(
+            C,
+            get(C, &*store, &[], now).await?.is_empty(),
+            "get_many of no keys answered values"
+        );
+        ensure!(
+            C,
+            get1(C, &*store, a, now).await?.is_none(),
+            "a fresh key reads present"
+        );
+        ensure!(
+            C,
+            commit(C, &*store, &[put(a, counter(1), Some(made_up), exp)], now).await?
+                == Commit::Conflict,
+            "a put expecting a version applied on an absent key"
+        );
+        ensure!(
+            C,
+            commit(C, &*store, &[del(a, made_up)], now).await? == Commit::Conflict,
+            "a delete applied on an absent key"
+        );
+        ensure!(
+            C,
+            get1(C, &*store, a, now).await?.is_none(),
+            "a refused write left a record"
+        );
 
-        ensure!(C, commit(C, &*store, &[put(a, counter(1), None, exp)], now).await? == Commit::Applied,
-            "create-if-absent on an absent key conflicted");
-        ensure!(C, commit(C, &*store, &[put(a, counter(99), None, exp)], now).await? == Commit::Conflict,
-            "create-if-absent on a present key applied");
-        let v1 = get1(C, &*store, a, now).await?.ok_or_else(|| Failure::new(C, "a created record reads absent"))?;
-        ensure!(C, v1.record == counter(1), "the record read back is not the one written");
+        ensure!(
+            C,
+            commit(C, &*store, &[put(a, counter(1), None, exp)], now).await? == Commit::Applied,
+            "create-if-absent on an absent key conflicted"
+        );
+        ensure!(
+            C,
+            commit(C, &*store, &[put(a, counter(99), None, exp)], now).await? == Commit::Conflict,
+            "create-if-absent on a present key applied"
+        );
+        let v1 = get1(C, &*store, a, now)
+            .await?
+            .ok_or_else(|| Failure::new(C, "a created record reads absent"))?;
+        ensure!(
+            C,
+            v1.record == counter(1),
+            "the record read back is not the one written"
+        );
 
-        ensure!(C, commit(C, &*store, &[put(a, counter(2), Some(made_up), exp)], now).await? == Commit::Conflict,
-            "a put at a made-up version applied");
-        ensure!(C, commit(C, &*store, &[put(a, counter(2), Some(v1.version), exp)], now).await? == Commit::Applied,
-            "replace-at-version at the current version conflicted");
-        let v2 = get1(C, &*store, a, now).await?.ok_or_else(|| Failure::new(C, "a replaced record reads absent"))?;
-        ensure!(C, v2.record == counter(2), "a replace did not store the new record");
+        ensure!(
+            C,
+            commit(C, &*store, &[put(a, counter(2), Some(made_up), exp)], now).await?
+                == Commit::Conflict,
+            "a put at a made-up version applied"
+        );
+        ensure!(
+            C,
+            commit(
+                C,
+                &*store,
+                &[put(a, counter(2), Some(v1.version), exp)],
+                now
+            )
+            .await?
+                == Commit::Applied,
+            "replace-at-version at the current version conflicted"
+        );
+        let v2 = get1(C, &*store, a, now)
+            .await?
+            .ok_or_else(|| Failure::new(C, "a replaced record reads absent"))?;
+        ensure!(
+            C,
+            v2.record == counter(2),
+            "a replace did not store the new record"
+        );
         ensure!(C, v2.version != v1.version, "a replace kept the version");
 
-        ensure!(C, commit(C, &*store, &[put(a, counter(3), Some(v1.version), exp)], now).await? == Commit::Conflict,
-            "a put at a stale version applied");
-        ensure!(C, commit(C, &*store, &[del(a, v1.version)], now).await? == Commit::Conflict,
-            "a delete at a stale version applied");
+        ensure!(
+            C,
+            commit(
+                C,
+                &*store,
+                &[put(a, counter(3), Some(v1.version), exp)],
+                now
+            )
+            .await?
+                == Commit::Conflict,
+            "a put at a stale version applied"
+        );
+        ensure!(
+            C,
+            commit(C, &*store, &[del(a, v1.version)], now).await? == Commit::Conflict,
+            "a delete at a stale version applied"
+        );
         let still = get1(C, &*store, a, now).await?;
-        ensure!(C, still.as_ref().map(|v| (v.version, &v.record)) == Some((v2.version, &counter(2))),
-            "a refused write changed the record");
+        ensure!(
+            C,
+            still.as_ref().map(|v| (v.version, &v.record)) == Some((v2.version, &counter(2))),
+            "a refused write changed the record"
+        );
 
-        ensure!(C, commit(C, &*store, &[put(b, counter(7), None, exp)], now).await? == Commit::Applied,
-            "create-if-absent of a second key conflicted");
+        ensure!(
+            C,
+            commit(C, &*store, &[put(b, counter(7), None, exp)], now).await? == Commit::Applied,
+            "create-if-absent of a second key conflicted"
+        );
         let got = get(C, &*store, &[b, missing, a], now).await?;
-        ensure!(C, got[0].as_ref().map(|v| &v.record) == Some(&counter(7))
+        ensure!(
+            C,
+            got[0].as_ref().map(|v| &v.record) == Some(&counter(7))
                 && got[1].is_none()
                 && got[2].as_ref().map(|v| &v.record) == Some(&counter(2)),
-            "get_many did not answer in the order of the keys");
+            "get_many did not answer in the order of the keys"
+        );
 
-        ensure!(C, commit(C, &*store, &[del(a, v2.version)], now).await? == Commit::Applied,
-            "delete-at-version at the current version conflicted");
-        ensure!(C, get1(C, &*store, a, now).await?.is_none(), "a deleted record reads present");
-        ensure!(C, commit(C, &*store, &[del(a, v2.version)], now).await? == Commit::Conflict,
-            "a second delete of a deleted key applied");
+        ensure!(
+            C,
+            commit(C, &*store, &[del(a, v2.version)], now).await? == Commit::Applied,
+            "delete-at-version at the current version conflicted"
+        );
+        ensure!(
+            C,
+            get1(C, &*store, a, now).await?.is_none(),
+            "a deleted record reads present"
+        );
+        ensure!(
+            C,
+            commit(C, &*store, &[del(a, v2.version)], now).await? == Commit::Conflict,
+            "a second delete of a deleted key applied"
+        );
         Ok(())
     }
 
@@ -413,30 +496,63 @@ impl<S: CodeStore + 'static> Conformance<S> {
         let a = StoreKey::new(KeyKind::Challenge, random_group(), [9; 8]);
         let mut seen: Vec<Version> = Vec::new();
         for round in 0..20u32 {
-            ensure!(C, commit(C, &*store, &[put(a, counter(round), None, exp)], now).await? == Commit::Applied,
-                "create {round} conflicted");
+            ensure!(
+                C,
+                commit(C, &*store, &[put(a, counter(round), None, exp)], now).await?
+                    == Commit::Applied,
+                "create {round} conflicted"
+            );
             let v = read_version(C, &*store, a, now).await?;
-            ensure!(C, !seen.contains(&v), "version reused after {round} delete-and-create cycles");
+            ensure!(
+                C,
+                !seen.contains(&v),
+                "version reused after {round} delete-and-create cycles"
+            );
             seen.push(v);
-            ensure!(C, commit(C, &*store, &[put(a, counter(round + 1), Some(v), exp)], now).await? == Commit::Applied,
-                "replace {round} conflicted");
+            ensure!(
+                C,
+                commit(C, &*store, &[put(a, counter(round + 1), Some(v), exp)], now).await?
+                    == Commit::Applied,
+                "replace {round} conflicted"
+            );
             let w = read_version(C, &*store, a, now).await?;
-            ensure!(C, !seen.contains(&w), "version reused by a replace in round {round}");
+            ensure!(
+                C,
+                !seen.contains(&w),
+                "version reused by a replace in round {round}"
+            );
             seen.push(w);
-            ensure!(C, commit(C, &*store, &[del(a, w)], now).await? == Commit::Applied,
-                "delete {round} conflicted");
+            ensure!(
+                C,
+                commit(C, &*store, &[del(a, w)], now).await? == Commit::Applied,
+                "delete {round} conflicted"
+            );
         }
-        ensure!(C, commit(C, &*store, &[put(a, counter(0), None, exp)], now).await? == Commit::Applied,
-            "the last create conflicted");
+        ensure!(
+            C,
+            commit(C, &*store, &[put(a, counter(0), None, exp)], now).await? == Commit::Applied,
+            "the last create conflicted"
+        );
         let live = read_version(C, &*store, a, now).await?;
         ensure!(C, !seen.contains(&live), "the last create reused a version");
         for old in &seen {
-            ensure!(C, commit(C, &*store, &[put(a, counter(1), Some(*old), exp)], now).await? == Commit::Conflict,
-                "a version from an earlier life of the key matched a put");
-            ensure!(C, commit(C, &*store, &[del(a, *old)], now).await? == Commit::Conflict,
-                "a version from an earlier life of the key matched a delete");
+            ensure!(
+                C,
+                commit(C, &*store, &[put(a, counter(1), Some(*old), exp)], now).await?
+                    == Commit::Conflict,
+                "a version from an earlier life of the key matched a put"
+            );
+            ensure!(
+                C,
+                commit(C, &*store, &[del(a, *old)], now).await? == Commit::Conflict,
+                "a version from an earlier life of the key matched a delete"
+            );
         }
-        ensure!(C, read_version(C, &*store, a, now).await? == live, "a refused write changed the version");
+        ensure!(
+            C,
+            read_version(C, &*store, a, now).await? == live,
+            "a refused write changed the version"
+        );
         Ok(())
     }
 
@@ -454,13 +570,20 @@ impl<S: CodeStore + 'static> Conformance<S> {
             StoreKey::new(KeyKind::Subject, h, [5; 8]),
         ];
         for (i, k) in (0u32..).zip(keys) {
-            ensure!(C, commit(C, &*store, &[put(k, counter(100 + i), None, exp)], now).await? == Commit::Applied,
-                "key {i} of 4 was not absent: keys collide");
+            ensure!(
+                C,
+                commit(C, &*store, &[put(k, counter(100 + i), None, exp)], now).await?
+                    == Commit::Applied,
+                "key {i} of 4 was not absent: keys collide"
+            );
         }
         let got = get(C, &*store, &keys, now).await?;
         for (i, v) in (0u32..).zip(&got) {
-            ensure!(C, v.as_ref().map(|v| &v.record) == Some(&counter(100 + i)),
-                "key {i} of 4 reads another key's record");
+            ensure!(
+                C,
+                v.as_ref().map(|v| &v.record) == Some(&counter(100 + i)),
+                "key {i} of 4 reads another key's record"
+            );
         }
         Ok(())
     }
@@ -477,47 +600,106 @@ impl<S: CodeStore + 'static> Conformance<S> {
         let c = StoreKey::new(KeyKind::Challenge, g, [1; 8]);
         let made_up = Version(u64::MAX - 54_321);
 
-        ensure!(C, commit(C, &*store, &[put(a, counter(1), None, exp)], now).await? == Commit::Applied,
-            "create conflicted");
+        ensure!(
+            C,
+            commit(C, &*store, &[put(a, counter(1), None, exp)], now).await? == Commit::Applied,
+            "create conflicted"
+        );
         let va = read_version(C, &*store, a, now).await?;
         // The failing expectation last, then first.
-        ensure!(C, commit(C, &*store, &[put(b, counter(2), None, exp), put(a, counter(2), None, exp)], now).await? == Commit::Conflict,
-            "a commit with a failed expectation applied");
-        ensure!(C, commit(C, &*store, &[del(a, made_up), put(b, counter(2), None, exp)], now).await? == Commit::Conflict,
-            "a commit with a failed expectation applied");
+        ensure!(
+            C,
+            commit(
+                C,
+                &*store,
+                &[put(b, counter(2), None, exp), put(a, counter(2), None, exp)],
+                now
+            )
+            .await?
+                == Commit::Conflict,
+            "a commit with a failed expectation applied"
+        );
+        ensure!(
+            C,
+            commit(
+                C,
+                &*store,
+                &[del(a, made_up), put(b, counter(2), None, exp)],
+                now
+            )
+            .await?
+                == Commit::Conflict,
+            "a commit with a failed expectation applied"
+        );
         let got = get(C, &*store, &[a, b], now).await?;
-        ensure!(C, got[1].is_none(), "a refused commit wrote one of its keys");
-        ensure!(C, got[0].as_ref().map(|v| v.version) == Some(va), "a refused commit changed a key");
+        ensure!(
+            C,
+            got[1].is_none(),
+            "a refused commit wrote one of its keys"
+        );
+        ensure!(
+            C,
+            got[0].as_ref().map(|v| v.version) == Some(va),
+            "a refused commit changed a key"
+        );
 
         let writes = [
             put(b, counter(20), None, exp),
             put(c, counter(30), None, exp),
             put(a, counter(10), Some(va), exp),
         ];
-        ensure!(C, commit(C, &*store, &writes, now).await? == Commit::Applied,
-            "a commit whose expectations all held conflicted");
+        ensure!(
+            C,
+            commit(C, &*store, &writes, now).await? == Commit::Applied,
+            "a commit whose expectations all held conflicted"
+        );
         let got = get(C, &*store, &[a, b, c], now).await?;
         let (Some(a1), Some(b1), Some(c1)) = (&got[0], &got[1], &got[2]) else {
             return Err(Failure::new(C, "an applied commit left a key unwritten"));
         };
-        ensure!(C, a1.record == counter(10) && b1.record == counter(20) && c1.record == counter(30),
-            "an applied commit wrote the wrong records");
+        ensure!(
+            C,
+            a1.record == counter(10) && b1.record == counter(20) && c1.record == counter(30),
+            "an applied commit wrote the wrong records"
+        );
 
-        let refused = [del(a, a1.version), put(c, counter(31), Some(c1.version), exp), put(b, counter(21), Some(va), exp)];
-        ensure!(C, commit(C, &*store, &refused, now).await? == Commit::Conflict,
-            "a commit with a stale version applied");
+        let refused = [
+            del(a, a1.version),
+            put(c, counter(31), Some(c1.version), exp),
+            put(b, counter(21), Some(va), exp),
+        ];
+        ensure!(
+            C,
+            commit(C, &*store, &refused, now).await? == Commit::Conflict,
+            "a commit with a stale version applied"
+        );
         let got = get(C, &*store, &[a, b, c], now).await?;
-        ensure!(C, got[0].as_ref().map(|v| v.version) == Some(a1.version)
+        ensure!(
+            C,
+            got[0].as_ref().map(|v| v.version) == Some(a1.version)
                 && got[1].as_ref().map(|v| v.version) == Some(b1.version)
                 && got[2].as_ref().map(|v| v.version) == Some(c1.version),
-            "a refused commit of deletes and puts changed a key");
+            "a refused commit of deletes and puts changed a key"
+        );
 
-        let mixed = [del(a, a1.version), del(b, b1.version), put(c, counter(32), Some(c1.version), exp)];
-        ensure!(C, commit(C, &*store, &mixed, now).await? == Commit::Applied,
-            "a commit of deletes and a put conflicted");
+        let mixed = [
+            del(a, a1.version),
+            del(b, b1.version),
+            put(c, counter(32), Some(c1.version), exp),
+        ];
+        ensure!(
+            C,
+            commit(C, &*store, &mixed, now).await? == Commit::Applied,
+            "a commit of deletes and a put conflicted"
+        );
         let got = get(C, &*store, &[a, b, c], now).await?;
-        ensure!(C, got[0].is_none() && got[1].is_none() && got[2].as_ref().map(|v| &v.record) == Some(&counter(32)),
-            "an applied commit of deletes and a put left the wrong state");
+        ensure!(
+            C,
+            got[0].is_none()
+                && got[1].is_none()
+                && got[2].as_ref().map(|v| &v.record) == Some(&counter(32)),
+            "an applied commit of deletes and a put left the wrong state"
+        );
         Ok(())
     }
 
@@ -538,7 +720,10 @@ impl<S: CodeStore + 'static> Conformance<S> {
             let a2 = StoreKey::new(KeyKind::Challenge, g, [1; 8]);
             let b = StoreKey::new(KeyKind::Subject, h, [1; 8]);
             let round1: Vec<Vec<Write>> = vec![
-                vec![put(a, counter(1), None, exp), put(a2, counter(2), None, exp)],
+                vec![
+                    put(a, counter(1), None, exp),
+                    put(a2, counter(2), None, exp),
+                ],
                 vec![put(b, counter(3), Some(made_up), exp)],
                 vec![put(b, counter(4), None, exp)],
                 // Sees the batch before it: b is present now.
@@ -558,7 +743,10 @@ impl<S: CodeStore + 'static> Conformance<S> {
             ];
             answers.extend(run_batches(C, &*store, &round2, now, batched).await?);
             let finals = get(C, &*store, &[a, a2, b], now).await?;
-            outcomes.push((answers, finals.into_iter().map(|v| v.map(|v| v.record)).collect()));
+            outcomes.push((
+                answers,
+                finals.into_iter().map(|v| v.map(|v| v.record)).collect(),
+            ));
         }
         let expected_answers = [
             Commit::Applied,
@@ -571,12 +759,39 @@ impl<S: CodeStore + 'static> Conformance<S> {
             Commit::Applied,
             Commit::Conflict,
         ];
-        ensure!(C, outcomes[1].0 == expected_answers, "plain commits answered {:?}, expected {:?}", outcomes[1].0, expected_answers);
-        ensure!(C, outcomes[0].0 == outcomes[1].0, "commit_batches answered {:?}, plain commits {:?}", outcomes[0].0, outcomes[1].0);
-        ensure!(C, outcomes[0].1 == outcomes[1].1, "commit_batches left other records than plain commits");
-        ensure!(C, outcomes[1].1 == [Some(counter(6)), Some(counter(2)), None], "plain commits left the wrong records");
-        ensure!(C, store.commit_batches(&[], now).await.map_err(|e| backend(C, "commit_batches", &e))?.is_empty(),
-            "commit_batches of no batches answered something");
+        ensure!(
+            C,
+            outcomes[1].0 == expected_answers,
+            "plain commits answered {:?}, expected {:?}",
+            outcomes[1].0,
+            expected_answers
+        );
+        ensure!(
+            C,
+            outcomes[0].0 == outcomes[1].0,
+            "commit_batches answered {:?}, plain commits {:?}",
+            outcomes[0].0,
+            outcomes[1].0
+        );
+        ensure!(
+            C,
+            outcomes[0].1 == outcomes[1].1,
+            "commit_batches left other records than plain commits"
+        );
+        ensure!(
+            C,
+            outcomes[1].1 == [Some(counter(6)), Some(counter(2)), None],
+            "plain commits left the wrong records"
+        );
+        ensure!(
+            C,
+            store
+                .commit_batches(&[], now)
+                .await
+                .map_err(|e| backend(C, "commit_batches", &e))?
+                .is_empty(),
+            "commit_batches of no batches answered something"
+        );
         Ok(())
     }
 
@@ -593,26 +808,71 @@ impl<S: CodeStore + 'static> Conformance<S> {
         let a = StoreKey::new(KeyKind::Subject, g, [1; 8]);
         let b = StoreKey::new(KeyKind::Subject, g, [2; 8]);
 
-        ensure!(C, commit(C, &*store, &[put(a, counter(1), None, exp)], now).await? == Commit::Applied,
-            "create conflicted");
+        ensure!(
+            C,
+            commit(C, &*store, &[put(a, counter(1), None, exp)], now).await? == Commit::Applied,
+            "create conflicted"
+        );
         let va = read_version(C, &*store, a, now).await?;
-        ensure!(C, get1(C, &*store, a, just_before).await?.is_some(), "a record read absent before its expiry");
-        ensure!(C, get1(C, &*store, a, past).await?.is_none(), "a record read present after its expires_at");
-        ensure!(C, get(C, &*store, &[a], exp.saturating_add(Duration::days(30))).await?[0].is_none(),
-            "a record read present a month after its expires_at");
-        ensure!(C, commit(C, &*store, &[put(a, counter(2), Some(va), exp)], past).await? == Commit::Conflict,
-            "a put at the version of an expired record applied");
-        ensure!(C, commit(C, &*store, &[del(a, va)], past).await? == Commit::Conflict,
-            "a delete at the version of an expired record applied");
+        ensure!(
+            C,
+            get1(C, &*store, a, just_before).await?.is_some(),
+            "a record read absent before its expiry"
+        );
+        ensure!(
+            C,
+            get1(C, &*store, a, past).await?.is_none(),
+            "a record read present after its expires_at"
+        );
+        ensure!(
+            C,
+            get(C, &*store, &[a], exp.saturating_add(Duration::days(30))).await?[0].is_none(),
+            "a record read present a month after its expires_at"
+        );
+        ensure!(
+            C,
+            commit(C, &*store, &[put(a, counter(2), Some(va), exp)], past).await?
+                == Commit::Conflict,
+            "a put at the version of an expired record applied"
+        );
+        ensure!(
+            C,
+            commit(C, &*store, &[del(a, va)], past).await? == Commit::Conflict,
+            "a delete at the version of an expired record applied"
+        );
         let later = past.saturating_add(Duration::hours(1));
-        ensure!(C, commit(C, &*store, &[put(a, counter(3), None, later)], past).await? == Commit::Applied,
-            "create-if-absent over an expired record conflicted");
-        let again = get1(C, &*store, a, past).await?.ok_or_else(|| Failure::new(C, "a record created over an expired one reads absent"))?;
-        ensure!(C, again.record == counter(3) && again.version != va, "a record created over an expired one reads wrong");
+        ensure!(
+            C,
+            commit(C, &*store, &[put(a, counter(3), None, later)], past).await? == Commit::Applied,
+            "create-if-absent over an expired record conflicted"
+        );
+        let again = get1(C, &*store, a, past)
+            .await?
+            .ok_or_else(|| Failure::new(C, "a record created over an expired one reads absent"))?;
+        ensure!(
+            C,
+            again.record == counter(3) && again.version != va,
+            "a record created over an expired one reads wrong"
+        );
 
         // Born expired: whatever the commit answers, it never reads present.
-        let _ = commit(C, &*store, &[put(b, counter(4), None, now.saturating_add(Duration::milliseconds(-1)))], now).await?;
-        ensure!(C, get1(C, &*store, b, now).await?.is_none(), "a record written already expired reads present");
+        let _ = commit(
+            C,
+            &*store,
+            &[put(
+                b,
+                counter(4),
+                None,
+                now.saturating_add(Duration::milliseconds(-1)),
+            )],
+            now,
+        )
+        .await?;
+        ensure!(
+            C,
+            get1(C, &*store, b, now).await?.is_none(),
+            "a record written already expired reads present"
+        );
         Ok(())
     }
 
@@ -628,16 +888,36 @@ impl<S: CodeStore + 'static> Conformance<S> {
         let keys: Vec<StoreKey> = (0u8..)
             .zip(&records)
             .map(|(i, r)| {
-                let kind = if r.as_challenge().is_ok() { KeyKind::Challenge } else { KeyKind::Subject };
+                let kind = if r.as_challenge().is_ok() {
+                    KeyKind::Challenge
+                } else {
+                    KeyKind::Subject
+                };
                 StoreKey::new(kind, g, [i; 8])
             })
             .collect();
-        let writes: Vec<Write> = keys.iter().zip(&records).map(|(k, r)| put(*k, r.clone(), None, exp)).collect();
-        ensure!(C, commit(C, &*store, &writes, now).await? == Commit::Applied, "writing the sample records conflicted");
+        let writes: Vec<Write> = keys
+            .iter()
+            .zip(&records)
+            .map(|(k, r)| put(*k, r.clone(), None, exp))
+            .collect();
+        ensure!(
+            C,
+            commit(C, &*store, &writes, now).await? == Commit::Applied,
+            "writing the sample records conflicted"
+        );
         let got = get(C, &*store, &keys, now).await?;
         for (i, (got, want)) in got.iter().zip(&records).enumerate() {
-            ensure!(C, got.as_ref().map(|v| &v.record) == Some(want), "sample record {i} did not read back equal");
-            ensure!(C, Record::decode(&want.encode()).as_ref() == Ok(want), "sample record {i} does not survive encode and decode");
+            ensure!(
+                C,
+                got.as_ref().map(|v| &v.record) == Some(want),
+                "sample record {i} did not read back equal"
+            );
+            ensure!(
+                C,
+                Record::decode(&want.encode()).as_ref() == Ok(want),
+                "sample record {i} does not survive encode and decode"
+            );
         }
         Ok(())
     }
@@ -663,12 +943,25 @@ impl<S: CodeStore + 'static> Conformance<S> {
         let total = self.tasks * increments;
         let end = get1(C, &*store, key, real_now()).await?;
         let count = count_of(C, end.as_ref())?;
-        ensure!(C, usize::try_from(count).ok() == Some(total), "{total} increments applied, the key counts {count}: updates were lost or duplicated");
-        ensure!(C, from.len() == total, "{} writes applied for {total} increments", from.len());
+        ensure!(
+            C,
+            usize::try_from(count).ok() == Some(total),
+            "{total} increments applied, the key counts {count}: updates were lost or duplicated"
+        );
+        ensure!(
+            C,
+            from.len() == total,
+            "{} writes applied for {total} increments",
+            from.len()
+        );
         from.sort_unstable_by_key(|v| v.map(|v| v.0));
         let before = from.len();
         from.dedup();
-        ensure!(C, from.len() == before, "two conditional writes succeeded from the same version");
+        ensure!(
+            C,
+            from.len() == before,
+            "two conditional writes succeeded from the same version"
+        );
         Ok(())
     }
 
@@ -680,11 +973,16 @@ impl<S: CodeStore + 'static> Conformance<S> {
         let from = StoreKey::new(KeyKind::Subject, g, [1; 8]);
         let to = StoreKey::new(KeyKind::Subject, g, [2; 8]);
         let per_task = self.increments.div_ceil(2);
-        let total = u32::try_from(self.tasks * per_task).map_err(|_| Failure::new(C, "too many transfers"))?;
+        let total = u32::try_from(self.tasks * per_task)
+            .map_err(|_| Failure::new(C, "too many transfers"))?;
         let now = real_now();
         let exp = now.saturating_add(Duration::hours(2));
-        ensure!(C, commit(C, &*store, &[put(from, counter(total), None, exp)], now).await? == Commit::Applied,
-            "create conflicted");
+        ensure!(
+            C,
+            commit(C, &*store, &[put(from, counter(total), None, exp)], now).await?
+                == Commit::Applied,
+            "create conflicted"
+        );
         let handles: Vec<_> = (0..self.tasks)
             .map(|_| {
                 let store = store.clone();
@@ -696,11 +994,18 @@ impl<S: CodeStore + 'static> Conformance<S> {
         }
         let got = get(C, &*store, &[from, to], real_now()).await?;
         let (left, moved) = (count_of(C, got[0].as_ref())?, count_of(C, got[1].as_ref())?);
-        ensure!(C, left == 0 && moved == total, "after {total} transfers the keys hold {left} and {moved}");
+        ensure!(
+            C,
+            left == 0 && moved == total,
+            "after {total} transfers the keys hold {left} and {moved}"
+        );
         Ok(())
     }
 
-    fn verifier_pair(&self, policy: Policy) -> Result<(Arc<TestVerifier<S>>, Arc<TestVerifier<S>>), Failure> {
+    fn verifier_pair(
+        &self,
+        policy: Policy,
+    ) -> Result<(Arc<TestVerifier<S>>, Arc<TestVerifier<S>>), Failure> {
         let a = self.store();
         let b = match &self.second {
             Some(second) => Arc::new(second(&a)),
@@ -715,9 +1020,15 @@ impl<S: CodeStore + 'static> Conformance<S> {
         const C: &str = "one_success";
         let (va, vb) = self.verifier_pair(lenient_policy())?;
         let request = request(C, Purpose::LoginNewDevice)?;
-        let ticket = va.issue(&request).await.map_err(|e| Failure::new(C, format!("issue failed: {e}")))?;
+        let ticket = va
+            .issue(&request)
+            .await
+            .map_err(|e| Failure::new(C, format!("issue failed: {e}")))?;
         let id = *ticket.challenge_id();
-        let code = va.delivery().last_code().ok_or_else(|| Failure::new(C, "nothing was delivered"))?;
+        let code = va
+            .delivery()
+            .last_code()
+            .ok_or_else(|| Failure::new(C, "nothing was delivered"))?;
         let handles: Vec<_> = (0..self.tasks)
             .map(|i| {
                 let v = if i % 2 == 0 { va.clone() } else { vb.clone() };
@@ -729,11 +1040,23 @@ impl<S: CodeStore + 'static> Conformance<S> {
         for h in handles {
             match joined(C, h.await)? {
                 Ok(()) => successes += 1,
-                Err(VerifyError::UnknownChallenge | VerifyError::Store(StoreError::Contention(_))) => {}
-                Err(e) => return Err(Failure::new(C, format!("a losing verification answered `{e}`"))),
+                Err(
+                    VerifyError::UnknownChallenge | VerifyError::Store(StoreError::Contention(_)),
+                ) => {}
+                Err(e) => {
+                    return Err(Failure::new(
+                        C,
+                        format!("a losing verification answered `{e}`"),
+                    ));
+                }
             }
         }
-        ensure!(C, successes == 1, "{successes} of {} concurrent right answers succeeded", self.tasks);
+        ensure!(
+            C,
+            successes == 1,
+            "{successes} of {} concurrent right answers succeeded",
+            self.tasks
+        );
         Ok(())
     }
 
@@ -745,9 +1068,15 @@ impl<S: CodeStore + 'static> Conformance<S> {
         let (va, vb) = self.verifier_pair(lenient_policy())?;
         let cap = va.policy().attempts();
         let request = request(C, Purpose::PasswordReset)?;
-        let ticket = va.issue(&request).await.map_err(|e| Failure::new(C, format!("issue failed: {e}")))?;
+        let ticket = va
+            .issue(&request)
+            .await
+            .map_err(|e| Failure::new(C, format!("issue failed: {e}")))?;
         let id = *ticket.challenge_id();
-        let code = va.delivery().last_code().ok_or_else(|| Failure::new(C, "nothing was delivered"))?;
+        let code = va
+            .delivery()
+            .last_code()
+            .ok_or_else(|| Failure::new(C, "nothing was delivered"))?;
         let wrong = wrong_code(&code);
         let handles: Vec<_> = (0..self.tasks)
             .map(|i| {
@@ -767,15 +1096,34 @@ impl<S: CodeStore + 'static> Conformance<S> {
         }
         let counted = left.len();
         let want = usize::try_from(cap).unwrap_or(usize::MAX).min(self.tasks);
-        ensure!(C, counted == want, "{counted} wrong guesses were counted, the cap is {cap} and {} were made", self.tasks);
+        ensure!(
+            C,
+            counted == want,
+            "{counted} wrong guesses were counted, the cap is {cap} and {} were made",
+            self.tasks
+        );
         left.sort_unstable();
         left.dedup();
-        ensure!(C, left.len() == counted, "two wrong guesses were counted from the same attempt");
+        ensure!(
+            C,
+            left.len() == counted,
+            "two wrong guesses were counted from the same attempt"
+        );
         if self.tasks >= want {
             match vb.verify(&id, &code).await {
                 Err(VerifyError::TooManyAttempts) => {}
-                Ok(_) => return Err(Failure::new(C, "the right code verified after the attempts ran out")),
-                Err(e) => return Err(Failure::new(C, format!("the right code after the cap answered `{e}`"))),
+                Ok(_) => {
+                    return Err(Failure::new(
+                        C,
+                        "the right code verified after the attempts ran out",
+                    ));
+                }
+                Err(e) => {
+                    return Err(Failure::new(
+                        C,
+                        format!("the right code after the cap answered `{e}`"),
+                    ));
+                }
             }
         }
         Ok(())
@@ -787,32 +1135,85 @@ impl<S: CodeStore + 'static> Conformance<S> {
         const C: &str = "verifiers_share_state";
         let (va, vb) = self.verifier_pair(lenient_policy())?;
         let request = request(C, Purpose::CredentialChange)?;
-        let ticket = va.issue(&request).await.map_err(|e| Failure::new(C, format!("issue failed: {e}")))?;
+        let ticket = va
+            .issue(&request)
+            .await
+            .map_err(|e| Failure::new(C, format!("issue failed: {e}")))?;
         let id = *ticket.challenge_id();
-        let code = va.delivery().last_code().ok_or_else(|| Failure::new(C, "nothing was delivered"))?;
+        let code = va
+            .delivery()
+            .last_code()
+            .ok_or_else(|| Failure::new(C, "nothing was delivered"))?;
         let wrong = wrong_code(&code);
         let cap = va.policy().attempts();
         match vb.verify(&id, &wrong).await {
             Err(VerifyError::WrongCode { attempts_left }) if attempts_left + 1 == cap => {}
-            other => return Err(Failure::new(C, format!("a wrong guess on the other verifier answered {}", outcome(&other)))),
+            other => {
+                return Err(Failure::new(
+                    C,
+                    format!(
+                        "a wrong guess on the other verifier answered {}",
+                        outcome(&other)
+                    ),
+                ));
+            }
         }
         match va.verify(&id, &wrong).await {
             Err(VerifyError::WrongCode { attempts_left }) if attempts_left + 2 == cap => {}
-            other => return Err(Failure::new(C, format!("the attempt count is not shared: the second wrong guess answered {}", outcome(&other)))),
+            other => {
+                return Err(Failure::new(
+                    C,
+                    format!(
+                        "the attempt count is not shared: the second wrong guess answered {}",
+                        outcome(&other)
+                    ),
+                ));
+            }
         }
         match vb.issue(&request).await {
             Err(IssueError::ResendTooSoon { .. }) => {}
-            Ok(_) => return Err(Failure::new(C, "the other verifier sent again inside the cooldown")),
-            Err(e) => return Err(Failure::new(C, format!("issuing again on the other verifier answered `{e}`"))),
+            Ok(_) => {
+                return Err(Failure::new(
+                    C,
+                    "the other verifier sent again inside the cooldown",
+                ));
+            }
+            Err(e) => {
+                return Err(Failure::new(
+                    C,
+                    format!("issuing again on the other verifier answered `{e}`"),
+                ));
+            }
         }
-        ensure!(C, vb.delivery().last_code().is_none(), "the other verifier delivered a code inside the cooldown");
+        ensure!(
+            C,
+            vb.delivery().last_code().is_none(),
+            "the other verifier delivered a code inside the cooldown"
+        );
         match vb.verify(&id, &code).await {
-            Ok(v) => ensure!(C, v.subject() == request.subject(), "the other verifier verified another subject"),
-            Err(e) => return Err(Failure::new(C, format!("the other verifier refused the right code: `{e}`"))),
+            Ok(v) => ensure!(
+                C,
+                v.subject() == request.subject(),
+                "the other verifier verified another subject"
+            ),
+            Err(e) => {
+                return Err(Failure::new(
+                    C,
+                    format!("the other verifier refused the right code: `{e}`"),
+                ));
+            }
         }
         match va.verify(&id, &code).await {
             Err(VerifyError::UnknownChallenge) => {}
-            other => return Err(Failure::new(C, format!("a code used on one verifier answered {} on the other", outcome(&other)))),
+            other => {
+                return Err(Failure::new(
+                    C,
+                    format!(
+                        "a code used on one verifier answered {} on the other",
+                        outcome(&other)
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -820,21 +1221,41 @@ impl<S: CodeStore + 'static> Conformance<S> {
     /// A per-subject send limit holds across two verifiers.
     pub async fn rate_limits_shared(&self) -> Result<(), Failure> {
         const C: &str = "rate_limits_shared";
-        let limit = RateLimit::new(2, Duration::hours(1)).map_err(|e| Failure::new(C, e.to_string()))?;
+        let limit =
+            RateLimit::new(2, Duration::hours(1)).map_err(|e| Failure::new(C, e.to_string()))?;
         let (va, vb) = self.verifier_pair(lenient_policy().limit(Limit::Subject, limit))?;
         let first = request(C, Purpose::LoginNewDevice)?;
         let same_subject = |purpose: Purpose| {
-            IssueRequest::new(purpose, first.subject().clone(), first.destination().clone())
+            IssueRequest::new(
+                purpose,
+                first.subject().clone(),
+                first.destination().clone(),
+            )
         };
-        va.issue(&first).await.map_err(|e| Failure::new(C, format!("the first send failed: {e}")))?;
+        va.issue(&first)
+            .await
+            .map_err(|e| Failure::new(C, format!("the first send failed: {e}")))?;
         vb.issue(&same_subject(Purpose::PasswordReset))
             .await
             .map_err(|e| Failure::new(C, format!("the second send failed: {e}")))?;
         for (name, v) in [("first", &va), ("second", &vb)] {
             match v.issue(&same_subject(Purpose::CredentialChange)).await {
-                Err(IssueError::RateLimited { limit: Limit::Subject, .. }) => {}
-                Ok(_) => return Err(Failure::new(C, format!("the {name} verifier sent a third code inside a limit of 2"))),
-                Err(e) => return Err(Failure::new(C, format!("a third send on the {name} verifier answered `{e}`"))),
+                Err(IssueError::RateLimited {
+                    limit: Limit::Subject,
+                    ..
+                }) => {}
+                Ok(_) => {
+                    return Err(Failure::new(
+                        C,
+                        format!("the {name} verifier sent a third code inside a limit of 2"),
+                    ));
+                }
+                Err(e) => {
+                    return Err(Failure::new(
+                        C,
+                        format!("a third send on the {name} verifier answered `{e}`"),
+                    ));
+                }
             }
         }
         Ok(())
@@ -876,8 +1297,10 @@ fn lenient_policy() -> Policy {
 
 fn request(check: &'static str, purpose: Purpose) -> Result<IssueRequest, Failure> {
     let tag = hex(&random_group()[..8]);
-    let subject = Subject::new(&format!("conformance-{tag}")).map_err(|e| Failure::new(check, e.to_string()))?;
-    let destination = Destination::email(&format!("c-{tag}@example.com")).map_err(|e| Failure::new(check, e.to_string()))?;
+    let subject = Subject::new(&format!("conformance-{tag}"))
+        .map_err(|e| Failure::new(check, e.to_string()))?;
+    let destination = Destination::email(&format!("c-{tag}@example.com"))
+        .map_err(|e| Failure::new(check, e.to_string()))?;
     Ok(IssueRequest::new(purpose, subject, destination))
 }
 
@@ -918,12 +1341,22 @@ async fn increment_task<S: CodeStore>(
             let current = get1(C, store, key, now).await?;
             let n = count_of(C, current.as_ref())?;
             let expected = current.map(|v| v.version);
-            let write = put(key, counter(n + 1), expected, now.saturating_add(Duration::hours(1)));
+            let write = put(
+                key,
+                counter(n + 1),
+                expected,
+                now.saturating_add(Duration::hours(1)),
+            );
             if commit(C, store, &[write], now).await? == Commit::Applied {
                 applied_from.push(expected);
                 let after = get1(C, store, key, real_now()).await?;
                 let seen = count_of(C, after.as_ref())?;
-                ensure!(C, seen > n, "a read after an applied write to {} saw {seen}", n + 1);
+                ensure!(
+                    C,
+                    seen > n,
+                    "a read after an applied write to {} saw {seen}",
+                    n + 1
+                );
                 done = true;
                 break;
             }
@@ -947,10 +1380,24 @@ async fn transfer_task<S: CodeStore>(
             let exp = now.saturating_add(Duration::hours(1));
             let got = get(C, store, &[from, to], now).await?;
             let (left, moved) = (count_of(C, got[0].as_ref())?, count_of(C, got[1].as_ref())?);
-            ensure!(C, left > 0, "the source ran dry early: a transfer was applied twice");
+            ensure!(
+                C,
+                left > 0,
+                "the source ran dry early: a transfer was applied twice"
+            );
             let writes = [
-                put(from, counter(left - 1), got[0].as_ref().map(|v| v.version), exp),
-                put(to, counter(moved + 1), got[1].as_ref().map(|v| v.version), exp),
+                put(
+                    from,
+                    counter(left - 1),
+                    got[0].as_ref().map(|v| v.version),
+                    exp,
+                ),
+                put(
+                    to,
+                    counter(moved + 1),
+                    got[1].as_ref().map(|v| v.version),
+                    exp,
+                ),
             ];
             if commit(C, store, &writes, now).await? == Commit::Applied {
                 done = true;
@@ -975,7 +1422,13 @@ async fn run_batches<S: CodeStore>(
             .commit_batches(&refs, now)
             .await
             .map_err(|e| backend(check, "commit_batches", &e))?;
-        ensure!(check, out.len() == batches.len(), "commit_batches answered {} results for {} batches", out.len(), batches.len());
+        ensure!(
+            check,
+            out.len() == batches.len(),
+            "commit_batches answered {} results for {} batches",
+            out.len(),
+            batches.len()
+        );
         Ok(out)
     } else {
         let mut out = Vec::with_capacity(batches.len());
@@ -1000,7 +1453,13 @@ async fn get<S: CodeStore + ?Sized>(
         .get_many(keys, now)
         .await
         .map_err(|e| backend(check, "get_many", &e))?;
-    ensure!(check, got.len() == keys.len(), "get_many answered {} values for {} keys", got.len(), keys.len());
+    ensure!(
+        check,
+        got.len() == keys.len(),
+        "get_many answered {} values for {} keys",
+        got.len(),
+        keys.len()
+    );
     Ok(got)
 }
 
@@ -1079,7 +1538,11 @@ fn sample_records() -> Result<Vec<Record>, String> {
     let t0 = real_now();
     let long_address = format!("{}@example.com", "a".repeat(64));
     let custom_address = "x".repeat(crate::destination::MAX_ADDRESS_LEN);
-    let challenge = |destination: Destination, subject: &str, context, codes: Vec<StoredTag>| -> Result<Record, String> {
+    let challenge = |destination: Destination,
+                     subject: &str,
+                     context,
+                     codes: Vec<StoredTag>|
+     -> Result<Record, String> {
         Ok(Record::challenge(ChallengeRecord {
             nonce: std::array::from_fn(|i| [0u8, 0x80, 0xff, b'\r', b'\n'][i % 5]),
             created_at: t0,
@@ -1102,10 +1565,13 @@ fn sample_records() -> Result<Vec<Record>, String> {
             vec![tag(2, 0), tag(3, 0x7f), tag(u32::MAX, 0xff)],
         )?,
         challenge(
-            Destination::custom(Channel::custom("push_app").map_err(e)?, &custom_address).map_err(e)?,
+            Destination::custom(Channel::custom("push_app").map_err(e)?, &custom_address)
+                .map_err(e)?,
             &"s".repeat(crate::subject::MAX_SUBJECT_LEN),
             None,
-            (0..10u8).map(|i| tag(u32::from(i), i.wrapping_mul(37))).collect(),
+            (0..10u8)
+                .map(|i| tag(u32::from(i), i.wrapping_mul(37)))
+                .collect(),
         )?,
         challenge(
             Destination::sms("+14155550123").map_err(e)?,
@@ -1144,7 +1610,12 @@ fn hex(bytes: &[u8]) -> String {
 /// Unwraps a joined task's value, failing the check if the task never
 /// finished (it panicked, or the executor dropped it).
 fn joined<T>(check: &'static str, value: Option<T>) -> Result<T, Failure> {
-    value.ok_or_else(|| Failure::new(check, "a concurrent task panicked or was dropped by the executor"))
+    value.ok_or_else(|| {
+        Failure::new(
+            check,
+            "a concurrent task panicked or was dropped by the executor",
+        )
+    })
 }
 
 struct SlotState<T> {

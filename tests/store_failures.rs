@@ -213,3 +213,27 @@ fn a_store_that_always_conflicts_fails_closed() {
         "{r:?}"
     );
 }
+
+/// A store that refuses every new record (full disk, memory limit) must not
+/// become an oracle: right and wrong codes both get a store error, and no
+/// guess goes uncounted while the right code would still succeed.
+#[test]
+fn a_store_that_refuses_new_records_refuses_right_and_wrong_alike() {
+    let v = Verifier::builder()
+        .store(vericode::MemoryStore::with_capacity(1))
+        .delivery(RecordingDelivery::new())
+        .clock(ManualClock::new(start()))
+        .policy(relaxed())
+        .signing_key(KeyId::new(1), key(1))
+        .app_name("Acme")
+        .build()
+        .unwrap();
+    let t = block_on(v.issue(&login("u1"))).unwrap();
+    let code = v.delivery().last_code().unwrap();
+    for _ in 0..20 {
+        let r = block_on(v.verify(t.challenge_id(), &wrong(&code)));
+        assert!(matches!(r, Err(VerifyError::Store(_))), "{r:?}");
+    }
+    let r = block_on(v.verify(t.challenge_id(), &code));
+    assert!(matches!(r, Err(VerifyError::Store(_))), "{r:?}");
+}

@@ -88,6 +88,12 @@ fn new_challenges_do_not_reset_the_count() {
     // Cancel and start over: still counted.
     let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
     block_on(f.verifier.cancel(t.challenge_id())).unwrap();
+    // A cancelled challenge keeps its counters: the next code waits out the cooldown.
+    assert!(matches!(
+        block_on(f.verifier.issue(&login("u1"))),
+        Err(IssueError::ResendTooSoon { .. })
+    ));
+    f.clock.advance(Duration::seconds(30));
     fail_n(&f, "u1", 4);
     assert!(matches!(
         block_on(f.verifier.issue(&login("u1"))),

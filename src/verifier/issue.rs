@@ -270,8 +270,8 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
         let live = existing.filter(|(_, r)| now < r.expires_at);
         match intent {
             Intent::Resend(id) => {
-                let Some((version, rec)) =
-                    live.filter(|(_, r)| tags_equal16(&r.nonce, &id.nonce()))
+                let Some((version, rec)) = live
+                    .filter(|(_, r)| tags_equal16(&r.nonce, &id.nonce()) && !r.codes.is_empty())
                 else {
                     return Err(IssueError::UnknownChallenge);
                 };
@@ -296,7 +296,9 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
                         .is_some_and(|mac| tags_equal(&context_tag(mac, &old_id, c), &t.tag)),
                     _ => false,
                 };
-                if same_context && rec.destination == req.destination {
+                // A cancelled challenge (no codes) is replaced like a changed one:
+                // new id, old counters.
+                if same_context && rec.destination == req.destination && !rec.codes.is_empty() {
                     return Ok((Some(version), rec.clone()));
                 }
                 // Replace: a new id and new details, but the old clock and counters.
@@ -324,7 +326,11 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
     }
 
     fn check_send_allowed(&self, rec: &ChallengeRecord, now: Timestamp) -> Result<(), IssueError> {
-        if u32::from(rec.sends) >= self.policy.max_sends {
+        // No more codes once the sends are used up, nor once the attempts are:
+        // a code that can never be accepted is only a cost.
+        if u32::from(rec.sends) >= self.policy.max_sends
+            || u32::from(rec.attempts) >= self.policy.max_attempts
+        {
             return Err(IssueError::SendLimit {
                 retry_after: rec.expires_at.to_datetime(),
             });

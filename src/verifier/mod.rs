@@ -185,6 +185,7 @@ pub struct Attempt<'a> {
     typed: &'a str,
     context: Option<&'a Context>,
     client: Option<&'a ClientKey>,
+    purpose: Option<&'a Purpose>,
 }
 
 impl<'a> Attempt<'a> {
@@ -195,7 +196,16 @@ impl<'a> Attempt<'a> {
             typed,
             context: None,
             client: None,
+            purpose: None,
         }
+    }
+
+    /// Accepts only a challenge made for `purpose`: a password-reset handler
+    /// should not accept the id and code of a step-up challenge. An id of
+    /// another purpose fails as unknown, before the store is read.
+    pub fn purpose(mut self, purpose: &'a Purpose) -> Self {
+        self.purpose = Some(purpose);
+        self
     }
 
     /// The details the challenge was bound to.
@@ -219,6 +229,7 @@ impl fmt::Debug for Attempt<'_> {
             .field("typed", &"<redacted>")
             .field("context", &self.context)
             .field("client", &self.client)
+            .field("purpose", &self.purpose)
             .finish()
     }
 }

@@ -63,6 +63,12 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
 
     async fn check(&self, attempt: Attempt<'_>) -> Result<Verified, VerifyError> {
         let (id, context) = (attempt.id, attempt.context);
+        if let Some(p) = attempt.purpose
+            && p.key_bytes() != id.purpose_bytes()
+        {
+            // An id made for another purpose: not this flow's challenge.
+            return Err(VerifyError::UnknownChallenge);
+        }
         // Malformed input cannot match any code; refusing it before the store is
         // read costs an attacker nothing they could use.
         let code = self.policy.format.normalize(attempt.typed)?;
@@ -79,6 +85,10 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             };
             let rec = current.record.as_challenge().map_err(StoreError::Corrupt)?;
             if !bool::from(rec.nonce.ct_eq(&id.nonce())) {
+                return Err(VerifyError::UnknownChallenge);
+            }
+            if rec.codes.is_empty() {
+                // Cancelled: kept with its counters until it expires.
                 return Err(VerifyError::UnknownChallenge);
             }
             if now >= rec.expires_at {
@@ -120,13 +130,22 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                         key: challenge_key,
                         expected: current.version,
                     });
-                    // A success resets the subject's consecutive failures.
-                    if let Some((v, _)) = subject {
-                        writes.push(Write::Delete {
-                            key: subject_key,
-                            expected: v.version,
-                        });
-                    }
+                    // A success resets the subject's consecutive failures. It is
+                    // written as a put of the same shape as a failure's (never a
+                    // bare delete), so a store that refuses new records refuses
+                    // right and wrong codes alike: no oracle, no free guesses.
+                    let reset = SubjectRecord {
+                        failures: 0,
+                        last_failure_at: now,
+                        lock: Lock::None,
+                    };
+                    writes.push(Write::Put {
+                        key: subject_key,
+                        record: Record::subject(reset),
+                        expected: subject.map(|(v, _)| v.version),
+                        // A record of zero failures is the same as none.
+                        expires_at: now.saturating_add(time::Duration::minutes(1)),
+                    });
                 }
                 Finding::WrongCode | Finding::ContextMismatch => {
                     let mut next = rec.clone();
@@ -258,7 +277,9 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         let remember = now.saturating_add(self.policy.failure_memory);
         match s.lock {
             Lock::Until(t) => remember.max(t),
-            _ => remember,
+            // Only an unlock ends this lock: the record must not expire.
+            Lock::UntilUnlocked => Timestamp::from_millis(i64::MAX),
+            Lock::None => remember,
         }
     }
 
@@ -286,16 +307,25 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                 return Err(CancelError::UnknownChallenge);
             };
             let rec = current.record.as_challenge().map_err(StoreError::Corrupt)?;
-            if !bool::from(rec.nonce.ct_eq(&id.nonce())) {
+            if !bool::from(rec.nonce.ct_eq(&id.nonce()))
+                || rec.codes.is_empty()
+                || now >= rec.expires_at
+            {
                 return Err(CancelError::UnknownChallenge);
             }
-            let delete = Write::Delete {
+            // The record stays, without codes, until it expires: a cancel must
+            // not hand out fresh attempts, sends or time to the next issue.
+            let mut cancelled = rec.clone();
+            cancelled.codes.clear();
+            let tombstone = Write::Put {
                 key,
-                expected: current.version,
+                record: Record::challenge(cancelled),
+                expected: Some(current.version),
+                expires_at: rec.expires_at.saturating_add(super::EXPIRED_RETENTION),
             };
             match self
                 .store
-                .commit(&[delete], now)
+                .commit(&[tombstone], now)
                 .await
                 .map_err(|e| StoreError::Backend(Box::new(e)))?
             {

@@ -1,0 +1,391 @@
+//! Abuse protection: each rate limit with its exact count and retry-after,
+//! recovery, limits shared by two verifiers over one store, the subject budget
+//! against sprayed guesses, the conversion guard, the country filter, the
+//! growing failure delay, decoys, and the guess-odds bound.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use time::Duration;
+use vericode::{
+    Attempt, ClientKey, ConfigError, ConversionGuard, CountryFilter, Destination, FailureDelay,
+    IssueError, IssueRequest, KeyId, Limit, Lockout, ManualClock, Policy, Purpose, RateLimit,
+    RecordingDelivery, Subject, Verifier, VerifyError,
+};
+
+fn only(limit: Limit, n: u32, per: Duration) -> Policy {
+    relaxed().limit(limit, RateLimit::new(n, per).unwrap())
+}
+
+fn request(subject: &str, phone: &str) -> IssueRequest {
+    IssueRequest::new(
+        Purpose::LoginNewDevice,
+        Subject::new(subject).unwrap(),
+        Destination::sms(phone).unwrap(),
+    )
+}
+
+fn limited(r: Result<vericode::Ticket, IssueError>) -> (Limit, time::OffsetDateTime) {
+    match r {
+        Err(IssueError::RateLimited { limit, retry_after }) => (limit, retry_after),
+        other => panic!("expected a rate limit, got {other:?}"),
+    }
+}
+
+#[test]
+fn per_destination_exact_count_retry_after_and_recovery() {
+    let f = fixture_with(only(Limit::Destination, 5, Duration::minutes(10)));
+    // Five different subjects to one phone: allowed; the sixth is refused.
+    for i in 0..5 {
+        block_on(f.verifier.issue(&request(&format!("u{i}"), "+14155550100"))).unwrap();
+    }
+    let sent = f.verifier.delivery().sent().len();
+    let (limit, retry) = limited(block_on(f.verifier.issue(&request("u5", "+14155550100"))));
+    assert_eq!(limit, Limit::Destination);
+    assert_eq!(retry, start() + Duration::minutes(2));
+    assert_eq!(
+        f.verifier.delivery().sent().len(),
+        sent,
+        "nothing sent when refused"
+    );
+    // Another destination is unaffected.
+    block_on(f.verifier.issue(&request("u5", "+14155550101"))).unwrap();
+    // One more after 2 minutes (smooth), then refused again.
+    f.clock
+        .advance(Duration::minutes(2) - Duration::milliseconds(1));
+    limited(block_on(f.verifier.issue(&request("u6", "+14155550100"))));
+    f.clock.advance(Duration::milliseconds(1));
+    block_on(f.verifier.issue(&request("u6", "+14155550100"))).unwrap();
+    limited(block_on(f.verifier.issue(&request("u7", "+14155550100"))));
+    // After a full quiet period, the whole burst again.
+    f.clock.advance(Duration::minutes(10));
+    for i in 10..15 {
+        block_on(f.verifier.issue(&request(&format!("u{i}"), "+14155550100"))).unwrap();
+    }
+}
+
+#[test]
+fn per_subject_and_per_client_and_global() {
+    let f = fixture_with(
+        relaxed()
+            .resend_cooldown(Duration::ZERO, Duration::ZERO)
+            .limit(
+                Limit::Subject,
+                RateLimit::new(3, Duration::hours(1)).unwrap(),
+            ),
+    );
+    let t = block_on(f.verifier.issue(&request("u1", "+14155550100"))).unwrap();
+    block_on(f.verifier.resend(t.challenge_id())).unwrap();
+    block_on(f.verifier.resend(t.challenge_id())).unwrap();
+    let (limit, retry) = limited(block_on(f.verifier.resend(t.challenge_id())));
+    assert_eq!(
+        (limit, retry),
+        (Limit::Subject, start() + Duration::minutes(20))
+    );
+
+    let f = fixture_with(only(Limit::Client, 2, Duration::minutes(1)));
+    let ip = ClientKey::new("ip:203.0.113.7").unwrap();
+    for i in 0..2 {
+        block_on(
+            f.verifier
+                .issue(&request(&format!("u{i}"), &format!("+1415555010{i}")).client(ip.clone())),
+        )
+        .unwrap();
+    }
+    let (limit, _) = limited(block_on(
+        f.verifier
+            .issue(&request("u9", "+14155550109").client(ip.clone())),
+    ));
+    assert_eq!(limit, Limit::Client);
+    // Other clients, and requests without a client key, are not charged to it.
+    let other = ClientKey::new("ip:198.51.100.1").unwrap();
+    block_on(
+        f.verifier
+            .issue(&request("u8", "+14155550108").client(other)),
+    )
+    .unwrap();
+
+    let f = fixture_with(only(Limit::Global, 3, Duration::hours(1)));
+    for i in 0..3 {
+        block_on(
+            f.verifier
+                .issue(&request(&format!("u{i}"), &format!("+1415555010{i}"))),
+        )
+        .unwrap();
+    }
+    assert_eq!(
+        limited(block_on(f.verifier.issue(&request("u9", "+14155550109")))).0,
+        Limit::Global
+    );
+}
+
+#[test]
+fn per_prefix_counts_the_calling_code_and_the_email_domain() {
+    let f = fixture_with(only(Limit::DestinationPrefix, 2, Duration::hours(1)));
+    block_on(f.verifier.issue(&request("a", "+447700900001"))).unwrap();
+    block_on(f.verifier.issue(&request("b", "+447700900002"))).unwrap();
+    assert_eq!(
+        limited(block_on(f.verifier.issue(&request("c", "+447700900003")))).0,
+        Limit::DestinationPrefix
+    );
+    block_on(f.verifier.issue(&request("c", "+14155550100"))).unwrap();
+    let mail = |s: &str, a: &str| {
+        IssueRequest::new(
+            Purpose::StepUp,
+            Subject::new(s).unwrap(),
+            Destination::email(a).unwrap(),
+        )
+    };
+    block_on(f.verifier.issue(&mail("d", "x@pump.example"))).unwrap();
+    block_on(f.verifier.issue(&mail("e", "y@pump.example"))).unwrap();
+    assert!(block_on(f.verifier.issue(&mail("f", "z@pump.example"))).is_err());
+    block_on(f.verifier.issue(&mail("f", "z@fine.example"))).unwrap();
+}
+
+#[test]
+fn limits_are_shared_by_two_verifiers_over_one_store() {
+    let store = Arc::new(SpyStore::default());
+    let clock = ManualClock::new(start());
+    let make = || {
+        Verifier::builder()
+            .store(store.clone())
+            .delivery(RecordingDelivery::new())
+            .clock(clock.clone())
+            .policy(only(Limit::Destination, 2, Duration::minutes(10)))
+            .signing_key(KeyId::new(1), key(1))
+            .app_name("Acme")
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (make(), make());
+    block_on(a.issue(&request("u1", "+14155550100"))).unwrap();
+    block_on(b.issue(&request("u2", "+14155550100"))).unwrap();
+    assert_eq!(
+        limited(block_on(a.issue(&request("u3", "+14155550100")))).0,
+        Limit::Destination
+    );
+    assert_eq!(
+        limited(block_on(b.issue(&request("u3", "+14155550100")))).0,
+        Limit::Destination
+    );
+}
+
+#[test]
+fn verify_attempts_per_client_across_challenges() {
+    let f = fixture_with(only(Limit::VerifyClient, 3, Duration::minutes(10)));
+    let ip = ClientKey::new("ip:203.0.113.7").unwrap();
+    let mut tickets = Vec::new();
+    for i in 0..4 {
+        let t = block_on(
+            f.verifier
+                .issue(&request(&format!("u{i}"), &format!("+1415555010{i}"))),
+        )
+        .unwrap();
+        tickets.push((t, f.verifier.delivery().last_code().unwrap()));
+    }
+    for (t, code) in &tickets[..3] {
+        let r = block_on(
+            f.verifier
+                .verify_attempt(Attempt::new(t.challenge_id(), &wrong(code)).client(&ip)),
+        );
+        assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
+    }
+    let (t, code) = &tickets[3];
+    match block_on(
+        f.verifier
+            .verify_attempt(Attempt::new(t.challenge_id(), code).client(&ip)),
+    ) {
+        Err(VerifyError::RateLimited { limit, retry_after }) => {
+            assert_eq!(limit, Limit::VerifyClient);
+            assert_eq!(retry_after, start() + Duration::minutes(10) / 3);
+        }
+        r => panic!("{r:?}"),
+    }
+    // The refused attempt was not counted against the challenge.
+    let r = block_on(f.verifier.verify(t.challenge_id(), code));
+    assert!(r.is_ok(), "{r:?}");
+}
+
+#[test]
+fn guesses_sprayed_over_many_challenges_stop_at_the_subject_budget() {
+    let f = fixture_with(relaxed().max_failures(20).lockout(Lockout::UntilUnlocked));
+    let mut counted = 0;
+    let mut refused = 0;
+    for round in 0..10 {
+        let req = IssueRequest::new(
+            Purpose::custom(&format!("action{round}")).unwrap(),
+            Subject::new("victim").unwrap(),
+            Destination::sms("+14155550123").unwrap(),
+        );
+        let t = match block_on(f.verifier.issue(&req)) {
+            Ok(t) => t,
+            Err(IssueError::Locked { .. }) => {
+                refused += 1;
+                continue;
+            }
+            Err(e) => panic!("{e:?}"),
+        };
+        let code = f.verifier.delivery().last_code().unwrap();
+        for _ in 0..5 {
+            match block_on(f.verifier.verify(t.challenge_id(), &wrong(&code))) {
+                Err(VerifyError::WrongCode { .. }) => counted += 1,
+                Err(VerifyError::Locked { .. }) => refused += 1,
+                r => panic!("{r:?}"),
+            }
+        }
+    }
+    assert_eq!(counted, 20, "exactly the budget was guessed");
+    assert!(refused > 0);
+}
+
+#[test]
+fn conversion_guard_throttles_a_pumped_prefix_and_spares_a_healthy_one() {
+    let guard = ConversionGuard::new(Duration::hours(1), 10, 0.2).unwrap();
+    let f = fixture_with(relaxed().conversion_guard(guard));
+    // Healthy: UK numbers, each code verified.
+    for i in 0..30 {
+        let t = block_on(
+            f.verifier
+                .issue(&request(&format!("uk{i}"), &format!("+4477009{i:05}"))),
+        )
+        .unwrap();
+        let code = f.verifier.delivery().last_code().unwrap();
+        block_on(f.verifier.verify(t.challenge_id(), &code)).unwrap();
+    }
+    // Pumped: numbers under +882 (international networks) never verify.
+    for i in 0..10 {
+        block_on(
+            f.verifier
+                .issue(&request(&format!("p{i}"), &format!("+88216{i:06}"))),
+        )
+        .unwrap();
+    }
+    let (limit, retry) = limited(block_on(f.verifier.issue(&request("p10", "+882160000010"))));
+    assert_eq!(limit, Limit::ConversionGuard);
+    assert!(retry > start() && retry <= start() + Duration::hours(1));
+    // The healthy prefix keeps working.
+    block_on(f.verifier.issue(&request("uk-late", "+447700999999"))).unwrap();
+    // Two windows later the pumped prefix is forgotten.
+    f.clock.advance(Duration::hours(2));
+    block_on(f.verifier.issue(&request("p11", "+882160000011"))).unwrap();
+}
+
+#[test]
+fn country_filter_refuses_before_anything_is_stored_or_sent() {
+    let f = fixture_with(relaxed().countries(CountryFilter::allow(&["1", "44"]).unwrap()));
+    match block_on(f.verifier.issue(&request("u1", "+33612345678"))) {
+        Err(IssueError::CountryNotAllowed { calling_code }) => assert_eq!(calling_code, "33"),
+        r => panic!("{r:?}"),
+    }
+    assert!(f.store.writes().is_empty());
+    assert!(f.verifier.delivery().sent().is_empty());
+    block_on(f.verifier.issue(&request("u1", "+447700900123"))).unwrap();
+    let f = fixture_with(relaxed().countries(CountryFilter::deny(&["882", "883"]).unwrap()));
+    assert!(matches!(
+        block_on(f.verifier.issue(&request("u1", "+882160000001"))),
+        Err(IssueError::CountryNotAllowed { .. })
+    ));
+}
+
+#[test]
+fn failure_delay_grows_after_free_failures() {
+    let f =
+        fixture_with(relaxed().failure_delay(
+            FailureDelay::new(2, Duration::seconds(30), Duration::minutes(2)).unwrap(),
+        ));
+    let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
+    let code = f.verifier.delivery().last_code().unwrap();
+    let guess = || block_on(f.verifier.verify(t.challenge_id(), &wrong(&code)));
+    assert!(matches!(guess(), Err(VerifyError::WrongCode { .. })));
+    assert!(matches!(guess(), Err(VerifyError::WrongCode { .. })));
+    // Two failures: wait 30 s; the refused attempt is not counted.
+    match guess() {
+        Err(VerifyError::TooSoon { retry_after }) => {
+            assert_eq!(retry_after, start() + Duration::seconds(30))
+        }
+        r => panic!("{r:?}"),
+    }
+    f.clock.advance(Duration::seconds(30));
+    assert!(matches!(
+        guess(),
+        Err(VerifyError::WrongCode { attempts_left: 2 })
+    ));
+    // Three failures: 60 s.
+    f.clock.advance(Duration::seconds(59));
+    assert!(matches!(guess(), Err(VerifyError::TooSoon { .. })));
+    f.clock.advance(Duration::seconds(1));
+    assert!(block_on(f.verifier.verify(t.challenge_id(), &code)).is_ok());
+}
+
+#[test]
+fn decoys_look_like_tickets_send_nothing_and_never_verify() {
+    let f = fixture_with(relaxed());
+    let req = request("nobody@example.com", "+14155550100");
+    let real = block_on(f.verifier.issue(&request("someone", "+14155550199"))).unwrap();
+    let decoy = block_on(f.verifier.issue_decoy(&req)).unwrap();
+    assert_eq!(
+        f.verifier.delivery().sent().len(),
+        1,
+        "the decoy sent nothing"
+    );
+    assert_eq!(decoy.attempts_left(), real.attempts_left());
+    assert_eq!(decoy.expires_at(), real.expires_at());
+    assert_eq!(decoy.resend_after(), real.resend_after());
+    assert_eq!(
+        decoy.challenge_id().to_string().len(),
+        real.challenge_id().to_string().len()
+    );
+    assert_eq!(decoy.masked_destination().as_str(), "•••• ••• 0100");
+    // The same store work: a challenge record was written.
+    assert_eq!(f.store.writes().len(), 2);
+    // Every guess fails like a wrong code, and counts like one.
+    for code in ["000000", "123456", "999999"] {
+        let r = block_on(f.verifier.verify(decoy.challenge_id(), code));
+        assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
+    }
+}
+
+#[test]
+fn the_policy_knows_its_odds() {
+    let odds = Policy::default().guess_odds();
+    assert!((odds.over_failure_budget - 1e-4).abs() < 1e-15);
+    let base = || {
+        Verifier::builder()
+            .store(vericode::MemoryStore::new())
+            .delivery(RecordingDelivery::new())
+            .signing_key(KeyId::new(1), key(1))
+            .app_name("Acme")
+    };
+    let e = base()
+        .policy(Policy::default().max_failures(200))
+        .build()
+        .unwrap_err();
+    assert!(matches!(e, ConfigError::GuessOdds { .. }), "{e:?}");
+    assert!(
+        base()
+            .policy(
+                Policy::default()
+                    .max_failures(200)
+                    .max_guess_probability(2e-4)
+            )
+            .build()
+            .is_ok()
+    );
+    assert!(base().policy(Policy::nist()).build().is_ok());
+    assert!(base().policy(Policy::strict()).build().is_ok());
+}
+
+#[test]
+fn bad_input_is_typed_before_anything_happens() {
+    assert_eq!(
+        Destination::sms("4155550100"),
+        Err(vericode::InputError::Phone)
+    );
+    assert_eq!(
+        Destination::email("not an email"),
+        Err(vericode::InputError::Email)
+    );
+    assert_eq!(ClientKey::new(""), Err(vericode::InputError::ClientKey));
+}
