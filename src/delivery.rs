@@ -130,6 +130,15 @@ pub trait Delivery: Send + Sync {
         &self,
         message: &Message<'_>,
     ) -> impl Future<Output = Result<Receipt, Self::Error>> + Send;
+
+    /// Whether another destination should be tried after `error` (the
+    /// provider is down, the number cannot receive SMS…). The default is
+    /// `false`: an error ends the attempt. When `true` and the request named
+    /// fallbacks, the same challenge goes on to the next destination.
+    fn is_retryable(&self, error: &Self::Error) -> bool {
+        let _ = error;
+        false
+    }
 }
 
 impl<D: Delivery + ?Sized> Delivery for std::sync::Arc<D> {
@@ -139,6 +148,10 @@ impl<D: Delivery + ?Sized> Delivery for std::sync::Arc<D> {
         message: &Message<'_>,
     ) -> impl Future<Output = Result<Receipt, Self::Error>> + Send {
         (**self).deliver(message)
+    }
+
+    fn is_retryable(&self, error: &Self::Error) -> bool {
+        (**self).is_retryable(error)
     }
 }
 

@@ -56,6 +56,12 @@ pub enum InputError {
     /// The bound context is empty or longer than 1024 bytes.
     #[error("a bound context has 1 to 1024 bytes")]
     Context,
+    /// More than 3 fallback destinations, or one named twice.
+    #[error("a request names at most 3 distinct fallback destinations")]
+    Fallbacks,
+    /// A resend asked for a destination that was not named for the challenge.
+    #[error("that destination was not named for this challenge")]
+    NotNamed,
     /// The client key is empty or longer than 256 bytes.
     #[error("a client key has 1 to 256 bytes")]
     ClientKey,

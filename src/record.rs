@@ -12,6 +12,7 @@
 //! challenge: 01 01 nonce[16] created:i64 expires:i64 next_send:i64 sends:u8 attempts:u8
 //!            purpose:str8 subject:str8 channel:str8 address:str8
 //!            has_context:u8 (context_key:u32 context_tag[32])? n:u8 (key:u32 tag[32]){n}
+//!            n_alt:u8 (channel:str8 address:str8){n_alt}
 //! subject:   01 02 failures:u32 last_failure:i64 lock:u8 lock_until:i64
 //! rate:      01 03 tat:i64
 //! conversion:01 04 window_start:i64 sends:u32 verified:u32 prev_sends:u32 prev_verified:u32
@@ -32,6 +33,8 @@ const KIND_RATE: u8 = 3;
 const KIND_CONVERSION: u8 = 4;
 /// At most this many live codes per challenge, whatever the policy.
 pub(crate) const MAX_LIVE_CODES: usize = 10;
+/// At most this many fallback destinations per challenge.
+pub(crate) const MAX_ALTERNATES: usize = 3;
 
 /// A stored record: a challenge, or a subject's failure count.
 ///
@@ -84,6 +87,8 @@ pub(crate) struct ChallengeRecord {
     pub purpose: Purpose,
     pub subject: Subject,
     pub destination: Destination,
+    /// The other destinations named for this challenge, in order of preference.
+    pub alternates: Vec<Destination>,
     /// The digest of the bound details, if any.
     pub context: Option<StoredTag>,
     /// Digests of the live codes, oldest first; empty once cancelled.
@@ -215,6 +220,13 @@ impl Record {
                 for t in &c.codes {
                     put_tag(&mut out, t);
                 }
+                out.push(c.alternates.len() as u8);
+                for d in &c.alternates {
+                    for s in [d.channel().as_str(), d.address()] {
+                        out.push(s.len() as u8);
+                        out.extend_from_slice(s.as_bytes());
+                    }
+                }
             }
             RecordKind::Subject(s) => {
                 out.push(KIND_SUBJECT);
@@ -280,6 +292,19 @@ impl Record {
                 for _ in 0..n {
                     codes.push(r.tag()?);
                 }
+                let n_alt = usize::from(r.u8()?);
+                if n_alt > MAX_ALTERNATES {
+                    return Err(DecodeError::Invalid("alternate count"));
+                }
+                let mut alternates = Vec::with_capacity(n_alt);
+                for _ in 0..n_alt {
+                    let channel = r.str8()?;
+                    let address = r.str8()?;
+                    alternates.push(
+                        Destination::from_parts(channel, address)
+                            .map_err(|_| DecodeError::Invalid("destination"))?,
+                    );
+                }
                 if expires_at < created_at || sends == 0 {
                     return Err(DecodeError::Invalid("challenge times or counts"));
                 }
@@ -293,6 +318,7 @@ impl Record {
                     purpose,
                     subject,
                     destination,
+                    alternates,
                     context,
                     codes,
                 })
@@ -396,6 +422,7 @@ pub(crate) mod tests {
             purpose: Purpose::custom("wire_transfer").unwrap(),
             subject: Subject::new("user-42").unwrap(),
             destination: Destination::email("ana@example.com").unwrap(),
+            alternates: vec![Destination::sms("+14155550123").unwrap()],
             context: Some(StoredTag {
                 key: KeyId::new(3),
                 tag: [4; 32],

@@ -11,11 +11,14 @@ use zeroize::Zeroizing;
 
 use crate::challenge_id::ChallengeId;
 use crate::clock::{Clock, Timestamp};
+use crate::code::Code;
 use crate::delivery::{Delivery, Message, Receipt};
+use crate::destination::Destination;
 use crate::error::{IssueError, StoreError};
 use crate::keys::tags_equal;
 use crate::limits::ClientKey;
-use crate::record::{ChallengeRecord, Record, StoredTag};
+use crate::limits::Limit;
+use crate::record::{ChallengeRecord, MAX_ALTERNATES, Record, StoredTag};
 use crate::store::{CodeStore, Commit, StoreKey, Version, Versioned, Write};
 
 use super::limits::ChargeError;
@@ -29,6 +32,8 @@ use super::{
 enum Intent<'a> {
     Issue(&'a IssueRequest),
     Resend(&'a ChallengeId),
+    /// A resend to one of the destinations named for the challenge.
+    ResendVia(&'a ChallengeId, &'a Destination),
 }
 
 /// Whether a code is really sent.
@@ -45,6 +50,8 @@ struct Delivered {
     nonce: [u8; 16],
     tag: StoredTag,
     receipt: Receipt,
+    /// The destination that accepted the message (a fallback, perhaps).
+    via: Destination,
 }
 
 impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
@@ -137,6 +144,25 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
         .await
     }
 
+    /// [`Verifier::resend`] to another of the destinations named when the
+    /// challenge was issued (the primary or a [fallback](IssueRequest::fallback));
+    /// any other destination is refused with [`InputError::NotNamed`](crate::InputError::NotNamed).
+    /// The challenge keeps its id, expiry and counters.
+    pub async fn resend_via(
+        &self,
+        id: &ChallengeId,
+        destination: &Destination,
+    ) -> Result<Ticket, IssueError> {
+        self.send(
+            id.subject_bytes(),
+            id.purpose_bytes(),
+            Intent::ResendVia(id, destination),
+            None,
+            Mode::Deliver,
+        )
+        .await
+    }
+
     /// [`Verifier::resend`], also charged to `client`'s send limit.
     pub async fn resend_from(
         &self,
@@ -167,7 +193,10 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
         // their state comes in the same read as the challenge's.
         let mut charges = match intent {
             Intent::Issue(req) => {
-                self.check_country(&req.destination)?;
+                check_fallbacks(req)?;
+                for d in std::iter::once(&req.destination).chain(&req.fallbacks) {
+                    self.check_country(d)?;
+                }
                 Some(self.send_charges(
                     &req.destination,
                     &req.subject,
@@ -175,7 +204,7 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
                     mode == Mode::Deliver,
                 ))
             }
-            Intent::Resend(_) => None,
+            Intent::Resend(_) | Intent::ResendVia(..) => None,
         };
         let mut charged = false;
         let mut delivered: Option<Delivered> = None;
@@ -221,8 +250,19 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
                 // Someone replaced the challenge since our code went out; that
                 // code is bound to the old id and must not be stored.
                 Some(_) => return Err(StoreError::Contention(MAX_TRIES).into()),
-                None => delivered.insert(self.deliver(&id, &record, mode).await?),
+                None => delivered.insert(self.deliver(&id, &record, mode, client).await?),
             };
+            if d.via != record.destination {
+                // A fallback carried the code: it becomes the challenge's
+                // destination, the others stay named in order.
+                let mut named: Vec<Destination> = std::iter::once(record.destination.clone())
+                    .chain(record.alternates.iter().cloned())
+                    .filter(|x| *x != d.via)
+                    .collect();
+                named.truncate(MAX_ALTERNATES);
+                record.alternates = named;
+                record.destination = d.via.clone();
+            }
 
             record.codes.push(d.tag);
             let keep = self.policy.max_live_codes as usize;
@@ -269,6 +309,18 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
         };
         let live = existing.filter(|(_, r)| now < r.expires_at);
         match intent {
+            Intent::ResendVia(id, via) => {
+                let (version, mut rec) = self.decide(current, Intent::Resend(id), now)?;
+                if rec.destination != *via {
+                    let Some(i) = rec.alternates.iter().position(|d| d == via) else {
+                        return Err(crate::error::InputError::NotNamed.into());
+                    };
+                    let previous =
+                        std::mem::replace(&mut rec.destination, rec.alternates.remove(i));
+                    rec.alternates.insert(0, previous);
+                }
+                Ok((version, rec))
+            }
             Intent::Resend(id) => {
                 let Some((version, rec)) = live
                     .filter(|(_, r)| tags_equal16(&r.nonce, &id.nonce()) && !r.codes.is_empty())
@@ -299,7 +351,9 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
                 // A cancelled challenge (no codes) is replaced like a changed one:
                 // new id, old counters.
                 if same_context && rec.destination == req.destination && !rec.codes.is_empty() {
-                    return Ok((Some(version), rec.clone()));
+                    let mut same = rec.clone();
+                    same.alternates.clone_from(&req.fallbacks);
+                    return Ok((Some(version), same));
                 }
                 // Replace: a new id and new details, but the old clock and counters.
                 let mut next = self.new_record(req, now);
@@ -362,6 +416,7 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
             purpose: req.purpose.clone(),
             subject: req.subject.clone(),
             destination: req.destination.clone(),
+            alternates: req.fallbacks.clone(),
             context,
             codes: Vec::new(),
         }
@@ -369,57 +424,104 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
 
     /// Makes a code, hands it to `Delivery`, and returns its digest; the
     /// plaintext is zeroed when this returns.
+    /// Makes a code, hands it to `Delivery` (the destination, then the
+    /// fallbacks while the errors are retryable), and returns its digest; the
+    /// plaintext is zeroed when this returns.
     async fn deliver(
         &self,
         id: &ChallengeId,
         record: &ChallengeRecord,
         mode: Mode,
+        client: Option<&ClientKey>,
     ) -> Result<Delivered, IssueError> {
         let code = self.policy.format.generate(&mut rand::rng());
         let (key, mac) = self.keys.current();
         let mut tag = code_tag(mac, &record.purpose, id, record.context.as_ref(), &code);
         let expires_at = record.expires_at.to_datetime();
-        let minutes = record
+        let minutes = (record
             .expires_at
             .since(self.now())
             .whole_seconds()
             .max(0)
             .saturating_add(59)
-            / 60;
-        let minutes = minutes.max(1);
-        let body = Zeroizing::new(format!(
-            "{app}: {code} is your code to {what}. It expires in {minutes} minute{s}. Never share this code with anyone.",
-            app = self.app_name,
-            code = code.expose(),
-            what = record.purpose.describe(),
-            s = if minutes == 1 { "" } else { "s" },
-        ));
+            / 60)
+            .max(1);
         if mode == Mode::Decoy {
-            // The same work as a real send, then a digest no code matches.
+            // The same work as a real send (the text is rendered too), then a
+            // digest no code matches.
+            let _ = self.body(&record.destination, &record.purpose, &code, minutes);
             rand::rng().fill_bytes(&mut tag);
             return Ok(Delivered {
                 nonce: record.nonce,
                 tag: StoredTag { key, tag },
                 receipt: Receipt::default(),
+                via: record.destination.clone(),
             });
         }
-        let message = Message {
-            destination: &record.destination,
-            code: &code,
-            purpose: &record.purpose,
-            expires_at,
-            body: &body,
-        };
-        let receipt = self
-            .delivery
-            .deliver(&message)
-            .await
-            .map_err(|e| IssueError::Delivery(Box::new(e)))?;
-        Ok(Delivered {
-            nonce: record.nonce,
-            tag: StoredTag { key, tag },
-            receipt,
-        })
+        let named: Vec<&Destination> = std::iter::once(&record.destination)
+            .chain(&record.alternates)
+            .collect();
+        for (i, destination) in named.iter().enumerate() {
+            if i > 0 {
+                // A fallback is charged to its own destination's limits first.
+                let charges: Vec<_> = self
+                    .send_charges(destination, &record.subject, client, true)
+                    .into_iter()
+                    .filter(|c| {
+                        matches!(
+                            c.limit,
+                            Limit::Destination | Limit::DestinationPrefix | Limit::ConversionGuard
+                        )
+                    })
+                    .collect();
+                self.charge(&charges, None).await.map_err(|e| match e {
+                    ChargeError::Limited { limit, retry_after } => {
+                        IssueError::RateLimited { limit, retry_after }
+                    }
+                    ChargeError::Store(e) => IssueError::Store(e),
+                })?;
+            }
+            let body = self.body(destination, &record.purpose, &code, minutes);
+            let message = Message {
+                destination,
+                code: &code,
+                purpose: &record.purpose,
+                expires_at,
+                body: &body,
+            };
+            match self.delivery.deliver(&message).await {
+                Ok(receipt) => {
+                    return Ok(Delivered {
+                        nonce: record.nonce,
+                        tag: StoredTag { key, tag },
+                        receipt,
+                        via: (*destination).clone(),
+                    });
+                }
+                Err(e) if i + 1 < named.len() && self.delivery.is_retryable(&e) => continue,
+                Err(e) => return Err(IssueError::Delivery(Box::new(e))),
+            }
+        }
+        // `named` always holds the primary destination, so the loop returned.
+        Err(StoreError::Contention(0).into())
+    }
+
+    /// The message text for one destination.
+    fn body(
+        &self,
+        destination: &Destination,
+        purpose: &crate::purpose::Purpose,
+        code: &Code,
+        minutes: i64,
+    ) -> Zeroizing<String> {
+        let _ = destination;
+        Zeroizing::new(format!(
+            "{app}: {code} is your code to {what}. It expires in {minutes} minute{s}. Never share this code with anyone.",
+            app = self.app_name,
+            code = code.expose(),
+            what = purpose.describe(),
+            s = if minutes == 1 { "" } else { "s" },
+        ))
     }
 
     fn ticket(&self, id: ChallengeId, record: &ChallengeRecord, receipt: Receipt) -> Ticket {
@@ -437,6 +539,18 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
             receipt,
         }
     }
+}
+
+/// At most 3 fallbacks, all distinct from each other and from the primary.
+fn check_fallbacks(req: &IssueRequest) -> Result<(), IssueError> {
+    let all: Vec<&Destination> = std::iter::once(&req.destination)
+        .chain(&req.fallbacks)
+        .collect();
+    let distinct = all.iter().enumerate().all(|(i, d)| !all[..i].contains(d));
+    if req.fallbacks.len() > MAX_ALTERNATES || !distinct {
+        return Err(crate::error::InputError::Fallbacks.into());
+    }
+    Ok(())
 }
 
 fn tags_equal16(a: &[u8; 16], b: &[u8; 16]) -> bool {

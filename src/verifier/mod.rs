@@ -117,6 +117,7 @@ pub struct IssueRequest {
     destination: Destination,
     context: Option<Context>,
     client: Option<ClientKey>,
+    fallbacks: Vec<Destination>,
 }
 
 impl IssueRequest {
@@ -128,7 +129,18 @@ impl IssueRequest {
             destination,
             context: None,
             client: None,
+            fallbacks: Vec::new(),
         }
+    }
+
+    /// Names another destination, tried in order when delivery to the ones
+    /// before it fails with an error the [`Delivery`](crate::Delivery) marks
+    /// retryable (up to 3; the phone if linked, else email, as most services
+    /// do). The [`Ticket`] says which channel carried the code, and
+    /// [`Verifier::resend_via`] may later pick any of them.
+    pub fn fallback(mut self, destination: Destination) -> Self {
+        self.fallbacks.push(destination);
+        self
     }
 
     /// Names who is asking (an IP address, a session, a device), so that

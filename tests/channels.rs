@@ -1,0 +1,153 @@
+//! Channel choice and fallback: a retryable failure moves on to the next named
+//! destination within the same challenge; the ticket says which channel
+//! carried the code; a resend may pick any named destination.
+
+mod common;
+
+use std::sync::Mutex;
+
+use common::*;
+use time::Duration;
+use vericode::{
+    Channel, Delivery, Destination, InputError, IssueError, IssueRequest, KeyId, ManualClock,
+    MemoryStore, Message, Purpose, Receipt, Subject, Verifier, VerifyError,
+};
+
+/// SMS is down (retryably, or not); everything else is delivered and kept.
+struct SmsDown {
+    retryable: bool,
+    delivered: Mutex<Vec<(Channel, String)>>,
+    tried: Mutex<Vec<Channel>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("SMS gateway unavailable")]
+struct GatewayDown;
+
+impl Delivery for SmsDown {
+    type Error = GatewayDown;
+    fn deliver(
+        &self,
+        m: &Message<'_>,
+    ) -> impl Future<Output = Result<Receipt, GatewayDown>> + Send {
+        let channel = m.destination().channel().clone();
+        self.tried.lock().unwrap().push(channel.clone());
+        let r = if channel == Channel::Sms {
+            Err(GatewayDown)
+        } else {
+            self.delivered
+                .lock()
+                .unwrap()
+                .push((channel, m.code().expose().to_owned()));
+            Ok(Receipt::with_id("mail-1"))
+        };
+        std::future::ready(r)
+    }
+    fn is_retryable(&self, _: &GatewayDown) -> bool {
+        self.retryable
+    }
+}
+
+fn verifier(retryable: bool) -> Verifier<MemoryStore, SmsDown, ManualClock> {
+    let delivery = || SmsDown {
+        retryable,
+        delivered: Mutex::default(),
+        tried: Mutex::default(),
+    };
+    Verifier::builder()
+        .store(MemoryStore::new())
+        .delivery(delivery())
+        .clock(ManualClock::new(start()))
+        .policy(relaxed().resend_cooldown(Duration::ZERO, Duration::ZERO))
+        .signing_key(KeyId::new(1), key(1))
+        .app_name("Acme")
+        .build()
+        .unwrap()
+}
+
+fn request() -> IssueRequest {
+    IssueRequest::new(
+        Purpose::LoginNewDevice,
+        Subject::new("u1").unwrap(),
+        Destination::sms("+14155550123").unwrap(),
+    )
+    .fallback(Destination::email("ana@example.com").unwrap())
+}
+
+#[test]
+fn a_retryable_sms_failure_falls_back_to_email_in_the_same_challenge() {
+    let v = verifier(true);
+    let t = block_on(v.issue(&request())).unwrap();
+    assert_eq!(t.channel(), &Channel::Email);
+    assert_eq!(t.masked_destination().as_str(), "a•••@example.com");
+    assert_eq!(t.receipt().id(), Some("mail-1"));
+    assert_eq!(
+        *v.delivery().tried.lock().unwrap(),
+        [Channel::Sms, Channel::Email]
+    );
+    let code = v.delivery().delivered.lock().unwrap()[0].1.clone();
+    let ok = block_on(v.verify(t.challenge_id(), &code)).unwrap();
+    assert_eq!(ok.destination().channel(), &Channel::Email);
+}
+
+#[test]
+fn a_final_error_does_not_fall_back() {
+    let v = verifier(false);
+    assert!(matches!(
+        block_on(v.issue(&request())),
+        Err(IssueError::Delivery(_))
+    ));
+    assert_eq!(*v.delivery().tried.lock().unwrap(), [Channel::Sms]);
+    assert!(v.store().is_empty());
+}
+
+#[test]
+fn a_resend_may_go_to_another_named_destination_only() {
+    let v = verifier(true);
+    let t = block_on(v.issue(&request())).unwrap();
+    // Now via email; ask for SMS again: it fails retryably, so email again.
+    let sms = Destination::sms("+14155550123").unwrap();
+    let t2 = block_on(v.resend_via(t.challenge_id(), &sms)).unwrap();
+    assert_eq!(t2.challenge_id(), t.challenge_id());
+    assert_eq!(t2.channel(), &Channel::Email);
+    let stranger = Destination::sms("+14155550999").unwrap();
+    assert!(matches!(
+        block_on(v.resend_via(t.challenge_id(), &stranger)),
+        Err(IssueError::Input(InputError::NotNamed))
+    ));
+    // Both codes sent in this challenge work (3 live codes).
+    let codes: Vec<String> = v
+        .delivery()
+        .delivered
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, c)| c.clone())
+        .collect();
+    assert_eq!(codes.len(), 2);
+    assert!(block_on(v.verify(t.challenge_id(), &codes[0])).is_ok());
+    let r = block_on(v.verify(t.challenge_id(), &codes[1]));
+    assert!(matches!(r, Err(VerifyError::UnknownChallenge)), "{r:?}");
+}
+
+#[test]
+fn fallbacks_are_few_and_distinct() {
+    let v = verifier(true);
+    let dup = request().fallback(Destination::email("ana@example.com").unwrap());
+    assert!(matches!(
+        block_on(v.issue(&dup)),
+        Err(IssueError::Input(InputError::Fallbacks))
+    ));
+    let many = (0..4).fold(
+        IssueRequest::new(
+            Purpose::StepUp,
+            Subject::new("u2").unwrap(),
+            Destination::sms("+14155550123").unwrap(),
+        ),
+        |r, i| r.fallback(Destination::email(&format!("a{i}@example.com")).unwrap()),
+    );
+    assert!(matches!(
+        block_on(v.issue(&many)),
+        Err(IssueError::Input(InputError::Fallbacks))
+    ));
+}
