@@ -1,0 +1,120 @@
+//! Hostile input, table-driven: each input gets a typed error, never a panic,
+//! and leaves the store as it was (no write, no attempt used).
+
+mod common;
+
+use common::*;
+use vericode::{ChallengeId, CodeFormat, InputError, VerifyError};
+
+#[test]
+fn hostile_codes_are_refused_typed_and_cost_nothing() {
+    let megabyte = "1".repeat(1 << 20);
+    let cases: Vec<(&str, String, fn(&VerifyError) -> bool)> = vec![
+        ("empty", String::new(), |e| {
+            matches!(e, VerifyError::Malformed(InputError::CodeLength { .. }))
+        }),
+        ("1 MB", megabyte, |e| {
+            matches!(e, VerifyError::Malformed(InputError::CodeTooLong))
+        }),
+        ("65 bytes", "1".repeat(65), |e| {
+            matches!(e, VerifyError::Malformed(InputError::CodeTooLong))
+        }),
+        ("NUL bytes", "12\u{0}456".into(), |e| {
+            matches!(e, VerifyError::Malformed(InputError::CodeCharacter))
+        }),
+        ("Arabic-Indic digits", "١٢٣٤٥٦".into(), |e| {
+            matches!(e, VerifyError::Malformed(InputError::CodeNotAscii))
+        }),
+        ("full-width digits", "１２３４５６".into(), |e| {
+            matches!(e, VerifyError::Malformed(InputError::CodeNotAscii))
+        }),
+        ("right-to-left mark", "\u{200f}123456".into(), |e| {
+            matches!(e, VerifyError::Malformed(InputError::CodeNotAscii))
+        }),
+        ("letters in a digit code", "12345a".into(), |e| {
+            matches!(e, VerifyError::Malformed(InputError::CodeCharacter))
+        }),
+        ("seven digits", "1234567".into(), |e| {
+            matches!(
+                e,
+                VerifyError::Malformed(InputError::CodeLength { expected: 6 })
+            )
+        }),
+        ("emoji", "12345😀".into(), |e| {
+            matches!(e, VerifyError::Malformed(InputError::CodeNotAscii))
+        }),
+    ];
+    let f = fixture();
+    let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
+    let code = f.verifier.delivery().last_code().unwrap();
+    let writes = f.store.writes().len();
+    for (name, input, expected) in &cases {
+        let r = block_on(f.verifier.verify(t.challenge_id(), input));
+        match r {
+            Err(ref e) if expected(e) => assert!(!e.counted(), "{name}"),
+            other => panic!("{name}: {other:?}"),
+        }
+        assert_eq!(f.store.writes().len(), writes, "{name} wrote to the store");
+    }
+    // Nothing was counted: the first wrong guess still leaves 4 of 5.
+    let r = block_on(f.verifier.verify(t.challenge_id(), &wrong(&code)));
+    assert!(
+        matches!(r, Err(VerifyError::WrongCode { attempts_left: 4 })),
+        "{r:?}"
+    );
+    // Surrounding spaces are forgiven.
+    assert!(
+        block_on(
+            f.verifier
+                .verify(t.challenge_id(), &format!("  {code}\t\n"))
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn lower_case_alphanumerics_are_accepted_and_look_alikes_refused() {
+    let f = fixture_with(relaxed().code_format(CodeFormat::unambiguous(6).unwrap()));
+    let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
+    let code = f.verifier.delivery().last_code().unwrap();
+    for bad in ["O00000", "111111", "IIIIII", "LLLLLL"] {
+        let r = block_on(f.verifier.verify(t.challenge_id(), bad));
+        assert!(
+            matches!(r, Err(VerifyError::Malformed(InputError::CodeCharacter))),
+            "{bad}: {r:?}"
+        );
+    }
+    assert!(block_on(f.verifier.verify(t.challenge_id(), &code.to_lowercase())).is_ok());
+}
+
+#[test]
+fn malformed_and_foreign_challenge_ids() {
+    for bad in [
+        "",
+        "short",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        &"A".repeat(55),
+        &"é".repeat(27),
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\u{0}A",
+        &"A".repeat(1 << 20),
+    ] {
+        assert_eq!(
+            bad.parse::<ChallengeId>(),
+            Err(InputError::ChallengeId),
+            "{bad:.20?}"
+        );
+    }
+    // Another subject's challenge id: the code of one does not open the other,
+    // and a wrong guess there is charged to that challenge, not this one.
+    let f = fixture();
+    let mine = block_on(f.verifier.issue(&login("alice"))).unwrap();
+    let my_code = f.verifier.delivery().last_code().unwrap();
+    let theirs = block_on(f.verifier.issue(&login("bob"))).unwrap();
+    let their_code = f.verifier.delivery().last_code().unwrap();
+    if my_code != their_code {
+        let r = block_on(f.verifier.verify(theirs.challenge_id(), &my_code));
+        assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
+    }
+    let ok = block_on(f.verifier.verify(mine.challenge_id(), &my_code)).unwrap();
+    assert_eq!(ok.subject().as_str(), "alice");
+}
