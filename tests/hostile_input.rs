@@ -6,10 +6,13 @@ mod common;
 use common::*;
 use vericode::{ChallengeId, CodeFormat, InputError, VerifyError};
 
+/// A named input and the error it must get.
+type Case = (&'static str, String, fn(&VerifyError) -> bool);
+
 #[test]
 fn hostile_codes_are_refused_typed_and_cost_nothing() {
     let megabyte = "1".repeat(1 << 20);
-    let cases: Vec<(&str, String, fn(&VerifyError) -> bool)> = vec![
+    let cases: Vec<Case> = vec![
         ("empty", String::new(), |e| {
             matches!(e, VerifyError::Malformed(InputError::CodeLength { .. }))
         }),
