@@ -156,9 +156,15 @@ impl Destination {
         }
     }
 
-    /// Rebuilds a destination from its stored parts, validating again.
+    /// Rebuilds a destination from its stored parts, validating again; only
+    /// the canonical (already normalised) form is accepted, so one record has
+    /// one byte form.
     pub(crate) fn from_parts(channel: &str, address: &str) -> Result<Destination, InputError> {
-        Self::with_channel(Channel::parse(channel)?, address)
+        let d = Self::with_channel(Channel::parse(channel)?, address)?;
+        if &*d.address != address {
+            return Err(InputError::Address);
+        }
+        Ok(d)
     }
 
     /// The channel.
