@@ -2,7 +2,10 @@
 #![no_main]
 use std::sync::OnceLock;
 
-use vericode::{Destination, IssueRequest, KeyId, MemoryStore, Policy, Purpose, RecordingDelivery, SecretKey, Subject, Ticket, Verifier};
+use vericode::{
+    Destination, IssueRequest, KeyId, MemoryStore, Policy, Purpose, RecordingDelivery, SecretKey,
+    Subject, Ticket, Verifier,
+};
 
 type V = Verifier<MemoryStore, RecordingDelivery, vericode::SystemClock>;
 
@@ -17,16 +20,24 @@ fn setup() -> &'static (V, Ticket) {
             .app_name("Fuzz")
             .build()
             .unwrap();
-        let req = IssueRequest::new(Purpose::StepUp, Subject::new("fuzz").unwrap(), Destination::sms("+14155550123").unwrap());
+        let req = IssueRequest::new(
+            Purpose::StepUp,
+            Subject::new("fuzz").unwrap(),
+            Destination::sms("+14155550123").unwrap(),
+        );
         let t = pollster::block_on(v.issue(&req)).unwrap();
         (v, t)
     })
 }
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let (v, t) = setup();
     // Only malformed input is interesting here: well-formed guesses would use up
     // the challenge; they are covered by the model test.
-    if let Err(vericode::VerifyError::Malformed(_)) = pollster::block_on(v.verify(t.challenge_id(), text)) {}
+    if let Err(vericode::VerifyError::Malformed(_)) =
+        pollster::block_on(v.verify(t.challenge_id(), text))
+    {}
 });
