@@ -16,7 +16,7 @@ pub(crate) const PURPOSE_LEN: usize = 8;
 pub(crate) const NONCE_LEN: usize = 16;
 const RAW_LEN: usize = SUBJECT_LEN + PURPOSE_LEN + NONCE_LEN;
 /// Length of the text form: 40 bytes in unpadded base64url.
-pub const CHALLENGE_ID_LEN: usize = 54;
+pub const CHALLENGE_ID_LEN: usize = crate::base64url::encoded_len(RAW_LEN);
 
 /// Identifies one challenge; safe to hand to the client (it reveals nothing
 /// about the code), compared in constant time where it matters.
@@ -49,28 +49,8 @@ impl ChallengeId {
 
     /// Parses the text form; anything else is [`InputError::ChallengeId`].
     pub fn parse(text: &str) -> Result<ChallengeId, InputError> {
-        let b = text.as_bytes();
-        if b.len() != CHALLENGE_ID_LEN {
-            return Err(InputError::ChallengeId);
-        }
         let mut raw = [0u8; RAW_LEN];
-        for (chunk, out) in b.chunks(4).zip(raw.chunks_mut(3)) {
-            let mut acc: u32 = 0;
-            for &c in chunk {
-                acc = (acc << 6) | u32::from(decode_char(c)?);
-            }
-            // A final chunk of 2 characters (54 = 13 * 4 + 2) carries one byte.
-            let bits = 6 * chunk.len();
-            let bytes = bits / 8;
-            let spare = bits - bytes * 8;
-            if acc & ((1 << spare) - 1) != 0 {
-                return Err(InputError::ChallengeId); // non-canonical padding bits
-            }
-            let acc = acc >> spare;
-            for (i, o) in out.iter_mut().take(bytes).enumerate() {
-                *o = (acc >> (8 * (bytes - 1 - i))) as u8;
-            }
-        }
+        crate::base64url::decode(text, &mut raw).ok_or(InputError::ChallengeId)?;
         Ok(ChallengeId(raw))
     }
 
@@ -96,37 +76,9 @@ impl ChallengeId {
     }
 }
 
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-fn decode_char(c: u8) -> Result<u8, InputError> {
-    Ok(match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'-' => 62,
-        b'_' => 63,
-        _ => return Err(InputError::ChallengeId),
-    })
-}
-
 impl fmt::Display for ChallengeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut out = [0u8; CHALLENGE_ID_LEN];
-        let mut o = 0;
-        for chunk in self.0.chunks(3) {
-            let mut acc: u32 = 0;
-            for &b in chunk {
-                acc = (acc << 8) | u32::from(b);
-            }
-            let bits = 8 * chunk.len();
-            let chars = bits.div_ceil(6);
-            acc <<= chars * 6 - bits;
-            for i in (0..chars).rev() {
-                out[o] = ALPHABET[((acc >> (6 * i)) & 63) as usize];
-                o += 1;
-            }
-        }
-        f.write_str(std::str::from_utf8(&out).map_err(|_| fmt::Error)?)
+        f.write_str(&crate::base64url::encode(&self.0))
     }
 }
 

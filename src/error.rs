@@ -62,6 +62,9 @@ pub enum InputError {
     /// A resend asked for a destination that was not named for the challenge.
     #[error("that destination was not named for this challenge")]
     NotNamed,
+    /// The device token is not one vericode made.
+    #[error("not a device token")]
+    DeviceToken,
     /// The client key is empty or longer than 256 bytes.
     #[error("a client key has 1 to 256 bytes")]
     ClientKey,

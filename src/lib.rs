@@ -3,11 +3,13 @@
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms, unreachable_pub)]
 
+mod base64url;
 mod challenge_id;
 mod clock;
 mod code;
 mod delivery;
 mod destination;
+mod devices;
 mod error;
 mod gcra;
 mod keys;
@@ -27,6 +29,7 @@ pub use code::{
     Alphabet, Code, CodeFormat, CustomAlphabet, MAX_CODE_LEN, MAX_INPUT_LEN, MIN_CODE_LEN,
 };
 pub use delivery::{Delivery, Message, Never, Receipt, RecordingDelivery, SentMessage};
+pub use devices::{DeviceError, DeviceToken, RememberedDevice};
 pub use destination::{Channel, Destination, MAX_ADDRESS_LEN, MaskedDestination};
 pub use error::{
     BoxError, CancelError, ConfigError, InputError, IssueError, StoreError, VerifyError,

@@ -69,6 +69,7 @@ pub struct Policy {
     pub(crate) countries: CountryFilter,
     pub(crate) failure_delay: Option<FailureDelay>,
     pub(crate) max_guess_probability: f64,
+    pub(crate) device_lifetime: Duration,
 }
 
 /// The worst-case chance that an attacker guesses a code (RFC 4226 §6).
@@ -119,6 +120,7 @@ impl Default for Policy {
             countries: CountryFilter::Any,
             failure_delay: Some(FailureDelay::standard()),
             max_guess_probability: 1e-4,
+            device_lifetime: Duration::days(30),
         }
     }
 }
@@ -201,6 +203,13 @@ impl Policy {
     /// No delay after failures (the hard failure limit still applies).
     pub fn no_failure_delay(mut self) -> Self {
         self.failure_delay = None;
+        self
+    }
+
+    /// How long a remembered device skips challenges (default 30 days; 1 hour
+    /// to 400 days).
+    pub fn device_lifetime(mut self, d: Duration) -> Self {
+        self.device_lifetime = d;
         self
     }
 
@@ -374,6 +383,11 @@ impl Policy {
         if self.format.space() < 1e6 && !self.allow_short_codes {
             return Err(ConfigError::Policy(
                 "codes with fewer than 10^6 possibilities need allow_short_codes()",
+            ));
+        }
+        if self.device_lifetime < Duration::hours(1) || self.device_lifetime > Duration::days(400) {
+            return Err(ConfigError::Policy(
+                "device_lifetime must be 1 hour to 400 days",
             ));
         }
         let odds = self.guess_odds();

@@ -16,6 +16,8 @@
 //! subject:   01 02 failures:u32 last_failure:i64 lock:u8 lock_until:i64
 //! rate:      01 03 tat:i64
 //! conversion:01 04 window_start:i64 sends:u32 verified:u32 prev_sends:u32 prev_verified:u32
+//! device:    01 05 key:u32 tag[32] epoch:u32 expires:i64
+//! epoch:     01 06 epoch:u32
 //! ```
 
 use std::sync::Arc;
@@ -31,6 +33,8 @@ const KIND_CHALLENGE: u8 = 1;
 const KIND_SUBJECT: u8 = 2;
 const KIND_RATE: u8 = 3;
 const KIND_CONVERSION: u8 = 4;
+const KIND_DEVICE: u8 = 5;
+const KIND_EPOCH: u8 = 6;
 /// At most this many live codes per challenge, whatever the policy.
 pub(crate) const MAX_LIVE_CODES: usize = 10;
 /// At most this many fallback destinations per challenge.
@@ -55,6 +59,16 @@ pub(crate) enum RecordKind {
     Subject(SubjectRecord),
     Rate(RateRecord),
     Conversion(ConversionRecord),
+    Device(DeviceRecord),
+    Epoch(u32),
+}
+
+/// A remembered device: the digest of its token's secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct DeviceRecord {
+    pub tag: StoredTag,
+    pub epoch: u32,
+    pub expires_at: Timestamp,
 }
 
 /// A rate limit's state: the theoretical arrival time of the next event (GCRA).
@@ -165,6 +179,28 @@ impl Record {
         Record(Arc::new(RecordKind::Conversion(c)))
     }
 
+    pub(crate) fn device(d: DeviceRecord) -> Record {
+        Record(Arc::new(RecordKind::Device(d)))
+    }
+
+    pub(crate) fn epoch(e: u32) -> Record {
+        Record(Arc::new(RecordKind::Epoch(e)))
+    }
+
+    pub(crate) fn as_device(&self) -> Result<&DeviceRecord, DecodeError> {
+        match &*self.0 {
+            RecordKind::Device(d) => Ok(d),
+            _ => Err(DecodeError::WrongKind),
+        }
+    }
+
+    pub(crate) fn as_epoch(&self) -> Result<u32, DecodeError> {
+        match &*self.0 {
+            RecordKind::Epoch(e) => Ok(*e),
+            _ => Err(DecodeError::WrongKind),
+        }
+    }
+
     pub(crate) fn as_rate(&self) -> Result<&RateRecord, DecodeError> {
         match &*self.0 {
             RecordKind::Rate(r) => Ok(r),
@@ -243,6 +279,16 @@ impl Record {
             RecordKind::Rate(r) => {
                 out.push(KIND_RATE);
                 out.extend_from_slice(&r.tat.as_millis().to_be_bytes());
+            }
+            RecordKind::Device(d) => {
+                out.push(KIND_DEVICE);
+                put_tag(&mut out, &d.tag);
+                out.extend_from_slice(&d.epoch.to_be_bytes());
+                out.extend_from_slice(&d.expires_at.as_millis().to_be_bytes());
+            }
+            RecordKind::Epoch(e) => {
+                out.push(KIND_EPOCH);
+                out.extend_from_slice(&e.to_be_bytes());
             }
             RecordKind::Conversion(c) => {
                 out.push(KIND_CONVERSION);
@@ -350,6 +396,12 @@ impl Record {
                 prev_sends: r.u32()?,
                 prev_verified: r.u32()?,
             }),
+            KIND_DEVICE => Record::device(DeviceRecord {
+                tag: r.tag()?,
+                epoch: r.u32()?,
+                expires_at: Timestamp::from_millis(r.i64()?),
+            }),
+            KIND_EPOCH => Record::epoch(r.u32()?),
             other => return Err(DecodeError::UnknownKind(other)),
         };
         if !r.0.is_empty() {
@@ -460,7 +512,22 @@ pub(crate) mod tests {
             prev_sends: 3,
             prev_verified: 4,
         });
-        for r in [sample_challenge(), sample_subject(), rate, conv] {
+        let device = Record::device(DeviceRecord {
+            tag: StoredTag {
+                key: KeyId::new(9),
+                tag: [3; 32],
+            },
+            epoch: 4,
+            expires_at: Timestamp::from_millis(77),
+        });
+        for r in [
+            sample_challenge(),
+            sample_subject(),
+            rate,
+            conv,
+            device,
+            Record::epoch(12),
+        ] {
             assert_eq!(Record::decode(&r.encode()).unwrap(), r);
         }
     }

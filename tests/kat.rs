@@ -71,7 +71,7 @@ fn code_digest_is_hmac_sha256_over_the_documented_fields() {
     let code = f.verifier.delivery().last_code().unwrap();
     let bytes = f.store.writes()[0].clone();
     let stored = &bytes[bytes.len() - 33..bytes.len() - 1];
-    let id = decode_id(&t.challenge_id().to_string());
+    let id = b64decode(&t.challenge_id().to_string());
     let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&[1u8; 32]).unwrap();
     for part in [
         &b"vericode/v1/code"[..],
@@ -85,20 +85,4 @@ fn code_digest_is_hmac_sha256_over_the_documented_fields() {
     }
     assert_eq!(&mac.finalize().into_bytes()[..], stored);
     let _ = RecordingDelivery::new();
-}
-
-fn decode_id(text: &str) -> Vec<u8> {
-    const A: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut bits = 0u32;
-    let mut n = 0;
-    let mut out = Vec::new();
-    for c in text.chars() {
-        bits = (bits << 6) | A.find(c).unwrap() as u32;
-        n += 6;
-        if n >= 8 {
-            n -= 8;
-            out.push((bits >> n) as u8);
-        }
-    }
-    out
 }

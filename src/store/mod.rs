@@ -52,6 +52,10 @@ pub enum KeyKind {
     Rate,
     /// Sends and verifications to a destination prefix (the conversion guard).
     Conversion,
+    /// A remembered device's token digest.
+    Device,
+    /// A subject's device generation (revoking all its devices bumps it).
+    DeviceEpoch,
 }
 
 impl KeyKind {
@@ -62,6 +66,8 @@ impl KeyKind {
             KeyKind::Subject => 's',
             KeyKind::Rate => 'r',
             KeyKind::Conversion => 'v',
+            KeyKind::Device => 'd',
+            KeyKind::DeviceEpoch => 'e',
         }
     }
 }
@@ -112,6 +118,22 @@ impl StoreKey {
             kind: KeyKind::Rate,
             group: limit.group(value),
             item: [0, 0, 0, 0, 0, 0, 0, limit.id()],
+        }
+    }
+
+    pub(crate) fn device(subject: [u8; 16], id: [u8; 8]) -> Self {
+        StoreKey {
+            kind: KeyKind::Device,
+            group: subject,
+            item: id,
+        }
+    }
+
+    pub(crate) fn device_epoch(subject: [u8; 16]) -> Self {
+        StoreKey {
+            kind: KeyKind::DeviceEpoch,
+            group: subject,
+            item: [0; 8],
         }
     }
 

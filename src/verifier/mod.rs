@@ -7,6 +7,7 @@
 //! - this file: the types they return and the pieces they share.
 
 mod builder;
+mod devices;
 mod issue;
 mod limits;
 mod verify;

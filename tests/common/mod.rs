@@ -211,3 +211,20 @@ impl CodeStore for FlakyStore {
         std::future::ready(r)
     }
 }
+
+/// Decodes unpadded base64url (the text form of ids and tokens).
+pub fn b64decode(text: &str) -> Vec<u8> {
+    const A: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut bits = 0u32;
+    let mut n = 0;
+    let mut out = Vec::new();
+    for c in text.chars() {
+        bits = (bits << 6) | A.find(c).unwrap() as u32;
+        n += 6;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+        }
+    }
+    out
+}

@@ -1,0 +1,240 @@
+//! Remembered devices: mint after a verification, check, forget one, forget
+//! all. A token is a split token: its first part names where its record lives
+//! (the subject's group and an id), the rest is a secret of which only a keyed
+//! digest is stored and which is compared in constant time.
+
+use rand::Rng;
+use subtle::ConstantTimeEq;
+
+use crate::clock::Clock;
+use crate::devices::{DeviceError, DeviceToken, ID_LEN, RememberedDevice, SECRET_LEN};
+use crate::error::StoreError;
+use crate::keys::{DOMAIN_DEVICE, MacKey, Tag};
+use crate::record::{DeviceRecord, Record, StoredTag};
+use crate::store::{CodeStore, Commit, StoreKey, Write};
+use crate::subject::Subject;
+
+use super::{MAX_TRIES, Verified, Verifier};
+
+fn device_tag(mac: &MacKey, token: &DeviceToken) -> Tag {
+    mac.tag(
+        DOMAIN_DEVICE,
+        &[&token.subject(), &token.id(), token.secret()],
+    )
+}
+
+impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
+    /// Remembers the device that just verified: returns a token to keep on
+    /// it (a cookie) so that [`Verifier::check_device`] lets its later logins
+    /// skip the challenge, until the policy's device lifetime (30 days by
+    /// default) or a revocation.
+    ///
+    /// It takes the [`Verified`] proof, so a device can only be remembered
+    /// after a successful verification of its subject.
+    ///
+    /// ```
+    /// # use vericode::*;
+    /// # pollster::block_on(async {
+    /// # let verifier = Verifier::builder().store(MemoryStore::new()).delivery(RecordingDelivery::new())
+    /// #     .signing_key(KeyId::new(1), SecretKey::generate()).app_name("Acme").build()?;
+    /// # let subject = Subject::new("u1")?;
+    /// # let request = IssueRequest::new(Purpose::LoginNewDevice, subject.clone(), Destination::sms("+14155550123")?);
+    /// # let ticket = verifier.issue(&request).await?;
+    /// # let code = verifier.delivery().last_code().unwrap();
+    /// let verified = verifier.verify(ticket.challenge_id(), &code).await?;
+    /// let device = verifier.remember_device(&verified).await?;
+    /// let cookie = device.token().expose(); // Set-Cookie: device=…; Secure; HttpOnly
+    ///
+    /// // Next login from that device:
+    /// let token = DeviceToken::parse(&cookie)?;
+    /// assert!(verifier.check_device(&subject, &token).await.is_ok());
+    ///
+    /// // After a password change:
+    /// verifier.forget_all_devices(&subject).await?;
+    /// assert!(verifier.check_device(&subject, &token).await.is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn remember_device(
+        &self,
+        verified: &Verified,
+    ) -> Result<RememberedDevice, StoreError> {
+        let subject = verified.subject.key_bytes();
+        let epoch_key = StoreKey::device_epoch(subject);
+        for _ in 0..MAX_TRIES {
+            let now = self.now();
+            let got = self.read(&[epoch_key], now).await?;
+            let (epoch, epoch_version) = match &got[0] {
+                Some(v) => (
+                    v.record.as_epoch().map_err(StoreError::Corrupt)?,
+                    Some(v.version),
+                ),
+                None => (0, None),
+            };
+            let mut id = [0u8; ID_LEN];
+            let mut secret = [0u8; SECRET_LEN];
+            let mut rng = rand::rng();
+            rng.fill_bytes(&mut id);
+            rng.fill_bytes(&mut secret);
+            let token = DeviceToken::new(subject, id, secret);
+            let (key, mac) = self.keys.current();
+            let expires_at = now.saturating_add(self.policy.device_lifetime);
+            let record = DeviceRecord {
+                tag: StoredTag {
+                    key,
+                    tag: device_tag(mac, &token),
+                },
+                epoch,
+                expires_at,
+            };
+            let writes = [
+                Write::Put {
+                    key: StoreKey::device(subject, id),
+                    record: Record::device(record),
+                    expected: None,
+                    expires_at,
+                },
+                // The generation is written back in the same commit: a
+                // revocation racing this mint makes it conflict, and the
+                // generation now lives at least as long as this token.
+                Write::Put {
+                    key: epoch_key,
+                    record: Record::epoch(epoch),
+                    expected: epoch_version,
+                    expires_at,
+                },
+            ];
+            match self
+                .store
+                .commit(&writes, now)
+                .await
+                .map_err(|e| StoreError::Backend(Box::new(e)))?
+            {
+                Commit::Applied => {
+                    return Ok(RememberedDevice {
+                        token,
+                        expires_at: expires_at.to_datetime(),
+                    });
+                }
+                Commit::Conflict => continue,
+            }
+        }
+        Err(StoreError::Contention(MAX_TRIES))
+    }
+
+    /// `Ok` if `token` is a live remembered device of `subject`; otherwise
+    /// [`DeviceError::NotRemembered`] (unknown, expired, revoked, or another
+    /// subject's token): challenge the login.
+    pub async fn check_device(
+        &self,
+        subject: &Subject,
+        token: &DeviceToken,
+    ) -> Result<(), DeviceError> {
+        let s = subject.key_bytes();
+        let same_subject: bool = s.ct_eq(&token.subject()).into();
+        if !same_subject {
+            return Err(DeviceError::NotRemembered);
+        }
+        let now = self.now();
+        let got = self
+            .read(
+                &[StoreKey::device(s, token.id()), StoreKey::device_epoch(s)],
+                now,
+            )
+            .await?;
+        let Some(v) = &got[0] else {
+            return Err(DeviceError::NotRemembered);
+        };
+        let record = v.record.as_device().map_err(StoreError::Corrupt)?;
+        let epoch = match &got[1] {
+            Some(e) => e.record.as_epoch().map_err(StoreError::Corrupt)?,
+            None => 0,
+        };
+        let matches = self
+            .keys
+            .get(record.tag.key)
+            .is_some_and(|mac| bool::from(device_tag(mac, token).ct_eq(&record.tag.tag)));
+        if matches && record.epoch == epoch && now < record.expires_at {
+            Ok(())
+        } else {
+            Err(DeviceError::NotRemembered)
+        }
+    }
+
+    /// Forgets one device (signing out of "remember this device"): its token
+    /// stops working. Forgetting an unknown token is not an error.
+    pub async fn forget_device(
+        &self,
+        subject: &Subject,
+        token: &DeviceToken,
+    ) -> Result<(), StoreError> {
+        let s = subject.key_bytes();
+        if !bool::from(s.ct_eq(&token.subject())) {
+            return Ok(());
+        }
+        let key = StoreKey::device(s, token.id());
+        for _ in 0..MAX_TRIES {
+            let now = self.now();
+            let got = self.read(&[key], now).await?;
+            let Some(v) = &got[0] else { return Ok(()) };
+            let record = v.record.as_device().map_err(StoreError::Corrupt)?;
+            // Only the holder of the token may forget it.
+            let holder = self
+                .keys
+                .get(record.tag.key)
+                .is_some_and(|mac| bool::from(device_tag(mac, token).ct_eq(&record.tag.tag)));
+            if !holder {
+                return Ok(());
+            }
+            let delete = Write::Delete {
+                key,
+                expected: v.version,
+            };
+            match self
+                .store
+                .commit(&[delete], now)
+                .await
+                .map_err(|e| StoreError::Backend(Box::new(e)))?
+            {
+                Commit::Applied => return Ok(()),
+                Commit::Conflict => continue,
+            }
+        }
+        Err(StoreError::Contention(MAX_TRIES))
+    }
+
+    /// Forgets every device of `subject` at once (after a password change, or
+    /// when the person reports a lost phone): every token minted before this
+    /// call stops working.
+    pub async fn forget_all_devices(&self, subject: &Subject) -> Result<(), StoreError> {
+        let key = StoreKey::device_epoch(subject.key_bytes());
+        for _ in 0..MAX_TRIES {
+            let now = self.now();
+            let got = self.read(&[key], now).await?;
+            let (epoch, expected) = match &got[0] {
+                Some(v) => (
+                    v.record.as_epoch().map_err(StoreError::Corrupt)?,
+                    Some(v.version),
+                ),
+                None => (0, None),
+            };
+            let write = Write::Put {
+                key,
+                record: Record::epoch(epoch.wrapping_add(1)),
+                expected,
+                // Kept as long as any token minted before it may live.
+                expires_at: now.saturating_add(self.policy.device_lifetime),
+            };
+            match self
+                .store
+                .commit(&[write], now)
+                .await
+                .map_err(|e| StoreError::Backend(Box::new(e)))?
+            {
+                Commit::Applied => return Ok(()),
+                Commit::Conflict => continue,
+            }
+        }
+        Err(StoreError::Contention(MAX_TRIES))
+    }
+}
