@@ -29,8 +29,8 @@ pub use code::{
     Alphabet, Code, CodeFormat, CustomAlphabet, MAX_CODE_LEN, MAX_INPUT_LEN, MIN_CODE_LEN,
 };
 pub use delivery::{Delivery, Message, Never, Receipt, RecordingDelivery, SentMessage};
-pub use devices::{DeviceError, DeviceToken, RememberedDevice};
 pub use destination::{Channel, Destination, MAX_ADDRESS_LEN, MaskedDestination};
+pub use devices::{DeviceError, DeviceToken, RememberedDevice};
 pub use error::{
     BoxError, CancelError, ConfigError, InputError, IssueError, StoreError, VerifyError,
 };

@@ -1,0 +1,563 @@
+//! What each operation of vericode costs, against the floor the cryptography
+//! sets (issue 6; the targets are in `/work/shared/design.md`, "Performance").
+//!
+//! Groups:
+//!
+//! - `floor`: one HMAC-SHA256 of a short message with a precomputed key (a
+//!   clone of a keyed `Hmac<Sha256>`, then update and finalize): the least a
+//!   verify can cost. `98B` has exactly the length and layout of vericode's
+//!   code digest input for `Purpose::LoginNewDevice`; `70B` is the round
+//!   figure of the brief. Both are three SHA-256 compressions (two for the
+//!   inner hash, as the message does not fit beside the padding in one block,
+//!   and one for the outer).
+//! - `code_generation`: vericode has no public way to draw a code alone
+//!   (`CodeFormat::generate` is crate-private); its public path is `issue`,
+//!   measured in `issue`. This group measures a replica of the generator (six
+//!   digits by rejection sampling over `rand::rng()`) as the generator's share.
+//! - `issue`: `Verifier::issue` on `MemoryStore` with a delivery that does
+//!   nothing, for distinct subjects: `no_limits` (the core path),
+//!   `default_limits` (the abuse limits that are on by default) and
+//!   `every_limit` (those and the ones off by default). Limits are set to
+//!   rates no bench reaches, since the clock stands still: every check reads,
+//!   decides and writes its state, and allows.
+//! - `rate_limit`: `issue` with exactly one limit on; less `issue/no_limits`,
+//!   one rate-limit check (there is no public call that checks a limit alone).
+//! - `verify`: `Verifier::verify_attempt` with the right code (which consumes
+//!   the challenge) and with a wrong code (which counts an attempt and a
+//!   subject failure), with the default limits and a client key, and
+//!   `Verifier::verify` with no limits (`_no_limits`). Challenges are issued
+//!   before, and expired and subjects unlocked after, the timed part, in
+//!   rounds of 1000.
+//! - `verify_pending`: verify with the right code on challenges drawn at
+//!   random among 1 thousand, 100 thousand and 1 million pending ones (no
+//!   abuse limits, so the store holds the challenges and little else); each
+//!   verified challenge is issued again (untimed) so the store stays at size.
+//! - `threads`: one issue followed by one verify, on distinct subjects, by 1
+//!   and by 2 threads sharing one verifier and store; the time per operation
+//!   falls as throughput rises, so the throughput ratio is `1_thread / 2_threads`.
+//!
+//! Futures are polled once on the bench thread with a no-op waker (every
+//! future on `MemoryStore` is ready at once), and the clock is a
+//! `ManualClock` standing still, so the figures hold no executor and no
+//! system-clock read.
+//!
+//! After the groups, the target ratios are printed from criterion's estimates
+//! of this run (medians).
+//!
+//! ```sh
+//! cargo bench --bench ops
+//! cargo bench --bench ops -- --warm-up-time 1 --measurement-time 3   # a quick pass
+//! ```
+
+mod common;
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::sync::Barrier;
+use std::time::{Duration, Instant, SystemTime};
+
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion};
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use vericode::{
+    Attempt, ChallengeId, ClientKey, IssueRequest, ManualClock, MemoryStore, Policy, Verifier,
+    VerifyError,
+};
+
+use common::{CaptureDelivery, NullDelivery, clients, requests, run, store_for, verifier, wrong};
+
+/// Operations timed between two untimed setups.
+const BATCH: usize = 1_000;
+/// Challenges verified (then issued again) per round of `verify_pending`.
+const PENDING_BATCH: usize = 500;
+/// Store sizes of `verify_pending`.
+const PENDING: [usize; 3] = [1_000, 100_000, 1_000_000];
+
+/// Runs `round` on batches of at most `batch` until `iters` operations were
+/// timed; `round(n)` sets up `n` operations, times them, cleans up, and
+/// returns the time of the timed part only.
+fn batched(iters: u64, batch: usize, mut round: impl FnMut(usize) -> Duration) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(batch as u64) as usize;
+        total += round(n);
+        left -= n as u64;
+    }
+    total
+}
+
+/// The bytes vericode's code digest hashes, with its layout: length-prefixed
+/// domain, purpose, challenge id (40 bytes), context digest (empty), code.
+fn digest_input(purpose: &[u8], code: &[u8]) -> Vec<u8> {
+    let mut msg = Vec::new();
+    for part in [
+        b"vericode/v1/code".as_slice(),
+        purpose,
+        &[0x5a; 40],
+        &[],
+        code,
+    ] {
+        msg.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        msg.extend_from_slice(part);
+    }
+    msg
+}
+
+fn floor(c: &mut Criterion) {
+    let key = <Hmac<Sha256> as KeyInit>::new_from_slice(&[7u8; 32]).expect("any key length");
+    let exact = digest_input(b"login_new_device", b"123456");
+    assert_eq!(exact.len(), 98);
+    let short = vec![0x5a_u8; 70];
+    let mut group = c.benchmark_group("floor");
+    for (name, msg) in [("hmac_sha256_98B", &exact), ("hmac_sha256_70B", &short)] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut mac = key.clone();
+                mac.update(black_box(msg));
+                mac.finalize().into_bytes()
+            })
+        });
+    }
+    group.finish();
+}
+
+/// A replica of `CodeFormat::generate` for six digits: each digit by
+/// rejection sampling of a `u32` (no modulo bias), from the thread's CSPRNG.
+fn replica_code<R: rand::Rng>(rng: &mut R) -> [u8; 6] {
+    const DIGITS: &[u8; 10] = b"0123456789";
+    let zone = (1u64 << 32) - ((1u64 << 32) % 10);
+    let mut code = [0u8; 6];
+    for slot in &mut code {
+        *slot = loop {
+            let x = u64::from(rng.next_u32());
+            if x < zone {
+                break DIGITS[(x % 10) as usize];
+            }
+        };
+    }
+    code
+}
+
+fn code_generation(c: &mut Criterion) {
+    let mut group = c.benchmark_group("code_generation");
+    group.bench_function("replica_6_digits", |b| {
+        let mut rng = rand::rng();
+        b.iter(|| replica_code(&mut rng))
+    });
+    group.finish();
+}
+
+/// Times `issue` under `policy` (distinct subjects, a delivery that does
+/// nothing); after each round the clock moves on and every challenge and
+/// rate-limit state expires, untimed.
+fn bench_issue(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, policy: Policy) {
+    let clock = ManualClock::new(common::start());
+    let v = verifier(store_for(BATCH), NullDelivery, policy, &clock);
+    let reqs = requests("issue", BATCH);
+    let mut ids: Vec<ChallengeId> = Vec::with_capacity(BATCH);
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            batched(iters, BATCH, |n| {
+                ids.clear();
+                let start = Instant::now();
+                for r in &reqs[..n] {
+                    if let Ok(ticket) = run(v.issue(r)) {
+                        ids.push(*ticket.challenge_id());
+                    }
+                }
+                let took = start.elapsed();
+                assert_eq!(ids.len(), n, "every issue succeeds");
+                common::expire_all(&clock, v.store());
+                took
+            })
+        })
+    });
+}
+
+fn issue(c: &mut Criterion) {
+    let mut group = c.benchmark_group("issue");
+    bench_issue(&mut group, "no_limits", common::no_limits());
+    bench_issue(&mut group, "default_limits", common::default_limits());
+    bench_issue(&mut group, "every_limit", common::every_limit());
+    group.finish();
+}
+
+/// One rate-limit check. vericode has no public call that checks a limit
+/// alone (`RateLimit::decide` is crate-private, and a check is a store read,
+/// a decision and a conditional write, done inside `issue` and `verify`), so
+/// this is `issue` with exactly one limit on (per destination); its cost less
+/// `issue/no_limits` is the check's, printed with the ratios.
+fn rate_limit(c: &mut Criterion) {
+    let mut group = c.benchmark_group("rate_limit");
+    bench_issue(&mut group, "issue_one_limit", common::one_limit());
+    group.finish();
+}
+
+/// Issues a challenge for each request, untimed; returns its id and code.
+fn issue_all<'a>(
+    v: &Verifier<MemoryStore, CaptureDelivery, ManualClock>,
+    reqs: impl IntoIterator<Item = &'a IssueRequest>,
+    out: &mut Vec<(ChallengeId, String)>,
+) {
+    for r in reqs {
+        let ticket = run(v.issue(r)).expect("issue");
+        out.push((*ticket.challenge_id(), CaptureDelivery::take()));
+    }
+}
+
+/// Times `verify` with the right and with a wrong code under `policy`; with
+/// `clients`, through `verify_attempt` naming the client (so the per-client
+/// attempt limit is charged).
+fn bench_verify(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    suffix: &str,
+    policy: Policy,
+    clients: Option<&[ClientKey]>,
+) {
+    let clock = ManualClock::new(common::start());
+    let v = verifier(store_for(BATCH), CaptureDelivery, policy, &clock);
+    let reqs = requests("verify", BATCH);
+    let mut pending: Vec<(ChallengeId, String)> = Vec::with_capacity(BATCH);
+    let attempt = |i: usize, id: &ChallengeId, code: &str| {
+        let mut a = Attempt::new(id, code);
+        if let Some(c) = clients {
+            a = a.client(&c[i]);
+        }
+        run(v.verify_attempt(a))
+    };
+
+    group.bench_function(format!("right_code{suffix}"), |b| {
+        b.iter_custom(|iters| {
+            batched(iters, BATCH, |n| {
+                pending.clear();
+                issue_all(&v, &reqs[..n], &mut pending);
+                let mut ok = 0usize;
+                let start = Instant::now();
+                for (i, (id, code)) in pending.iter().enumerate() {
+                    ok += usize::from(attempt(i, id, code).is_ok());
+                }
+                let took = start.elapsed();
+                assert_eq!(ok, n, "every right code verifies");
+                common::expire_all(&clock, v.store());
+                took
+            })
+        })
+    });
+
+    group.bench_function(format!("wrong_code{suffix}"), |b| {
+        b.iter_custom(|iters| {
+            batched(iters, BATCH, |n| {
+                pending.clear();
+                issue_all(&v, &reqs[..n], &mut pending);
+                for (_, code) in &mut pending {
+                    *code = wrong(code);
+                }
+                let mut refused = 0usize;
+                let start = Instant::now();
+                for (i, (id, code)) in pending.iter().enumerate() {
+                    refused += usize::from(matches!(
+                        attempt(i, id, code),
+                        Err(VerifyError::WrongCode { .. })
+                    ));
+                }
+                let took = start.elapsed();
+                assert_eq!(refused, n, "every wrong code is refused as wrong");
+                // A fresh start for the next round: no challenge, no failures.
+                common::expire_all(&clock, v.store());
+                for r in &reqs[..n] {
+                    run(v.unlock(r.subject())).expect("unlock");
+                }
+                took
+            })
+        })
+    });
+}
+
+fn verify(c: &mut Criterion) {
+    let mut group = c.benchmark_group("verify");
+    let clients = clients("verify", BATCH);
+    bench_verify(&mut group, "", common::default_limits(), Some(&clients));
+    bench_verify(&mut group, "_no_limits", common::no_limits(), None);
+    group.finish();
+}
+
+/// A permutation of `0..n` from a fixed seed (xorshift64*, Fisher-Yates).
+fn permutation(n: usize) -> Vec<usize> {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        order.swap(i, (next() % (i as u64 + 1)) as usize);
+    }
+    order
+}
+
+/// A verifier holding `n` pending challenges, their requests, ids and codes.
+struct Pending {
+    v: Verifier<MemoryStore, CaptureDelivery, ManualClock>,
+    reqs: Vec<IssueRequest>,
+    pool: Vec<(ChallengeId, String)>,
+    order: Vec<usize>,
+    cursor: usize,
+}
+
+impl Pending {
+    fn fill(n: usize) -> Pending {
+        let clock = ManualClock::new(common::start());
+        let v = verifier(store_for(n), CaptureDelivery, common::no_limits(), &clock);
+        let reqs = requests("pending", n);
+        let mut pool = Vec::with_capacity(n);
+        issue_all(&v, &reqs, &mut pool);
+        assert_eq!(v.store().len(), n);
+        Pending {
+            v,
+            reqs,
+            pool,
+            order: permutation(n),
+            cursor: 0,
+        }
+    }
+
+    /// Verifies `k` challenges drawn from the permutation (distinct, as
+    /// `k <= n`), timed; then issues them again, untimed.
+    fn round(&mut self, k: usize) -> Duration {
+        let n = self.pool.len();
+        let picks: Vec<usize> = (0..k).map(|j| self.order[(self.cursor + j) % n]).collect();
+        self.cursor = (self.cursor + k) % n;
+        let mut ok = 0usize;
+        let start = Instant::now();
+        for &i in &picks {
+            let (id, code) = &self.pool[i];
+            ok += usize::from(run(self.v.verify(id, code)).is_ok());
+        }
+        let took = start.elapsed();
+        assert_eq!(ok, k, "every right code verifies");
+        let mut fresh = Vec::with_capacity(k);
+        issue_all(&self.v, picks.iter().map(|&i| &self.reqs[i]), &mut fresh);
+        for (&i, f) in picks.iter().zip(fresh) {
+            self.pool[i] = f;
+        }
+        took
+    }
+}
+
+fn verify_pending(c: &mut Criterion, sizes: &[usize]) {
+    let mut group = c.benchmark_group("verify_pending");
+    for &n in sizes {
+        // Filled on first use, so a filter that skips this size skips the fill.
+        let mut state: Option<Pending> = None;
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
+            let p = state.get_or_insert_with(|| Pending::fill(n));
+            b.iter_custom(|iters| batched(iters, PENDING_BATCH.min(n), |k| p.round(k)))
+        });
+        // Free this store before filling the next one.
+        drop(state);
+    }
+    group.finish();
+}
+
+/// `reqs.len()` threads, each issuing and verifying on its own subjects,
+/// `iters` operations in all; the wall time from the first thread's start
+/// (after a common barrier) to the last thread's end, as each thread reads
+/// the clock itself (the spawning thread may wake from the barrier late).
+fn issue_verify_threads(
+    v: &Verifier<MemoryStore, CaptureDelivery, ManualClock>,
+    reqs: &[Vec<IssueRequest>],
+    iters: u64,
+) -> Duration {
+    let per_thread = iters.div_ceil(reqs.len() as u64).max(1);
+    let barrier = Barrier::new(reqs.len());
+    let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
+        let workers: Vec<_> = reqs
+            .iter()
+            .map(|mine| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    let start = Instant::now();
+                    for i in 0..per_thread as usize {
+                        let ticket = run(v.issue(&mine[i % mine.len()])).expect("issue");
+                        let code = CaptureDelivery::take();
+                        run(v.verify(ticket.challenge_id(), &code)).expect("verify");
+                    }
+                    (start, Instant::now())
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("worker"))
+            .collect()
+    });
+    let start = spans
+        .iter()
+        .map(|s| s.0)
+        .min()
+        .expect("one thread at least");
+    let end = spans
+        .iter()
+        .map(|s| s.1)
+        .max()
+        .expect("one thread at least");
+    // The threads did `per_thread` each, at least `iters` in all: scale to `iters`.
+    let did = per_thread * reqs.len() as u64;
+    end.duration_since(start).mul_f64(iters as f64 / did as f64)
+}
+
+fn threads(c: &mut Criterion) {
+    let reqs: Vec<Vec<IssueRequest>> = (0..2)
+        .map(|t| requests(&format!("thread{t}"), BATCH))
+        .collect();
+    let mut group = c.benchmark_group("threads");
+    for (name, policy) in [
+        ("issue_verify", common::default_limits()),
+        ("issue_verify_no_limits", common::no_limits()),
+    ] {
+        let clock = ManualClock::new(common::start());
+        let v = verifier(store_for(BATCH), CaptureDelivery, policy, &clock);
+        for n in [1usize, 2] {
+            let threads = format!("{n}_thread{}", if n == 1 { "" } else { "s" });
+            group.bench_function(BenchmarkId::new(name, threads), |b| {
+                b.iter_custom(|iters| issue_verify_threads(&v, &reqs[..n], iters))
+            });
+        }
+    }
+    group.finish();
+}
+
+/// Where criterion keeps its estimates (its own rule: `$CRITERION_HOME`,
+/// else `$CARGO_TARGET_DIR/criterion`, else the target directory this bench
+/// was built in).
+fn criterion_dir() -> PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return home.into();
+    }
+    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(target).join("criterion");
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.parent()?.join("criterion")))
+        .unwrap_or_else(|| PathBuf::from("target/criterion"))
+}
+
+/// The median time in nanoseconds of benchmark `id`, if this run measured it.
+fn median_ns(id: &str, since: SystemTime) -> Option<f64> {
+    let path = criterion_dir().join(id).join("new/estimates.json");
+    if std::fs::metadata(&path).ok()?.modified().ok()? < since {
+        return None; // from an earlier run: not comparable
+    }
+    let json = std::fs::read_to_string(path).ok()?;
+    let median = &json[json.find("\"median\"")?..];
+    let at = median.find("\"point_estimate\":")? + "\"point_estimate\":".len();
+    let rest = &median[at..];
+    let end = rest.find([',', '}'])?;
+    rest[..end].trim().parse().ok()
+}
+
+/// Prints each target as a ratio of two medians of this run.
+fn print_ratios(since: SystemTime) {
+    let get = |id: &str| median_ns(id, since);
+    println!("\nTargets (ratios of medians measured in this run):");
+    let line = |what: &str, num: &str, den: &str, target: (&str, f64)| {
+        let (Some(a), Some(b)) = (get(num), get(den)) else {
+            println!("  {what:<44}    n/a  (not measured in this run)");
+            return;
+        };
+        let r = a / b;
+        let met = if target.0 == ">=" {
+            r >= target.1
+        } else {
+            r <= target.1
+        };
+        let verdict = if met { "met" } else { "MISSED" };
+        println!(
+            "  {what:<44} {r:>6.2}  (target {} {}) {verdict:<6} [{a:.0} ns / {b:.0} ns]",
+            target.0, target.1
+        );
+    };
+    let floor = "floor/hmac_sha256_98B";
+    for (what, id) in [
+        ("verify right code / floor", "verify/right_code"),
+        ("verify wrong code / floor", "verify/wrong_code"),
+        (
+            "verify right code, no limits / floor",
+            "verify/right_code_no_limits",
+        ),
+        (
+            "verify wrong code, no limits / floor",
+            "verify/wrong_code_no_limits",
+        ),
+    ] {
+        line(what, id, floor, ("<=", 2.0));
+    }
+    for (what, id) in [
+        ("issue, every limit / floor", "issue/every_limit"),
+        ("issue, default limits / floor", "issue/default_limits"),
+        ("issue, no limits / floor", "issue/no_limits"),
+    ] {
+        line(what, id, floor, ("<=", 4.0));
+    }
+    for (what, name) in [
+        ("throughput 2 threads / 1 thread", "issue_verify"),
+        (
+            "throughput 2 threads / 1, no limits",
+            "issue_verify_no_limits",
+        ),
+    ] {
+        line(
+            what,
+            &format!("threads/{name}/1_thread"),
+            &format!("threads/{name}/2_threads"),
+            (">=", 1.8),
+        );
+    }
+    line(
+        "verify at 100K pending / at 1K",
+        "verify_pending/100000",
+        "verify_pending/1000",
+        ("<=", 1.5),
+    );
+    line(
+        "verify at 1M pending / at 1K",
+        "verify_pending/1000000",
+        "verify_pending/1000",
+        ("<=", 1.5),
+    );
+    if let (Some(one), Some(none), Some(f)) = (
+        get("rate_limit/issue_one_limit"),
+        get("issue/no_limits"),
+        get(floor),
+    ) {
+        println!(
+            "  one rate-limit check (issue with one limit - without): {:.0} ns = {:.2} x floor (no target)",
+            one - none,
+            (one - none) / f
+        );
+    }
+    println!("  (bytes per pending challenge: cargo bench --bench memory)");
+}
+
+fn main() {
+    let since = SystemTime::now();
+    let mut c = Criterion::default().configure_from_args();
+    floor(&mut c);
+    code_generation(&mut c);
+    issue(&mut c);
+    verify(&mut c);
+    // `cargo bench` passes `--bench`; `cargo test --benches` runs each bench
+    // once, unoptimised: keep that quick.
+    let full = std::env::args().any(|a| a == "--bench");
+    verify_pending(&mut c, if full { &PENDING } else { &PENDING[..1] });
+    threads(&mut c);
+    rate_limit(&mut c);
+    c.final_summary();
+    print_ratios(since);
+}

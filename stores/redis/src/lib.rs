@@ -1,0 +1,545 @@
+//! A Redis-backed [`CodeStore`] for [vericode]: several servers
+//! share challenges, attempt counters, failure counts and rate limits, and
+//! every write stays atomic.
+//!
+//! ```no_run
+//! use vericode::{KeyId, RecordingDelivery, SecretKey, Verifier};
+//! use vericode_redis::RedisStore;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = RedisStore::connect("redis://127.0.0.1:6379/")
+//!     .await?
+//!     .with_prefix("myapp:otp:")?;
+//! let verifier = Verifier::builder()
+//!     .store(store)
+//!     .delivery(RecordingDelivery::new()) // your SMS or email sender
+//!     .signing_key(KeyId::new(1), SecretKey::generate()) // the same on every server
+//!     .app_name("Acme")
+//!     .build()?;
+//! # let _ = verifier;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # How it meets the store contract
+//!
+//! - **Layout.** Each [`StoreKey`] is one Redis hash named
+//!   `<prefix>{<group, 32 hex digits>}:<kind tag>:<item, 16 hex digits>`, for
+//!   example `vericode:{9f86d081884c7d659a2feaa0c55ad015}:c:0000000000000001`,
+//!   with three fields: `v` (the version, a decimal `u64`), `e` (`expires_at`,
+//!   milliseconds since the Unix epoch) and `d` (the record's bytes,
+//!   [`Record::encode`](vericode::Record::encode)).
+//! - **Reads** ([`CodeStore::get_many`]): one pipeline of `HMGET`s, one round
+//!   trip. A record whose `e` is not after the `now` passed in reads as absent,
+//!   so the verifier's clock decides, as the contract asks.
+//! - **Writes** ([`CodeStore::commit`]): one Lua script (`EVALSHA`, loaded with
+//!   `SCRIPT LOAD` when the server answers `NOSCRIPT`) checks every write's
+//!   expected version and applies all writes or none: one round trip.
+//!   [`CodeStore::commit_batches`] sends one script call per batch in one
+//!   pipeline: still one round trip, each batch atomic on its own.
+//! - **Versions** are random 64-bit numbers drawn by the client for every
+//!   write, so they are never reused (the odds of a repeat for one key are
+//!   2⁻⁶⁴ per write) and need no counter key, which on Redis Cluster would live
+//!   in another slot than the records.
+//! - **Expiry.** Every put also sets `PEXPIREAT` to its `expires_at`, so Redis
+//!   drops records by itself. That uses the Redis server's clock: keep the
+//!   servers' clocks in sync (NTP). The verifier keeps challenges 10 minutes
+//!   past their expiry, so a skew below that never drops a live one.
+//! - **Redis Cluster.** The group (a hash of the subject) is the hash tag, so
+//!   all keys of one commit live in one slot and the script runs on one node.
+//!   Reads of keys in several groups are pipelined and routed per key. Use a
+//!   cluster connection (`redis::cluster_async::ClusterConnection`, from the
+//!   `redis` crate's `cluster-async` feature) with [`RedisStore::new`].
+//!
+//! Round trips per operation, measured by this crate's tests over a counting
+//! connection with the script loaded: `get_many` 1, `commit` 1,
+//! `commit_batches` 1. Through the verifier with the default policy: `issue`
+//! 3 (a read, the rate-limit charges in one pipeline, the challenge write),
+//! a wrong `verify` 2, a replayed or unknown one 1, a successful one 4 (2,
+//! plus the conversion guard's read and write of the destination prefix's
+//! record); without the conversion guard a successful `verify` takes 2. The
+//! first commit on a server that lacks the script adds `SCRIPT LOAD` and a
+//! retry, once; [`RedisStore::load_scripts`] does it up front.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(rust_2018_idioms, unreachable_pub)]
+
+use std::fmt;
+use std::sync::{Arc, LazyLock};
+
+use rand::Rng;
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::{Cmd, RedisError, Script, ServerErrorKind, Value};
+use vericode::{CodeStore, Commit, Record, StoreKey, Timestamp, Version, Versioned, Write};
+
+pub use redis;
+
+/// The key prefix when none is given.
+pub const DEFAULT_PREFIX: &str = "vericode:";
+
+/// The longest key prefix accepted.
+pub const MAX_PREFIX_LEN: usize = 128;
+
+/// The commit script. `KEYS`: the keys written. `ARGV[1]`: now (ms); then
+/// four arguments per write: the expected version (`""`: must be absent), the
+/// new version (`""`: delete), `expires_at` (ms) and the record's bytes.
+/// Answers 1 when every write was applied, 0 when none was (a conflict).
+const COMMIT_LUA: &str = r#"
+local now = tonumber(ARGV[1])
+for i = 1, #KEYS do
+  local cur = redis.call('HMGET', KEYS[i], 'v', 'e')
+  local v = cur[1]
+  if v then
+    local e = tonumber(cur[2])
+    if not e then
+      return redis.error_reply('VERICODE corrupt record: no expiry field')
+    end
+    if e <= now then v = false end
+  end
+  local expected = ARGV[2 + (i - 1) * 4]
+  if expected == '' then
+    if v then return 0 end
+  elseif v ~= expected then
+    return 0
+  end
+end
+for i = 1, #KEYS do
+  local base = 2 + (i - 1) * 4
+  local version = ARGV[base + 1]
+  if version == '' then
+    redis.call('DEL', KEYS[i])
+  else
+    redis.call('HSET', KEYS[i], 'v', version, 'e', ARGV[base + 2], 'd', ARGV[base + 3])
+    redis.call('PEXPIREAT', KEYS[i], ARGV[base + 2])
+  end
+end
+return 1
+"#;
+
+static COMMIT: LazyLock<Script> = LazyLock::new(|| Script::new(COMMIT_LUA));
+
+/// What went wrong talking to Redis. None of the variants carries a record,
+/// a code or a key.
+///
+/// ```
+/// use vericode_redis::{RedisStore, RedisStoreError};
+/// // Key names need no connection: `()` stands in for one.
+/// let refused = RedisStore::new(()).with_prefix("{bad}:");
+/// assert!(matches!(refused, Err(RedisStoreError::InvalidPrefix(_))));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RedisStoreError {
+    /// Redis could not be reached, the connection dropped or timed out, the
+    /// URL is not valid, or a cluster was not ready (`MOVED` after retries,
+    /// `CLUSTERDOWN`). Nothing is known to have been written: retry later.
+    #[error("could not reach Redis")]
+    Connection(#[source] RedisError),
+    /// The commit script failed to load or run (a key holding another type,
+    /// a record without its fields, a script error, `BUSY`).
+    #[error("the vericode commit script failed in Redis")]
+    Script(#[source] RedisError),
+    /// Redis refused a command (an ACL denial, `WRONGTYPE` on a read, an
+    /// out-of-memory refusal).
+    #[error("Redis refused a command")]
+    Command(#[source] RedisError),
+    /// Redis answered in a shape this store never writes (a field missing, a
+    /// version that is not a number).
+    #[error("Redis answered something vericode did not write: {0}")]
+    Reply(&'static str),
+    /// A stored record's bytes do not decode.
+    #[error("a record stored in Redis does not decode")]
+    Decode(#[source] vericode::DecodeError),
+    /// A kind of [`Write`] this version of the store does not know (from a
+    /// newer vericode); nothing was written.
+    #[error("a kind of write this store does not know")]
+    UnsupportedWrite,
+    /// The key prefix is not allowed.
+    #[error("invalid key prefix: {0}")]
+    InvalidPrefix(&'static str),
+}
+
+impl RedisStoreError {
+    fn classify(e: RedisError, in_script: bool) -> Self {
+        if e.is_io_error()
+            || e.is_connection_refusal()
+            || e.is_connection_dropped()
+            || e.is_timeout()
+            || e.is_cluster_error()
+            || e.kind() == redis::ErrorKind::InvalidClientConfig
+            || e.kind() == redis::ErrorKind::ClusterConnectionNotFound
+        {
+            RedisStoreError::Connection(e)
+        } else if in_script {
+            RedisStoreError::Script(e)
+        } else {
+            RedisStoreError::Command(e)
+        }
+    }
+}
+
+/// A [`CodeStore`] on Redis, over any async connection of the `redis` crate:
+/// a [`MultiplexedConnection`] (the default, see [`RedisStore::connect`]), a
+/// `ConnectionManager` (reconnects by itself) or a cluster connection.
+///
+/// Cheap to clone: clones share the connection.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use vericode_redis::RedisStore;
+/// let client = redis::Client::open("redis://127.0.0.1:6379/")?;
+/// let conn = client.get_multiplexed_async_connection().await?;
+/// let store = RedisStore::new(conn).with_prefix("myapp:otp:")?;
+/// store.load_scripts().await?;
+/// assert_eq!(store.prefix(), "myapp:otp:");
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RedisStore<C = MultiplexedConnection> {
+    conn: C,
+    prefix: Arc<str>,
+}
+
+impl<C> fmt::Debug for RedisStore<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore<MultiplexedConnection> {
+    /// Connects to the Redis at `url` (`redis://[user:password@]host:port/[db]`,
+    /// `rediss://` with the `redis` crate's TLS features) with one multiplexed
+    /// connection, keys prefixed with [`DEFAULT_PREFIX`]. Needs a tokio runtime.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), vericode_redis::RedisStoreError> {
+    /// let store = vericode_redis::RedisStore::connect("redis://127.0.0.1:6379/").await?;
+    /// assert_eq!(store.prefix(), vericode_redis::DEFAULT_PREFIX);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect(url: &str) -> Result<Self, RedisStoreError> {
+        let client = redis::Client::open(url).map_err(RedisStoreError::Connection)?;
+        let conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .map_err(RedisStoreError::Connection)?;
+        Ok(RedisStore::new(conn))
+    }
+}
+
+impl<C> RedisStore<C> {
+    /// A store over `conn`, keys prefixed with [`DEFAULT_PREFIX`].
+    ///
+    /// ```no_run
+    /// # async fn run() -> redis::RedisResult<()> {
+    /// let client = redis::Client::open("redis://127.0.0.1:6379/")?;
+    /// let store = vericode_redis::RedisStore::new(client.get_multiplexed_async_connection().await?);
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn new(conn: C) -> Self {
+        RedisStore {
+            conn,
+            prefix: Arc::from(DEFAULT_PREFIX),
+        }
+    }
+
+    /// The same store with keys prefixed by `prefix` instead: use one prefix
+    /// per application or environment sharing a Redis. At most
+    /// [`MAX_PREFIX_LEN`] bytes, and without `{` or `}`, which would change
+    /// the hash tag Redis Cluster computes.
+    ///
+    /// ```
+    /// let store = vericode_redis::RedisStore::new(()).with_prefix("shop:otp:")?;
+    /// assert_eq!(store.prefix(), "shop:otp:");
+    /// # Ok::<(), vericode_redis::RedisStoreError>(())
+    /// ```
+    pub fn with_prefix(self, prefix: impl Into<String>) -> Result<Self, RedisStoreError> {
+        let prefix = prefix.into();
+        if prefix.len() > MAX_PREFIX_LEN {
+            return Err(RedisStoreError::InvalidPrefix("longer than 128 bytes"));
+        }
+        if prefix.contains(['{', '}']) {
+            return Err(RedisStoreError::InvalidPrefix(
+                "contains '{' or '}', which would change the cluster hash tag",
+            ));
+        }
+        Ok(RedisStore {
+            conn: self.conn,
+            prefix: Arc::from(prefix),
+        })
+    }
+
+    /// A store with this one's prefix over another connection: a second
+    /// handle on the same data, as another server would have.
+    ///
+    /// ```no_run
+    /// # async fn run(store: vericode_redis::RedisStore) -> redis::RedisResult<()> {
+    /// let client = redis::Client::open("redis://127.0.0.1:6379/")?;
+    /// let other = store.with_connection(client.get_multiplexed_async_connection().await?);
+    /// assert_eq!(other.prefix(), store.prefix());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_connection<C2>(&self, conn: C2) -> RedisStore<C2> {
+        RedisStore {
+            conn,
+            prefix: self.prefix.clone(),
+        }
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The connection.
+    pub fn connection(&self) -> &C {
+        &self.conn
+    }
+
+    /// The Redis key that holds `key`:
+    /// `<prefix>{<group hex>}:<kind tag>:<item hex>`.
+    ///
+    /// ```
+    /// use vericode::{KeyKind, StoreKey};
+    /// // Key names need no connection: `()` stands in for one.
+    /// let store = vericode_redis::RedisStore::new(()).with_prefix("app:")?;
+    /// let key = StoreKey::new(KeyKind::Challenge, [0xab; 16], [1; 8]);
+    /// assert_eq!(
+    ///     store.redis_key(&key),
+    ///     "app:{abababababababababababababababab}:c:0101010101010101"
+    /// );
+    /// # Ok::<(), vericode_redis::RedisStoreError>(())
+    /// ```
+    pub fn redis_key(&self, key: &StoreKey) -> String {
+        let mut out = String::with_capacity(self.prefix.len() + 2 + 32 + 3 + 1 + 16);
+        out.push_str(&self.prefix);
+        out.push('{');
+        push_hex(&mut out, key.group());
+        out.push_str("}:");
+        out.push(key.kind().tag());
+        out.push(':');
+        push_hex(&mut out, key.item());
+        out
+    }
+}
+
+impl<C> RedisStore<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    /// Loads the commit script into Redis now (one round trip), so the first
+    /// commit needs no `SCRIPT LOAD`. Optional: a commit loads it when Redis
+    /// answers `NOSCRIPT` (after a restart or `SCRIPT FLUSH`).
+    pub async fn load_scripts(&self) -> Result<(), RedisStoreError> {
+        let mut conn = self.conn.clone();
+        COMMIT
+            .load_async(&mut conn)
+            .await
+            .map(drop)
+            .map_err(|e| RedisStoreError::classify(e, true))
+    }
+
+    async fn read(
+        &self,
+        keys: &[StoreKey],
+        now: Timestamp,
+    ) -> Result<Vec<Option<Versioned>>, RedisStoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.cmd("HMGET")
+                .arg(self.redis_key(key))
+                .arg("v")
+                .arg("e")
+                .arg("d");
+        }
+        let mut conn = self.conn.clone();
+        let replies: Vec<Value> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| RedisStoreError::classify(e, false))?;
+        if replies.len() != keys.len() {
+            return Err(RedisStoreError::Reply("one answer per key read"));
+        }
+        replies.into_iter().map(|r| parse_entry(r, now)).collect()
+    }
+
+    fn commit_cmd(&self, writes: &[Write], now: Timestamp) -> Result<Cmd, RedisStoreError> {
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(COMMIT.get_hash()).arg(writes.len());
+        for w in writes {
+            cmd.arg(self.redis_key(w.key()));
+        }
+        cmd.arg(now.as_millis());
+        let mut rng = rand::rng();
+        for w in writes {
+            let expected = w.expected().map(|v| v.0.to_string()).unwrap_or_default();
+            match w {
+                Write::Put {
+                    record, expires_at, ..
+                } => {
+                    cmd.arg(expected)
+                        .arg(rng.next_u64().to_string())
+                        .arg(expires_at.as_millis())
+                        .arg(record.encode());
+                }
+                Write::Delete { .. } => {
+                    cmd.arg(expected).arg("").arg("").arg("");
+                }
+                // A kind of write this version does not know: refuse it
+                // rather than guess.
+                _ => return Err(RedisStoreError::UnsupportedWrite),
+            }
+        }
+        Ok(cmd)
+    }
+
+    /// Runs one commit script per batch, in one pipeline; loads the script
+    /// and retries the batches that met `NOSCRIPT` (none of them ran).
+    async fn apply(
+        &self,
+        batches: &[&[Write]],
+        now: Timestamp,
+    ) -> Result<Vec<Commit>, RedisStoreError> {
+        // An empty batch has no expectation to fail.
+        let mut results: Vec<Option<Commit>> = batches
+            .iter()
+            .map(|b| b.is_empty().then_some(Commit::Applied))
+            .collect();
+        let mut pending: Vec<usize> = (0..batches.len())
+            .filter(|&i| results[i].is_none())
+            .collect();
+        let mut conn = self.conn.clone();
+        let mut loaded = false;
+        while !pending.is_empty() {
+            let mut pipe = redis::pipe();
+            pipe.ignore_errors();
+            for &i in &pending {
+                pipe.add_command(self.commit_cmd(batches[i], now)?);
+            }
+            let replies: Vec<Value> = pipe
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| RedisStoreError::classify(e, true))?;
+            if replies.len() != pending.len() {
+                return Err(RedisStoreError::Reply("one answer per commit"));
+            }
+            let mut missing_script = Vec::new();
+            for (&i, reply) in pending.iter().zip(replies) {
+                match reply {
+                    Value::Int(1) => results[i] = Some(Commit::Applied),
+                    Value::Int(0) => results[i] = Some(Commit::Conflict),
+                    Value::ServerError(e) if e.kind() == Some(ServerErrorKind::NoScript) => {
+                        if loaded {
+                            return Err(RedisStoreError::Script(e.into()));
+                        }
+                        missing_script.push(i);
+                    }
+                    Value::ServerError(e) => {
+                        return Err(RedisStoreError::classify(e.into(), true));
+                    }
+                    _ => return Err(RedisStoreError::Reply("a commit answered neither 0 nor 1")),
+                }
+            }
+            if !missing_script.is_empty() {
+                COMMIT
+                    .load_async(&mut conn)
+                    .await
+                    .map_err(|e| RedisStoreError::classify(e, true))?;
+                loaded = true;
+            }
+            pending = missing_script;
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.unwrap_or(Commit::Conflict))
+            .collect())
+    }
+}
+
+impl<C> CodeStore for RedisStore<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    type Error = RedisStoreError;
+
+    fn get_many(
+        &self,
+        keys: &[StoreKey],
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<Option<Versioned>>, Self::Error>> + Send {
+        self.read(keys, now)
+    }
+
+    async fn commit(&self, writes: &[Write], now: Timestamp) -> Result<Commit, Self::Error> {
+        let mut out = self.apply(&[writes], now).await?;
+        out.pop()
+            .ok_or(RedisStoreError::Reply("no answer to a commit"))
+    }
+
+    fn commit_batches(
+        &self,
+        batches: &[&[Write]],
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<Commit>, Self::Error>> + Send {
+        self.apply(batches, now)
+    }
+}
+
+/// One `HMGET v e d` answer: absent, expired (absent), or a record.
+fn parse_entry(reply: Value, now: Timestamp) -> Result<Option<Versioned>, RedisStoreError> {
+    let fields = match reply {
+        Value::Array(fields) if fields.len() == 3 => fields,
+        Value::ServerError(e) => return Err(RedisStoreError::classify(e.into(), false)),
+        _ => return Err(RedisStoreError::Reply("HMGET did not answer three fields")),
+    };
+    let mut it = fields.into_iter().map(|f| match f {
+        Value::Nil => Ok(None),
+        Value::BulkString(b) => Ok(Some(b)),
+        _ => Err(RedisStoreError::Reply(
+            "a record field that is not a string",
+        )),
+    });
+    let (v, e, d) = match (it.next(), it.next(), it.next()) {
+        (Some(v), Some(e), Some(d)) => (v?, e?, d?),
+        _ => return Err(RedisStoreError::Reply("HMGET did not answer three fields")),
+    };
+    let (v, e, d) = match (v, e, d) {
+        (None, None, None) => return Ok(None),
+        (Some(v), Some(e), Some(d)) => (v, e, d),
+        _ => return Err(RedisStoreError::Reply("a record without all its fields")),
+    };
+    let version: u64 =
+        parse_number(&v).ok_or(RedisStoreError::Reply("a version that is not a u64"))?;
+    let expires: i64 =
+        parse_number(&e).ok_or(RedisStoreError::Reply("an expiry that is not an i64"))?;
+    if expires <= now.as_millis() {
+        return Ok(None);
+    }
+    let record = Record::decode(&d).map_err(RedisStoreError::Decode)?;
+    Ok(Some(Versioned {
+        version: Version(version),
+        record,
+    }))
+}
+
+fn parse_number<T: std::str::FromStr>(bytes: &[u8]) -> Option<T> {
+    std::str::from_utf8(bytes).ok()?.parse().ok()
+}
+
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+}

@@ -1,0 +1,201 @@
+//! A redis-server of the test's own on a free loopback port (or REDIS_URL),
+//! and a connection that counts round trips.
+#![allow(dead_code)]
+
+use std::io::Write as _;
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::{Cmd, Pipeline, RedisFuture, Value};
+
+/// A Redis to test against: one this test started (killed on drop) or the
+/// one at REDIS_URL.
+pub struct TestRedis {
+    child: Option<Child>,
+    pub url: String,
+}
+
+impl Drop for TestRedis {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A Redis for `test`, or `None` (printed as a skip) when there is none;
+/// with VERICODE_REQUIRE_REDIS=1 a missing Redis fails the test instead.
+pub fn redis_for(test: &str) -> Option<TestRedis> {
+    if let Ok(url) = std::env::var("REDIS_URL")
+        && !url.is_empty()
+    {
+        eprintln!("{test}: using the Redis at REDIS_URL");
+        return Some(TestRedis { child: None, url });
+    }
+    match start_redis_server() {
+        Ok(server) => Some(server),
+        Err(why) => {
+            if std::env::var("VERICODE_REQUIRE_REDIS").as_deref() == Ok("1") {
+                panic!("{test}: VERICODE_REQUIRE_REDIS=1 but no Redis: {why}");
+            }
+            // Straight to stderr, past the test harness's capture, so the skip
+            // shows in a passing run.
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {test}: no Redis ({why}); install redis-server or set REDIS_URL \
+                 (VERICODE_REQUIRE_REDIS=1 makes this a failure)"
+            );
+            None
+        }
+    }
+}
+
+fn start_redis_server() -> Result<TestRedis, String> {
+    let mut last = String::new();
+    for _ in 0..5 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("no free loopback port: {e}"))?
+            .port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot run redis-server: {e}"))?;
+        let mut server = TestRedis {
+            child: Some(child),
+            url: format!("redis://127.0.0.1:{port}/"),
+        };
+        // Wait (bounded) for it to accept connections; if it exited, the port
+        // was taken meanwhile: try another.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            let child = server.child.as_mut().expect("started above");
+            if let Ok(Some(status)) = child.try_wait() {
+                last = format!("redis-server exited ({status})");
+                break;
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(server);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if last.is_empty() {
+            last = "redis-server did not accept connections within 10 s".into();
+        }
+    }
+    Err(last)
+}
+
+/// A connection that counts round trips: every command or pipeline sent is one.
+#[derive(Clone)]
+pub struct Counting {
+    inner: MultiplexedConnection,
+    trips: Arc<AtomicUsize>,
+}
+
+impl Counting {
+    pub fn new(inner: MultiplexedConnection) -> Self {
+        Counting {
+            inner,
+            trips: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    pub fn trips(&self) -> usize {
+        self.trips.load(Ordering::SeqCst)
+    }
+}
+
+impl ConnectionLike for Counting {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        self.trips.fetch_add(1, Ordering::SeqCst);
+        self.inner.req_packed_command(cmd)
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        self.trips.fetch_add(1, Ordering::SeqCst);
+        self.inner.req_packed_commands(pipeline, offset, count)
+    }
+
+    fn get_db(&self) -> i64 {
+        self.inner.get_db()
+    }
+}
+
+pub async fn connection(url: &str) -> MultiplexedConnection {
+    redis::Client::open(url)
+        .expect("a valid URL")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to the test Redis")
+}
+
+/// A prefix no other run uses, so runs can share a Redis.
+pub fn unique_prefix(test: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("vericode-test:{test}:{}:{nanos}:", std::process::id())
+}
+
+/// Several connections used in turn, one per request: racing requests travel
+/// on different TCP connections, as from different servers.
+#[derive(Clone)]
+pub struct RoundRobin {
+    conns: Arc<Vec<MultiplexedConnection>>,
+    next: Arc<AtomicUsize>,
+}
+
+impl RoundRobin {
+    pub async fn new(url: &str, n: usize) -> Self {
+        let mut conns = Vec::with_capacity(n);
+        for _ in 0..n {
+            conns.push(connection(url).await);
+        }
+        RoundRobin {
+            conns: Arc::new(conns),
+            next: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    fn pick(&self) -> MultiplexedConnection {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.conns.len();
+        self.conns[i].clone()
+    }
+}
+
+impl ConnectionLike for RoundRobin {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        let mut conn = self.pick();
+        Box::pin(async move { conn.req_packed_command(cmd).await })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        let mut conn = self.pick();
+        Box::pin(async move { conn.req_packed_commands(pipeline, offset, count).await })
+    }
+
+    fn get_db(&self) -> i64 {
+        self.conns[0].get_db()
+    }
+}

@@ -1,0 +1,502 @@
+//! vericode-redis against a real redis-server: the conformance suite, round
+//! trips per operation, key layout, server-side expiry, typed errors, and the
+//! two-servers example.
+//!
+//! Each test starts its own redis-server on a free loopback port when the
+//! binary is installed (or uses REDIS_URL), and prints a skip otherwise;
+//! VERICODE_REQUIRE_REDIS=1 turns a skip into a failure.
+
+mod common;
+
+#[path = "../examples/two_servers.rs"]
+#[allow(dead_code)]
+mod two_servers;
+
+use std::sync::Arc;
+
+use redis::AsyncCommands;
+use time::{Duration, OffsetDateTime};
+use vericode::testing::Conformance;
+use vericode::{
+    CodeStore, Commit, Destination, FailureDelay, IssueRequest, KeyId, KeyKind, Limit, Policy,
+    Purpose, RateLimit, RecordingDelivery, SecretKey, StoreError, StoreKey, Subject, Timestamp,
+    Verifier, VerifyError, Write,
+};
+use vericode_redis::{RedisStore, RedisStoreError};
+
+use common::{Counting, RoundRobin, connection, redis_for, unique_prefix};
+
+/// Straight to stderr, past the test harness's capture, so CI logs show it.
+fn report(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+fn rate(count: u32, period: Duration) -> RateLimit {
+    RateLimit::new(count, period).unwrap()
+}
+
+fn now() -> Timestamp {
+    Timestamp::from_datetime(OffsetDateTime::now_utc())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conformance_suite_passes_on_redis() {
+    let Some(redis) = redis_for("conformance_suite_passes_on_redis") else {
+        return;
+    };
+    let store = RedisStore::new(connection(&redis.url).await)
+        .with_prefix(unique_prefix("conformance"))
+        .unwrap();
+    // The second verifier of each check talks to Redis over its own
+    // connection, as another server would.
+    let other = connection(&redis.url).await;
+    let make = {
+        let store = store.clone();
+        move || store.clone()
+    };
+    let passed = Conformance::new(make, |task| {
+        tokio::spawn(task);
+    })
+    .second_handle(move |s: &RedisStore| s.with_connection(other.clone()))
+    .run()
+    .await
+    .unwrap_or_else(|f| panic!("{f}"));
+    report(format_args!(
+        "conformance on Redis: {} checks passed",
+        passed.checks().len()
+    ));
+    assert_eq!(passed.checks(), Conformance::<RedisStore>::CHECKS);
+}
+
+/// The concurrency checks with every request on the next of 8 connections,
+/// so racing reads and commits travel on different TCP connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn linearizable_across_connections() {
+    let Some(redis) = redis_for("linearizable_across_connections") else {
+        return;
+    };
+    let store = RedisStore::new(RoundRobin::new(&redis.url, 8).await)
+        .with_prefix(unique_prefix("connections"))
+        .unwrap();
+    let suite = Conformance::new(
+        move || store.clone(),
+        |task| {
+            tokio::spawn(task);
+        },
+    )
+    .tasks(8)
+    .increments(25);
+    suite
+        .linearizable_increments()
+        .await
+        .unwrap_or_else(|f| panic!("{f}"));
+    suite
+        .atomic_transfers()
+        .await
+        .unwrap_or_else(|f| panic!("{f}"));
+    suite.one_success().await.unwrap_or_else(|f| panic!("{f}"));
+    suite
+        .attempts_capped()
+        .await
+        .unwrap_or_else(|f| panic!("{f}"));
+}
+
+struct Measured {
+    issue: usize,
+    wrong: usize,
+    right: usize,
+    replay: usize,
+}
+
+async fn measure(url: &str, policy: Policy) -> Measured {
+    let conn = Counting::new(connection(url).await);
+    let store = RedisStore::new(conn.clone())
+        .with_prefix(unique_prefix("trips"))
+        .unwrap();
+    store.load_scripts().await.unwrap();
+    let verifier = Verifier::builder()
+        .store(store)
+        .delivery(RecordingDelivery::new())
+        .policy(policy)
+        .signing_key(KeyId::new(1), SecretKey::generate())
+        .app_name("Acme")
+        .build()
+        .unwrap();
+    let tag = now().as_millis() % 1_000_000;
+    let request = IssueRequest::new(
+        Purpose::LoginNewDevice,
+        Subject::new(&format!("trips-{tag}-{}", std::process::id())).unwrap(),
+        Destination::sms(&format!("+1415555{:04}", tag % 10_000)).unwrap(),
+    );
+
+    let before = conn.trips();
+    let ticket = verifier.issue(&request).await.unwrap();
+    let issue = conn.trips() - before;
+
+    let code = verifier.delivery().last_code().unwrap();
+    let wrong_code = format!("{}{}", &code[..5], (code.as_bytes()[5] - b'0' + 1) % 10);
+    let before = conn.trips();
+    let wrong = verifier.verify(ticket.challenge_id(), &wrong_code).await;
+    assert!(
+        matches!(wrong, Err(VerifyError::WrongCode { .. })),
+        "{wrong:?}"
+    );
+    let wrong = conn.trips() - before;
+
+    let before = conn.trips();
+    verifier.verify(ticket.challenge_id(), &code).await.unwrap();
+    let right = conn.trips() - before;
+
+    let before = conn.trips();
+    let replay = verifier.verify(ticket.challenge_id(), &code).await;
+    assert!(
+        matches!(replay, Err(VerifyError::UnknownChallenge)),
+        "{replay:?}"
+    );
+    let replay = conn.trips() - before;
+    Measured {
+        issue,
+        wrong,
+        right,
+        replay,
+    }
+}
+
+#[tokio::test]
+async fn round_trips_per_operation() {
+    let Some(redis) = redis_for("round_trips_per_operation") else {
+        return;
+    };
+    // The defaults minus the conversion guard: every rate limit and the
+    // failure delay on.
+    let without_guard = Policy::default()
+        .without_abuse_limits()
+        .limit(Limit::Destination, rate(5, Duration::minutes(10)))
+        .limit(Limit::Subject, rate(10, Duration::hours(1)))
+        .limit(Limit::Client, rate(20, Duration::hours(1)))
+        .limit(Limit::VerifyClient, rate(50, Duration::hours(1)))
+        .failure_delay(FailureDelay::standard());
+    for (name, policy, right_max) in [
+        // A success also credits the destination prefix's conversion record
+        // (`credit_conversion`: a read and a commit of its own, after the
+        // verification is recorded): 2 more round trips.
+        ("default policy", Policy::default(), 4),
+        ("defaults without the conversion guard", without_guard, 2),
+        (
+            "without abuse limits",
+            Policy::default().without_abuse_limits(),
+            2,
+        ),
+    ] {
+        let m = measure(&redis.url, policy).await;
+        report(format_args!(
+            "round trips ({name}): issue {}, verify wrong {}, verify right {}, verify replay {}",
+            m.issue, m.wrong, m.right, m.replay
+        ));
+        assert!(m.issue <= 3, "issue took {} round trips ({name})", m.issue);
+        assert!(
+            m.wrong <= 2,
+            "a wrong verify took {} round trips ({name})",
+            m.wrong
+        );
+        assert!(
+            m.replay <= 2,
+            "a replayed verify took {} round trips ({name})",
+            m.replay
+        );
+        assert!(
+            m.right <= right_max,
+            "a right verify took {} round trips ({name})",
+            m.right
+        );
+    }
+
+    // The first commit on a server without the script: EVALSHA, SCRIPT LOAD,
+    // EVALSHA again, once.
+    let conn = Counting::new(connection(&redis.url).await);
+    let mut raw = connection(&redis.url).await;
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let store = RedisStore::new(conn.clone())
+        .with_prefix(unique_prefix("cold"))
+        .unwrap();
+    let key = StoreKey::new(KeyKind::Subject, [1; 16], [0; 8]);
+    let write = |expected| Write::Put {
+        key,
+        record: sample_record(),
+        expected,
+        expires_at: now().saturating_add(Duration::hours(1)),
+    };
+    assert_eq!(
+        store.commit(&[write(None)], now()).await.unwrap(),
+        Commit::Applied
+    );
+    let cold = conn.trips();
+    let v = store.get_many(&[key], now()).await.unwrap()[0]
+        .clone()
+        .unwrap()
+        .version;
+    let before = conn.trips();
+    assert_eq!(
+        store.commit(&[write(Some(v))], now()).await.unwrap(),
+        Commit::Applied
+    );
+    let warm = conn.trips() - before;
+    report(format_args!(
+        "round trips: first commit after SCRIPT FLUSH {cold}, next commit {warm}"
+    ));
+    assert_eq!((cold, warm), (3, 1));
+
+    // Batches: one round trip, even after a flush (the reload aside).
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let keys: Vec<StoreKey> = (0..4u8)
+        .map(|i| StoreKey::new(KeyKind::Rate, [i; 16], [0; 8]))
+        .collect();
+    let writes: Vec<Vec<Write>> = keys
+        .iter()
+        .map(|k| {
+            vec![Write::Put {
+                key: *k,
+                record: sample_record(),
+                expected: None,
+                expires_at: now().saturating_add(Duration::hours(1)),
+            }]
+        })
+        .collect();
+    let batches: Vec<&[Write]> = writes.iter().map(Vec::as_slice).collect();
+    let before = conn.trips();
+    let out = store.commit_batches(&batches, now()).await.unwrap();
+    assert_eq!(out, vec![Commit::Applied; 4]);
+    assert_eq!(
+        conn.trips() - before,
+        3,
+        "4 batches after a flush: pipeline, load, pipeline"
+    );
+    let before = conn.trips();
+    let out = store.commit_batches(&batches, now()).await.unwrap();
+    assert_eq!(out, vec![Commit::Conflict; 4]);
+    assert_eq!(conn.trips() - before, 1, "4 batches: one pipeline");
+}
+
+fn sample_record() -> vericode::Record {
+    // A record from the verifier's own encoding: issue one on a memory store
+    // would need internals; the subject record's byte form is documented.
+    let mut bytes = vec![1u8, 2];
+    bytes.extend_from_slice(&7u32.to_be_bytes());
+    bytes.extend_from_slice(&0i64.to_be_bytes());
+    bytes.push(0);
+    bytes.extend_from_slice(&0i64.to_be_bytes());
+    vericode::Record::decode(&bytes).expect("a subject record")
+}
+
+#[tokio::test]
+async fn key_layout_and_server_side_expiry() {
+    let Some(redis) = redis_for("key_layout_and_server_side_expiry") else {
+        return;
+    };
+    let prefix = unique_prefix("layout");
+    let store = RedisStore::new(connection(&redis.url).await)
+        .with_prefix(prefix.clone())
+        .unwrap();
+    // A group of this run's own, so a shared Redis's other data never matches.
+    let mut group = [0u8; 16];
+    group[..8].copy_from_slice(&now().as_millis().to_be_bytes());
+    group[8..12].copy_from_slice(&std::process::id().to_be_bytes());
+    let group_hex: String = group.iter().map(|b| format!("{b:02x}")).collect();
+    let challenge = StoreKey::new(KeyKind::Challenge, group, [0, 0, 0, 0, 0, 0, 0, 1]);
+    let subject = StoreKey::new(KeyKind::Subject, group, [0; 8]);
+    let name = store.redis_key(&challenge);
+    assert_eq!(name, format!("{prefix}{{{group_hex}}}:c:0000000000000001"));
+    // Same hash tag: one slot on a cluster.
+    let tag = |k: &str| k[k.find('{').unwrap()..=k.find('}').unwrap()].to_owned();
+    assert_eq!(tag(&name), tag(&store.redis_key(&subject)));
+
+    let expires_at = now().saturating_add(Duration::minutes(10));
+    let writes = [
+        Write::Put {
+            key: challenge,
+            record: sample_record(),
+            expected: None,
+            expires_at,
+        },
+        Write::Put {
+            key: subject,
+            record: sample_record(),
+            expected: None,
+            expires_at: expires_at.saturating_add(Duration::days(30)),
+        },
+    ];
+    assert_eq!(store.commit(&writes, now()).await.unwrap(), Commit::Applied);
+
+    let mut raw = connection(&redis.url).await;
+    let fields: Vec<String> = raw.hkeys(&name).await.unwrap();
+    let mut fields = fields;
+    fields.sort();
+    assert_eq!(fields, ["d", "e", "v"]);
+    let e: i64 = raw.hget(&name, "e").await.unwrap();
+    assert_eq!(e, expires_at.as_millis());
+    let v: String = raw.hget(&name, "v").await.unwrap();
+    assert!(v.parse::<u64>().is_ok());
+    // PEXPIREAT set to expires_at: the TTL is the ten minutes left.
+    let pttl: i64 = raw.pttl(&name).await.unwrap();
+    assert!(
+        pttl > 9 * 60 * 1000 && pttl <= 10 * 60 * 1000,
+        "PTTL {pttl} ms, expected about 10 minutes"
+    );
+    let pttl_subject: i64 = raw.pttl(store.redis_key(&subject)).await.unwrap();
+    assert!(pttl_subject > 30 * 24 * 3600 * 1000);
+
+    // Nothing outside the prefix was written.
+    let outside: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("*{{{group_hex}}}*"))
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert!(
+        outside.iter().all(|k| k.starts_with(&prefix)),
+        "{outside:?}"
+    );
+}
+
+#[tokio::test]
+async fn errors_are_typed_and_fail_closed() {
+    // A port nothing listens on: a connection error.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let refused = RedisStore::connect(&format!("redis://127.0.0.1:{port}/")).await;
+    assert!(
+        matches!(refused, Err(RedisStoreError::Connection(_))),
+        "{refused:?}"
+    );
+    let bad_url = RedisStore::connect("not a url").await;
+    assert!(
+        matches!(bad_url, Err(RedisStoreError::Connection(_))),
+        "{bad_url:?}"
+    );
+
+    let Some(redis) = redis_for("errors_are_typed_and_fail_closed") else {
+        return;
+    };
+    let store = RedisStore::new(connection(&redis.url).await)
+        .with_prefix(unique_prefix("errors"))
+        .unwrap();
+    assert!(matches!(
+        store.clone().with_prefix("a{b}:"),
+        Err(RedisStoreError::InvalidPrefix(_))
+    ));
+    assert!(matches!(
+        store.clone().with_prefix("x".repeat(129)),
+        Err(RedisStoreError::InvalidPrefix(_))
+    ));
+    let mut raw = connection(&redis.url).await;
+    let t = now();
+    let exp = t.saturating_add(Duration::hours(1));
+
+    // A key of another type: the read is refused, the script fails.
+    let wrong_type = StoreKey::new(KeyKind::Subject, [1; 16], [1; 8]);
+    let _: () = raw.set(store.redis_key(&wrong_type), "x").await.unwrap();
+    let read = store.get_many(&[wrong_type], t).await;
+    assert!(matches!(read, Err(RedisStoreError::Command(_))), "{read:?}");
+    let write = store
+        .commit(
+            &[Write::Put {
+                key: wrong_type,
+                record: sample_record(),
+                expected: None,
+                expires_at: exp,
+            }],
+            t,
+        )
+        .await;
+    assert!(
+        matches!(write, Err(RedisStoreError::Script(_))),
+        "{write:?}"
+    );
+
+    // Bytes that do not decode; fields missing; a version that is no number.
+    let corrupt = StoreKey::new(KeyKind::Subject, [2; 16], [0; 8]);
+    let name = store.redis_key(&corrupt);
+    let _: () = redis::cmd("HSET")
+        .arg(&name)
+        .arg("v")
+        .arg("1")
+        .arg("e")
+        .arg(exp.as_millis())
+        .arg("d")
+        .arg(&b"\x01\x02\xff"[..])
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let read = store.get_many(&[corrupt], t).await;
+    assert!(matches!(read, Err(RedisStoreError::Decode(_))), "{read:?}");
+    let _: () = raw.hset(&name, "v", "not-a-number").await.unwrap();
+    let read = store.get_many(&[corrupt], t).await;
+    assert!(matches!(read, Err(RedisStoreError::Reply(_))), "{read:?}");
+    let _: () = raw.hdel(&name, "e").await.unwrap();
+    let read = store.get_many(&[corrupt], t).await;
+    assert!(matches!(read, Err(RedisStoreError::Reply(_))), "{read:?}");
+    let write = store
+        .commit(
+            &[Write::Delete {
+                key: corrupt,
+                expected: vericode::Version(1),
+            }],
+            t,
+        )
+        .await;
+    assert!(
+        matches!(write, Err(RedisStoreError::Script(_))),
+        "{write:?}"
+    );
+
+    // The verifier fails closed on a store error, typed.
+    let verifier = Verifier::builder()
+        .store(Arc::new(store.clone()))
+        .delivery(RecordingDelivery::new())
+        .policy(Policy::default().without_abuse_limits())
+        .signing_key(KeyId::new(1), SecretKey::generate())
+        .app_name("Acme")
+        .build()
+        .unwrap();
+    let request = IssueRequest::new(
+        Purpose::LoginNewDevice,
+        Subject::new("errors-subject").unwrap(),
+        Destination::email("errors@example.com").unwrap(),
+    );
+    let ticket = verifier.issue(&request).await.unwrap();
+    let code = verifier.delivery().last_code().unwrap();
+    // Break the challenge's record in place.
+    let mut keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}*:c:*", store.prefix()))
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 1);
+    let _: () = raw.hset(keys.pop().unwrap(), "d", "garbage").await.unwrap();
+    let r = verifier.verify(ticket.challenge_id(), &code).await;
+    assert!(
+        matches!(r, Err(VerifyError::Store(StoreError::Backend(_)))),
+        "{r:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_example_runs() {
+    let Some(redis) = redis_for("two_servers_example_runs") else {
+        return;
+    };
+    two_servers::run(&redis.url)
+        .await
+        .unwrap_or_else(|e| panic!("the example failed: {e}"));
+}

@@ -1,0 +1,109 @@
+//! The store conformance suite (`vericode::testing`) on `MemoryStore`: on
+//! tokio's multi-threaded runtime, and on plain threads without a runtime.
+
+use std::sync::Arc;
+
+use vericode::MemoryStore;
+use vericode::testing::Conformance;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_store_passes_on_tokio_tasks() {
+    let report = Conformance::new(MemoryStore::new, |task| {
+        tokio::spawn(task);
+    })
+    .run()
+    .await
+    .unwrap_or_else(|f| panic!("{f}"));
+    assert_eq!(report.checks(), Conformance::<MemoryStore>::CHECKS);
+}
+
+#[test]
+fn memory_store_passes_on_threads() {
+    let suite = Conformance::new(MemoryStore::new, |task| {
+        std::thread::spawn(move || pollster::block_on(task));
+    })
+    .tasks(32)
+    .increments(50);
+    let report = pollster::block_on(suite.run()).unwrap_or_else(|f| panic!("{f}"));
+    assert_eq!(
+        report.checks().len(),
+        Conformance::<MemoryStore>::CHECKS.len()
+    );
+}
+
+/// One store shared by every check and both verifiers (as two processes
+/// sharing a server would): fresh keys keep the checks apart.
+#[test]
+fn one_shared_memory_store_passes() {
+    let shared = Arc::new(MemoryStore::new());
+    let suite = Conformance::new(
+        move || shared.clone(),
+        |task| {
+            std::thread::spawn(move || pollster::block_on(task));
+        },
+    )
+    .second_handle(Arc::clone);
+    pollster::block_on(suite.run()).unwrap_or_else(|f| panic!("{f}"));
+}
+
+/// The suite can fail: a store that loses writes is caught.
+#[test]
+fn a_store_that_ignores_versions_fails() {
+    use vericode::{CodeStore, Commit, StoreKey, Timestamp, Versioned, Write};
+
+    /// Applies every write, whatever its expectation.
+    struct Careless(MemoryStore);
+
+    impl CodeStore for Careless {
+        type Error = vericode::MemoryStoreError;
+
+        fn get_many(
+            &self,
+            keys: &[StoreKey],
+            now: Timestamp,
+        ) -> impl Future<Output = Result<Vec<Option<Versioned>>, Self::Error>> + Send {
+            self.0.get_many(keys, now)
+        }
+
+        fn commit(
+            &self,
+            writes: &[Write],
+            now: Timestamp,
+        ) -> impl Future<Output = Result<Commit, Self::Error>> + Send {
+            // Re-read each key and write at whatever version it has now.
+            let current = pollster::block_on(
+                self.0
+                    .get_many(&writes.iter().map(|w| *w.key()).collect::<Vec<_>>(), now),
+            );
+            let fixed: Vec<Write> = writes
+                .iter()
+                .zip(current.unwrap_or_default())
+                .map(|(w, cur)| match w {
+                    Write::Put {
+                        key,
+                        record,
+                        expires_at,
+                        ..
+                    } => Write::Put {
+                        key: *key,
+                        record: record.clone(),
+                        expected: cur.map(|v| v.version),
+                        expires_at: *expires_at,
+                    },
+                    other => other.clone(),
+                })
+                .collect();
+            let result = pollster::block_on(self.0.commit(&fixed, now));
+            std::future::ready(result)
+        }
+    }
+
+    let suite = Conformance::new(
+        || Careless(MemoryStore::new()),
+        |task| {
+            std::thread::spawn(move || pollster::block_on(task));
+        },
+    );
+    let failure = pollster::block_on(suite.conditional_writes()).unwrap_err();
+    assert_eq!(failure.check(), "conditional_writes");
+}
