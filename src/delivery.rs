@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 
 use crate::code::Code;
 use crate::destination::Destination;
+use crate::message::Rendered;
 use crate::purpose::Purpose;
 
 /// A message to deliver: where, the code, what it is for, when it expires,
@@ -23,7 +24,7 @@ pub struct Message<'a> {
     pub(crate) code: &'a Code,
     pub(crate) purpose: &'a Purpose,
     pub(crate) expires_at: OffsetDateTime,
-    pub(crate) body: &'a str,
+    pub(crate) rendered: &'a Rendered,
 }
 
 impl<'a> Message<'a> {
@@ -47,9 +48,17 @@ impl<'a> Message<'a> {
         self.expires_at
     }
 
-    /// The message text, with the code in it: send it as it is. Do not log it.
+    /// The message text for the destination's channel, with the code in it:
+    /// the SMS (one segment, autofill lines included), the email's plain
+    /// text, the voice script. Send it as it is; do not log it.
     pub fn body(&self) -> &'a str {
-        self.body
+        self.rendered.text()
+    }
+
+    /// Everything rendered for the channel: for email also the subject and
+    /// the HTML part.
+    pub fn rendered(&self) -> &'a Rendered {
+        self.rendered
     }
 }
 
@@ -245,7 +254,7 @@ impl Delivery for RecordingDelivery {
             destination: message.destination.clone(),
             purpose: message.purpose.clone(),
             code: message.code.expose().to_owned(),
-            body: message.body.to_owned(),
+            body: message.body().to_owned(),
             expires_at: message.expires_at,
         });
         let receipt = Receipt::with_id(format!("recorded-{}", sent.len()));

@@ -62,6 +62,9 @@ pub enum InputError {
     /// A resend asked for a destination that was not named for the challenge.
     #[error("that destination was not named for this challenge")]
     NotNamed,
+    /// Transaction details are empty, longer than 80 characters, or have control characters.
+    #[error("transaction details have 1 to 80 characters and no control characters")]
+    Details,
     /// The device token is not one vericode made.
     #[error("not a device token")]
     DeviceToken,
@@ -107,6 +110,55 @@ pub enum ConfigError {
     /// The application name is empty, longer than 64 bytes, or has control characters.
     #[error("the app name has 1 to 64 bytes and no control characters")]
     AppName,
+    /// A message template was refused (see [`TemplateError`](crate::TemplateError)).
+    #[error("the {kind} template for {locale}{} is not valid: {error}", purpose_suffix(.purpose))]
+    Template {
+        /// The template's locale.
+        locale: crate::Locale,
+        /// The template's kind.
+        kind: crate::TemplateKind,
+        /// The purpose it was for, `None` for every purpose.
+        purpose: Option<crate::Purpose>,
+        /// What is wrong with it.
+        error: crate::TemplateError,
+    },
+    /// An action phrase is empty, longer than 80 characters, or has control characters.
+    #[error(
+        "the action phrase for {purpose} in {locale} has 1 to 80 characters and no control characters"
+    )]
+    ActionPhrase {
+        /// The phrase's locale.
+        locale: crate::Locale,
+        /// The phrase's purpose.
+        purpose: crate::Purpose,
+    },
+    /// A WebOTP host is not a lower-case ASCII host name (no scheme, port or path).
+    #[error("{0:?} is not a lower-case host name without scheme, port or path")]
+    AutofillHost(String),
+    /// The Android app hash is not 11 characters of `A-Z a-z 0-9 + /`.
+    #[error("the Android app hash has 11 characters of A-Z, a-z, 0-9, + and /")]
+    AppHash,
+    /// An SMS cannot fit one segment, even with the short template, with this
+    /// app name, code length and lifetime: shorten the name or the template,
+    /// or turn autofill off for this locale.
+    #[error("an SMS in {locale}{} takes {units} units, one segment holds {limit}", purpose_suffix(.purpose))]
+    SmsTooLong {
+        /// The locale.
+        locale: crate::Locale,
+        /// The purpose; `None` for custom purposes without their own phrase.
+        purpose: Option<crate::Purpose>,
+        /// The units the short text takes.
+        units: usize,
+        /// The most one segment holds.
+        limit: usize,
+    },
+}
+
+fn purpose_suffix(purpose: &Option<crate::Purpose>) -> String {
+    match purpose {
+        Some(p) => format!(" ({p})"),
+        None => String::new(),
+    }
 }
 
 /// A store failed or misbehaved; nothing was verified. Retry later; if it
@@ -171,6 +223,11 @@ pub enum IssueError {
     /// cancelled, or never existed. Start a new challenge.
     #[error("no such challenge")]
     UnknownChallenge,
+    /// The message would not fit one SMS segment (long transaction details or
+    /// app name); nothing was sent. Shorten the details, or set shorter
+    /// templates.
+    #[error("the message does not fit one SMS")]
+    Message(#[from] crate::message::MessageError),
     /// The store failed; nothing is verifiable (if the message had gone out,
     /// its code will not work). Retry later.
     #[error(transparent)]
@@ -305,7 +362,7 @@ impl IssueError {
             IssueError::UnknownChallenge => {
                 "This code has expired or was already used. Ask for a new code."
             }
-            IssueError::Store(_) | IssueError::Delivery(_) => {
+            IssueError::Store(_) | IssueError::Delivery(_) | IssueError::Message(_) => {
                 "We could not send a code right now. Try again in a moment."
             }
         }

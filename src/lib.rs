@@ -14,6 +14,7 @@ mod error;
 mod gcra;
 mod keys;
 mod limits;
+mod message;
 mod policy;
 mod purpose;
 mod record;
@@ -37,11 +38,15 @@ pub use error::{
 pub use gcra::RateLimit;
 pub use keys::{KeyId, MIN_SECRET_LEN, SecretKey};
 pub use limits::{ClientKey, ConversionGuard, CountryFilter, FailureDelay, Limit};
+pub use message::{
+    Locale, MessageError, Messages, MessagesBuilder, Rendered, SmsEncoding, SmsLength,
+    TemplateError, TemplateKind, UnknownLocale, sms_length,
+};
 pub use policy::{GuessOdds, Lockout, Policy};
 pub use purpose::{CustomPurpose, MAX_PURPOSE_LEN, Purpose};
 pub use record::{DecodeError, Record};
 pub use store::{
     CodeStore, Commit, KeyKind, MemoryStore, MemoryStoreError, StoreKey, Version, Versioned, Write,
 };
-pub use subject::{Context, MAX_CONTEXT_LEN, MAX_SUBJECT_LEN, Subject};
+pub use subject::{Context, Details, MAX_CONTEXT_LEN, MAX_DETAILS_LEN, MAX_SUBJECT_LEN, Subject};
 pub use verifier::{Attempt, IssueRequest, Ticket, Unset, Verified, Verifier, VerifierBuilder};

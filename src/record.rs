@@ -12,7 +12,8 @@
 //! challenge: 01 01 nonce[16] created:i64 expires:i64 next_send:i64 sends:u8 attempts:u8
 //!            purpose:str8 subject:str8 channel:str8 address:str8
 //!            has_context:u8 (context_key:u32 context_tag[32])? n:u8 (key:u32 tag[32]){n}
-//!            n_alt:u8 (channel:str8 address:str8){n_alt}
+//!            n_alt:u8 (channel:str8 address:str8){n_alt} locale:str8
+//!            has_details:u8 (details:str8)?
 //! subject:   01 02 failures:u32 last_failure:i64 lock:u8 lock_until:i64
 //! rate:      01 03 tat:i64
 //! conversion:01 04 window_start:i64 sends:u32 verified:u32 prev_sends:u32 prev_verified:u32
@@ -103,6 +104,10 @@ pub(crate) struct ChallengeRecord {
     pub destination: Destination,
     /// The other destinations named for this challenge, in order of preference.
     pub alternates: Vec<Destination>,
+    /// The language of the messages.
+    pub locale: crate::message::Locale,
+    /// Transaction details shown in the messages (also bound as the context).
+    pub details: Option<crate::subject::Details>,
     /// The digest of the bound details, if any.
     pub context: Option<StoredTag>,
     /// Digests of the live codes, oldest first; empty once cancelled.
@@ -263,6 +268,18 @@ impl Record {
                         out.extend_from_slice(s.as_bytes());
                     }
                 }
+                let locale = c.locale.as_str();
+                out.push(locale.len() as u8);
+                out.extend_from_slice(locale.as_bytes());
+                match &c.details {
+                    None => out.push(0),
+                    Some(d) => {
+                        // At most 80 characters: at most 320 bytes, so two length bytes.
+                        out.push(1);
+                        out.extend_from_slice(&(d.as_str().len() as u16).to_be_bytes());
+                        out.extend_from_slice(d.as_str().as_bytes());
+                    }
+                }
             }
             RecordKind::Subject(s) => {
                 out.push(KIND_SUBJECT);
@@ -351,6 +368,24 @@ impl Record {
                             .map_err(|_| DecodeError::Invalid("destination"))?,
                     );
                 }
+                let locale_tag = r.str8()?;
+                let locale = crate::message::Locale::parse(locale_tag)
+                    .ok()
+                    .filter(|l| l.as_str() == locale_tag)
+                    .ok_or(DecodeError::Invalid("locale"))?;
+                let details = match r.u8()? {
+                    0 => None,
+                    1 => {
+                        let n = usize::from(u16::from_be_bytes(r.array()?));
+                        let text = std::str::from_utf8(r.take(n)?)
+                            .map_err(|_| DecodeError::Invalid("utf-8"))?;
+                        Some(
+                            crate::subject::Details::new(text)
+                                .map_err(|_| DecodeError::Invalid("details"))?,
+                        )
+                    }
+                    _ => return Err(DecodeError::Invalid("details flag")),
+                };
                 if expires_at < created_at || sends == 0 {
                     return Err(DecodeError::Invalid("challenge times or counts"));
                 }
@@ -365,6 +400,8 @@ impl Record {
                     subject,
                     destination,
                     alternates,
+                    locale,
+                    details,
                     context,
                     codes,
                 })
@@ -475,6 +512,8 @@ pub(crate) mod tests {
             subject: Subject::new("user-42").unwrap(),
             destination: Destination::email("ana@example.com").unwrap(),
             alternates: vec![Destination::sms("+14155550123").unwrap()],
+            locale: crate::message::Locale::De,
+            details: Some(crate::subject::Details::new("pay 42.00 EUR to ACME").unwrap()),
             context: Some(StoredTag {
                 key: KeyId::new(3),
                 tag: [4; 32],

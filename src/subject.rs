@@ -105,3 +105,53 @@ impl fmt::Debug for Context {
         write!(f, "Context(<{} bytes>)", self.0.len())
     }
 }
+
+/// The longest transaction details, in characters.
+pub const MAX_DETAILS_LEN: usize = 80;
+
+/// Transaction details for a code that approves one action ("approve a
+/// payment of 42.00 EUR to ACME", "change your email to ana@example.com"): the
+/// code is bound to them exactly (as a [`Context`]) and the message shows them
+/// in place of the purpose, as PSD2's dynamic linking asks.
+///
+/// Phrase them as what the code does, to follow "…is your code to".
+///
+/// ```
+/// use vericode::{Context, Details};
+/// let d = Details::new("approve a payment of 42.00 EUR to ACME")?;
+/// assert_eq!(d.as_str(), "approve a payment of 42.00 EUR to ACME");
+/// let bound = Context::from(&d); // what verify_bound takes
+/// assert_eq!(bound.as_bytes(), d.as_str().as_bytes());
+/// assert!(Details::new("").is_err());
+/// # Ok::<(), vericode::InputError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Details(Arc<str>);
+
+impl Details {
+    /// Details: 1 to 80 characters without control characters.
+    pub fn new(text: &str) -> Result<Details, InputError> {
+        let n = text.chars().count();
+        if n == 0 || n > MAX_DETAILS_LEN || text.chars().any(char::is_control) {
+            return Err(InputError::Details);
+        }
+        Ok(Details(Arc::from(text)))
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Details {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Details({:?})", &*self.0)
+    }
+}
+
+impl From<&Details> for Context {
+    fn from(d: &Details) -> Context {
+        Context(d.0.as_bytes().into())
+    }
+}

@@ -1553,6 +1553,8 @@ fn sample_records() -> Result<Vec<Record>, String> {
             subject: Subject::new(subject).map_err(e)?,
             destination,
             alternates,
+            locale: crate::message::Locale::Pt,
+            details: Some(crate::subject::Details::new("aprovar 42,00 € à ACME — “ação”").map_err(e)?),
             context,
             codes,
         }))

@@ -51,13 +51,13 @@ fn challenge_record_layout_is_pinned() {
         expect.extend_from_slice(s.as_bytes());
     }
     assert_eq!(&rest[..expect.len()], &expect[..]);
-    // No context; one code: key id 1 and a 32-byte digest; no alternates.
+    // No context; one code: key id 1 and a 32-byte digest; no alternates;
+    // locale "en"; no details.
     let tail = &rest[expect.len()..];
     assert_eq!(tail[0], 0);
     assert_eq!(tail[1], 1);
     assert_eq!(&tail[2..6], &1u32.to_be_bytes());
-    assert_eq!(tail[6 + 32], 0);
-    assert_eq!(tail.len(), 6 + 32 + 1);
+    assert_eq!(&tail[6 + 32..], &[0, 2, b'e', b'n', 0]);
 }
 
 #[test]
@@ -70,7 +70,7 @@ fn code_digest_is_hmac_sha256_over_the_documented_fields() {
     let t = block_on(f.verifier.issue(&login("user-42"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
     let bytes = f.store.writes()[0].clone();
-    let stored = &bytes[bytes.len() - 33..bytes.len() - 1];
+    let stored = &bytes[bytes.len() - 37..bytes.len() - 5];
     let id = b64decode(&t.challenge_id().to_string());
     let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&[1u8; 32]).unwrap();
     for part in [

@@ -25,7 +25,13 @@ fn issue_then_verify_once() {
     assert_eq!(msg.code.len(), 6);
     assert!(msg.code.bytes().all(|b| b.is_ascii_digit()));
     assert!(msg.body.contains(&msg.code));
-    assert!(msg.body.starts_with("Acme: "));
+    assert_eq!(
+        msg.body,
+        format!(
+            "{} is your Acme code to sign in from a new device. It expires in 10 minutes. Never share this code.",
+            msg.code
+        )
+    );
     assert!(msg.body.contains("sign in from a new device"));
     assert!(msg.body.contains("10 minutes"));
     assert!(msg.body.contains("Never share this code"));

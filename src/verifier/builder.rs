@@ -5,6 +5,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::delivery::Delivery;
 use crate::error::ConfigError;
 use crate::keys::{KeyId, KeyRing, SecretKey};
+use crate::message::Messages;
 use crate::policy::Policy;
 use crate::store::CodeStore;
 
@@ -36,6 +37,7 @@ pub struct VerifierBuilder<S, D, C> {
     signing: Option<(KeyId, SecretKey)>,
     older: Vec<(KeyId, SecretKey)>,
     app_name: Option<String>,
+    messages: Messages,
 }
 
 impl Verifier<Unset, Unset, SystemClock> {
@@ -50,6 +52,7 @@ impl Verifier<Unset, Unset, SystemClock> {
             signing: None,
             older: Vec::new(),
             app_name: None,
+            messages: Messages::default(),
         }
     }
 }
@@ -65,6 +68,7 @@ impl<S, D, C> VerifierBuilder<S, D, C> {
             signing: self.signing,
             older: self.older,
             app_name: self.app_name,
+            messages: self.messages,
         }
     }
 
@@ -78,6 +82,7 @@ impl<S, D, C> VerifierBuilder<S, D, C> {
             signing: self.signing,
             older: self.older,
             app_name: self.app_name,
+            messages: self.messages,
         }
     }
 
@@ -91,6 +96,7 @@ impl<S, D, C> VerifierBuilder<S, D, C> {
             signing: self.signing,
             older: self.older,
             app_name: self.app_name,
+            messages: self.messages,
         }
     }
 
@@ -115,6 +121,15 @@ impl<S, D, C> VerifierBuilder<S, D, C> {
         self
     }
 
+    /// The message texts: templates per locale and purpose, autofill lines
+    /// (default: the built-in texts in English, Spanish, German, French and
+    /// Portuguese, no autofill). Checked at `build()`: every SMS must fit one
+    /// segment with this app name, code length and lifetime.
+    pub fn messages(mut self, messages: Messages) -> Self {
+        self.messages = messages;
+        self
+    }
+
     /// The name people see in messages ("Acme: 123456 is your code…"): 1 to
     /// 64 bytes without control characters.
     pub fn app_name(mut self, name: impl Into<String>) -> Self {
@@ -136,7 +151,17 @@ impl<S: CodeStore, D: Delivery, C: Clock> VerifierBuilder<S, D, C> {
         if app_name.is_empty() || app_name.len() > 64 || app_name.chars().any(char::is_control) {
             return Err(ConfigError::AppName);
         }
+        let longest = self
+            .policy
+            .lifetimes
+            .values()
+            .copied()
+            .fold(self.policy.lifetime, time::Duration::max);
+        let max_minutes = (longest.whole_seconds() + 59) / 60;
+        self.messages
+            .check(&app_name, self.policy.format.len(), max_minutes)?;
         Ok(Verifier {
+            messages: self.messages,
             store: self.store,
             delivery: self.delivery,
             clock: self.clock,

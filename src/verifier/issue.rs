@@ -7,7 +7,6 @@
 //! works: fail closed.
 
 use rand::Rng;
-use zeroize::Zeroizing;
 
 use crate::challenge_id::ChallengeId;
 use crate::clock::{Clock, Timestamp};
@@ -18,6 +17,7 @@ use crate::error::{IssueError, StoreError};
 use crate::keys::tags_equal;
 use crate::limits::ClientKey;
 use crate::limits::Limit;
+use crate::message::Rendered;
 use crate::record::{ChallengeRecord, MAX_ALTERNATES, Record, StoredTag};
 use crate::store::{CodeStore, Commit, StoreKey, Version, Versioned, Write};
 
@@ -417,6 +417,8 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
             subject: req.subject.clone(),
             destination: req.destination.clone(),
             alternates: req.fallbacks.clone(),
+            locale: req.locale,
+            details: req.details.clone(),
             context,
             codes: Vec::new(),
         }
@@ -449,7 +451,7 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
         if mode == Mode::Decoy {
             // The same work as a real send (the text is rendered too), then a
             // digest no code matches.
-            let _ = self.body(&record.destination, &record.purpose, &code, minutes);
+            self.render(record, &record.destination, &code, minutes)?;
             rand::rng().fill_bytes(&mut tag);
             return Ok(Delivered {
                 nonce: record.nonce,
@@ -481,13 +483,13 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
                     ChargeError::Store(e) => IssueError::Store(e),
                 })?;
             }
-            let body = self.body(destination, &record.purpose, &code, minutes);
+            let rendered = self.render(record, destination, &code, minutes)?;
             let message = Message {
                 destination,
                 code: &code,
                 purpose: &record.purpose,
                 expires_at,
-                body: &body,
+                rendered: &rendered,
             };
             match self.delivery.deliver(&message).await {
                 Ok(receipt) => {
@@ -506,22 +508,23 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
         Err(StoreError::Contention(0).into())
     }
 
-    /// The message text for one destination.
-    fn body(
+    /// The message for one destination, in the challenge's language.
+    fn render(
         &self,
+        record: &ChallengeRecord,
         destination: &Destination,
-        purpose: &crate::purpose::Purpose,
         code: &Code,
         minutes: i64,
-    ) -> Zeroizing<String> {
-        let _ = destination;
-        Zeroizing::new(format!(
-            "{app}: {code} is your code to {what}. It expires in {minutes} minute{s}. Never share this code with anyone.",
-            app = self.app_name,
-            code = code.expose(),
-            what = purpose.describe(),
-            s = if minutes == 1 { "" } else { "s" },
-        ))
+    ) -> Result<Rendered, IssueError> {
+        Ok(self.messages.render_with(
+            record.locale,
+            &record.purpose,
+            destination.channel(),
+            &self.app_name,
+            code.expose(),
+            minutes,
+            record.details.as_ref().map(|d| d.as_str()),
+        )?)
     }
 
     fn ticket(&self, id: ChallengeId, record: &ChallengeRecord, receipt: Receipt) -> Ticket {

@@ -24,11 +24,12 @@ use crate::destination::{Channel, Destination, MaskedDestination};
 use crate::error::StoreError;
 use crate::keys::{DOMAIN_CODE, DOMAIN_CONTEXT, KeyRing, MacKey, Tag};
 use crate::limits::ClientKey;
+use crate::message::{Locale, Messages};
 use crate::policy::Policy;
 use crate::purpose::Purpose;
 use crate::record::{Lock, StoredTag, SubjectRecord};
 use crate::store::{CodeStore, StoreKey, Versioned};
-use crate::subject::{Context, Subject};
+use crate::subject::{Context, Details, Subject};
 
 pub use builder::{Unset, VerifierBuilder};
 
@@ -85,6 +86,7 @@ pub struct Verifier<S, D, C> {
     policy: Policy,
     keys: KeyRing,
     app_name: Box<str>,
+    messages: Messages,
 }
 
 impl<S, D, C> fmt::Debug for Verifier<S, D, C> {
@@ -119,6 +121,8 @@ pub struct IssueRequest {
     context: Option<Context>,
     client: Option<ClientKey>,
     fallbacks: Vec<Destination>,
+    locale: Locale,
+    details: Option<Details>,
 }
 
 impl IssueRequest {
@@ -131,7 +135,27 @@ impl IssueRequest {
             context: None,
             client: None,
             fallbacks: Vec::new(),
+            locale: Locale::default(),
+            details: None,
         }
+    }
+
+    /// The language of the messages (default English; a locale the
+    /// verifier's [`Messages`] do not send in falls back to their first).
+    pub fn locale(mut self, locale: Locale) -> Self {
+        self.locale = locale;
+        self
+    }
+
+    /// Binds the code to transaction `details` and shows them in the message
+    /// in place of the purpose ("…is your code to approve a payment of 42.00
+    /// EUR to ACME"). Verify with
+    /// [`Verifier::verify_bound`] and `Context::from(&details)`; other details
+    /// fail. Replaces any context given with [`IssueRequest::bind`].
+    pub fn details(mut self, details: Details) -> Self {
+        self.context = Some(Context::from(&details));
+        self.details = Some(details);
+        self
     }
 
     /// Names another destination, tried in order when delivery to the ones

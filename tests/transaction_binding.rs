@@ -1,0 +1,102 @@
+//! Transaction binding (PSD2 dynamic linking): a code issued for an action
+//! with details verifies only for exactly those details, and every message
+//! of the challenge shows them, in the request's language.
+
+mod common;
+
+use common::*;
+use time::Duration;
+use vericode::{
+    Context, Destination, Details, IssueError, IssueRequest, Locale, MessageError, Purpose,
+    Subject, VerifyError,
+};
+
+fn payment(details: &Details) -> IssueRequest {
+    IssueRequest::new(
+        Purpose::StepUp,
+        Subject::new("u1").unwrap(),
+        Destination::sms("+14155550123").unwrap(),
+    )
+    .details(details.clone())
+}
+
+#[test]
+fn the_code_approves_exactly_the_details_shown() {
+    let f = fixture_with(relaxed().resend_cooldown(Duration::ZERO, Duration::ZERO));
+    let pay = Details::new("approve a payment of 42.00 EUR to ACME").unwrap();
+    let t = block_on(f.verifier.issue(&payment(&pay))).unwrap();
+    let first = f.verifier.delivery().last().unwrap();
+    assert!(
+        first
+            .body
+            .contains("approve a payment of 42.00 EUR to ACME"),
+        "{}",
+        first.body
+    );
+    // A resend shows the same details.
+    block_on(f.verifier.resend(t.challenge_id())).unwrap();
+    let second = f.verifier.delivery().last().unwrap();
+    assert!(second.body.contains("42.00 EUR to ACME"));
+    // Other details (a tampered amount) fail even with the right code.
+    let tampered =
+        Context::from(&Details::new("approve a payment of 4200.00 EUR to ACME").unwrap());
+    let r = block_on(
+        f.verifier
+            .verify_bound(t.challenge_id(), &second.code, &tampered),
+    );
+    assert!(
+        matches!(r, Err(VerifyError::ContextMismatch { .. })),
+        "{r:?}"
+    );
+    assert!(matches!(
+        block_on(f.verifier.verify(t.challenge_id(), &second.code)),
+        Err(VerifyError::ContextMismatch { .. })
+    ));
+    assert!(
+        block_on(
+            f.verifier
+                .verify_bound(t.challenge_id(), &second.code, &Context::from(&pay))
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn messages_follow_the_request_locale_and_channel() {
+    let f = fixture();
+    let req = IssueRequest::new(
+        Purpose::PasswordReset,
+        Subject::new("u1").unwrap(),
+        Destination::email("ana@example.com").unwrap(),
+    )
+    .locale(Locale::De);
+    block_on(f.verifier.issue(&req)).unwrap();
+    let mail = f.verifier.delivery().last().unwrap();
+    assert!(mail.body.contains(&mail.code));
+    assert!(mail.body.contains("Acme"));
+    assert!(mail.body.contains("10 Minuten"), "{}", mail.body);
+    let es = IssueRequest::new(
+        Purpose::LoginNewDevice,
+        Subject::new("u2").unwrap(),
+        Destination::sms("+34600000000").unwrap(),
+    )
+    .locale(Locale::Es);
+    block_on(f.verifier.issue(&es)).unwrap();
+    let sms = f.verifier.delivery().last().unwrap();
+    assert!(sms.body.contains(&sms.code));
+    assert!(vericode::sms_length(&sms.body).fits_one_segment());
+}
+
+#[test]
+fn details_too_long_for_one_sms_are_refused_before_sending() {
+    let f = fixture();
+    // Spanish SMS are UCS-2 (70 units); 80 characters of details cannot fit.
+    let long = Details::new(&"x".repeat(80)).unwrap();
+    let r = block_on(f.verifier.issue(&payment(&long).locale(Locale::Es)));
+    assert!(
+        matches!(r, Err(IssueError::Message(MessageError::SmsTooLong { .. }))),
+        "{r:?}"
+    );
+    assert!(f.verifier.delivery().sent().is_empty());
+    assert!(f.store.writes().is_empty());
+}
