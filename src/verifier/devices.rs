@@ -71,11 +71,16 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                 ),
                 None => (0, None),
             };
-            let mut id = [0u8; ID_LEN];
-            let mut secret = [0u8; SECRET_LEN];
-            let mut rng = rand::rng();
-            rng.fill_bytes(&mut id);
-            rng.fill_bytes(&mut secret);
+            // The thread's generator must not live across an await (the
+            // future would not be Send).
+            let (id, secret) = {
+                let mut rng = rand::rng();
+                let mut id = [0u8; ID_LEN];
+                let mut secret = [0u8; SECRET_LEN];
+                rng.fill_bytes(&mut id);
+                rng.fill_bytes(&mut secret);
+                (id, secret)
+            };
             let token = DeviceToken::new(subject, id, secret);
             let (key, mac) = self.keys.current();
             let expires_at = now.saturating_add(self.policy.device_lifetime);
