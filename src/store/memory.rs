@@ -29,16 +29,53 @@ const MIN_SWEEP_LEN: usize = 64;
 /// assert_eq!(store.capacity(), 100_000);
 /// ```
 pub struct MemoryStore {
-    shards: Box<[Mutex<Shard>]>,
+    shards: Box<[Padded]>,
     len: AtomicUsize,
     capacity: usize,
 }
 
-#[derive(Default)]
+/// A shard on its own cache lines, so that threads locking neighbouring
+/// shards do not slow each other down.
+#[repr(align(128))]
+struct Padded(Mutex<Shard>);
+
 struct Shard {
-    map: HashMap<StoreKey, Entry>,
+    map: HashMap<StoreKey, Entry, KeyHasher>,
     next_version: u64,
     len_after_sweep: usize,
+}
+
+/// Hashes store keys cheaply: their groups are already SHA-256 prefixes, so a
+/// multiply-and-fold of the key's one `u64` (see `StoreKey`'s `Hash`), seeded
+/// per store, spreads them well; SipHash would only cost time here.
+#[derive(Clone, Copy)]
+struct KeyHasher(u64);
+
+impl std::hash::BuildHasher for KeyHasher {
+    type Hasher = FoldHasher;
+    fn build_hasher(&self) -> FoldHasher {
+        FoldHasher(self.0)
+    }
+}
+
+struct FoldHasher(u64);
+
+impl std::hash::Hasher for FoldHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(23) ^ x).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 29)
+    }
 }
 
 struct Entry {
@@ -86,8 +123,17 @@ impl MemoryStore {
 
     /// A store for up to `capacity` records (at least 1).
     pub fn with_capacity(capacity: usize) -> Self {
+        let seed = rand::random::<u64>();
         MemoryStore {
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Padded(Mutex::new(Shard {
+                        map: HashMap::with_hasher(KeyHasher(seed)),
+                        next_version: 0,
+                        len_after_sweep: 0,
+                    }))
+                })
+                .collect(),
             len: AtomicUsize::new(0),
             capacity: capacity.max(1),
         }
@@ -122,7 +168,7 @@ impl MemoryStore {
     fn lock(&self, i: usize) -> MutexGuard<'_, Shard> {
         // A panic while holding a shard cannot leave an entry half-written
         // (entries are replaced whole), so a poisoned lock is still consistent.
-        self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
+        self.shards[i].0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn sweep(&self, shard: &mut Shard, now: Timestamp) -> usize {
@@ -134,23 +180,109 @@ impl MemoryStore {
         dropped
     }
 
-    fn read(&self, key: &StoreKey, now: Timestamp) -> Option<Versioned> {
-        let mut shard = self.lock(Self::shard_of(key));
-        match shard.map.get(key) {
-            Some(e) if e.expires_at > now => Some(Versioned {
-                version: e.version,
-                record: e.record.clone(),
-            }),
-            Some(_) => {
-                shard.map.remove(key);
-                self.len.fetch_sub(1, Ordering::Relaxed);
-                None
+    /// Reads `keys`, locking each shard once for a run of keys in it (the
+    /// keys of one group are in one shard).
+    fn read(&self, keys: &[StoreKey], now: Timestamp) -> Vec<Option<Versioned>> {
+        let mut out = Vec::with_capacity(keys.len());
+        let mut held: Option<(usize, MutexGuard<'_, Shard>)> = None;
+        for key in keys {
+            let i = Self::shard_of(key);
+            if held.as_ref().is_none_or(|(j, _)| *j != i) {
+                // One lock at a time (the old guard is dropped first): no
+                // ordering to get wrong.
+                drop(held.take());
+                held = Some((i, self.lock(i)));
             }
-            None => None,
+            let Some((_, shard)) = held.as_mut() else {
+                out.push(None);
+                continue;
+            };
+            out.push(match shard.map.get(key) {
+                Some(e) if e.expires_at > now => Some(Versioned {
+                    version: e.version,
+                    record: e.record.clone(),
+                }),
+                Some(_) => {
+                    shard.map.remove(key);
+                    self.len.fetch_sub(1, Ordering::Relaxed);
+                    None
+                }
+                None => None,
+            });
+        }
+        out
+    }
+
+    /// The common case: every write in one shard (one group), one lock.
+    fn apply_in_one_shard(
+        &self,
+        writes: &[Write],
+        now: Timestamp,
+        i: usize,
+    ) -> Result<Commit, MemoryStoreError> {
+        let mut shard = self.lock(i);
+        let mut added = 0usize;
+        for w in writes {
+            let existing = shard.map.get(w.key());
+            let live = existing.filter(|e| e.expires_at > now);
+            if live.map(|e| e.version) != w.expected() {
+                return Ok(Commit::Conflict);
+            }
+            if existing.is_none() && matches!(w, Write::Put { .. }) {
+                added += 1;
+            }
+        }
+        if added > 0 && self.len() + added > self.capacity {
+            self.sweep(&mut shard, now);
+            if self.len() + added > self.capacity {
+                return Err(MemoryStoreError::Full {
+                    capacity: self.capacity,
+                });
+            }
+        }
+        for w in writes {
+            self.write_one(&mut shard, w, now);
+        }
+        Ok(Commit::Applied)
+    }
+
+    fn write_one(&self, shard: &mut Shard, w: &Write, now: Timestamp) {
+        match w {
+            Write::Put {
+                key,
+                record,
+                expires_at,
+                ..
+            } => {
+                shard.next_version += 1;
+                let entry = Entry {
+                    version: Version(shard.next_version),
+                    record: record.clone(),
+                    expires_at: *expires_at,
+                };
+                if shard.map.insert(*key, entry).is_none() {
+                    self.len.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Write::Delete { key, .. } => {
+                if shard.map.remove(key).is_some() {
+                    self.len.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+        }
+        if shard.map.len() >= (2 * shard.len_after_sweep).max(MIN_SWEEP_LEN) {
+            self.sweep(shard, now);
         }
     }
 
     fn apply(&self, writes: &[Write], now: Timestamp) -> Result<Commit, MemoryStoreError> {
+        let Some(first) = writes.first() else {
+            return Ok(Commit::Applied);
+        };
+        let i = Self::shard_of(first.key());
+        if writes.iter().all(|w| Self::shard_of(w.key()) == i) {
+            return self.apply_in_one_shard(writes, now, i);
+        }
         // Lock every shard involved, in index order, so two commits never wait
         // on each other in a cycle.
         let mut ids: Vec<usize> = writes.iter().map(|w| Self::shard_of(w.key())).collect();
@@ -166,14 +298,12 @@ impl MemoryStore {
 
         let mut added = 0usize;
         for (w, &p) in writes.iter().zip(&positions) {
-            let live = guards[p].1.map.get(w.key()).filter(|e| e.expires_at > now);
+            let existing = guards[p].1.map.get(w.key());
+            let live = existing.filter(|e| e.expires_at > now);
             if live.map(|e| e.version) != w.expected() {
                 return Ok(Commit::Conflict);
             }
-            if live.is_none()
-                && matches!(w, Write::Put { .. })
-                && !guards[p].1.map.contains_key(w.key())
-            {
+            if existing.is_none() && matches!(w, Write::Put { .. }) {
                 added += 1;
             }
         }
@@ -188,33 +318,7 @@ impl MemoryStore {
             }
         }
         for (w, &p) in writes.iter().zip(&positions) {
-            let shard = &mut *guards[p].1;
-            match w {
-                Write::Put {
-                    key,
-                    record,
-                    expires_at,
-                    ..
-                } => {
-                    shard.next_version += 1;
-                    let entry = Entry {
-                        version: Version(shard.next_version),
-                        record: record.clone(),
-                        expires_at: *expires_at,
-                    };
-                    if shard.map.insert(*key, entry).is_none() {
-                        self.len.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                Write::Delete { key, .. } => {
-                    if shard.map.remove(key).is_some() {
-                        self.len.fetch_sub(1, Ordering::Relaxed);
-                    }
-                }
-            }
-            if shard.map.len() >= (2 * shard.len_after_sweep).max(MIN_SWEEP_LEN) {
-                self.sweep(shard, now);
-            }
+            self.write_one(&mut guards[p].1, w, now);
         }
         Ok(Commit::Applied)
     }
@@ -228,7 +332,7 @@ impl CodeStore for MemoryStore {
         keys: &[StoreKey],
         now: Timestamp,
     ) -> impl Future<Output = Result<Vec<Option<Versioned>>, Self::Error>> + Send {
-        ready(Ok(keys.iter().map(|k| self.read(k, now)).collect()))
+        ready(Ok(self.read(keys, now)))
     }
 
     fn commit(

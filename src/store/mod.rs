@@ -83,7 +83,7 @@ impl KeyKind {
 /// assert!(text.starts_with("c:") || text.starts_with("s:"));
 /// # }
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct StoreKey {
     kind: KeyKind,
     group: [u8; 16],
@@ -159,6 +159,22 @@ impl StoreKey {
     /// The item within the group.
     pub fn item(&self) -> &[u8; 8] {
         &self.item
+    }
+}
+
+impl std::hash::Hash for StoreKey {
+    /// One `u64` folded from the whole key (the group is already a hash).
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let word = |b: &[u8]| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(b);
+            u64::from_le_bytes(w)
+        };
+        let folded = word(&self.group[..8])
+            ^ word(&self.group[8..]).rotate_left(29)
+            ^ word(&self.item).rotate_left(47)
+            ^ (self.kind as u64);
+        state.write_u64(folded);
     }
 }
 
