@@ -1,0 +1,894 @@
+//! The service of `examples/web_service`: a password login that challenges
+//! devices the account has not seen, remembered devices, and an email change
+//! confirmed by a code bound to the new address.
+//!
+//! `main.rs` serves it; `tests/web_service_e2e.rs` includes this very file
+//! (`#[path]`) and drives it over real HTTP.
+//!
+//! Routes (JSON in, JSON out; errors are `{ "error": kind, "message": … }`
+//! where `message` is vericode's `user_message()`, safe to show):
+//!
+//! | route | needs | does |
+//! | --- | --- | --- |
+//! | `POST /login` `{email, password}` | | `200` signed in (a remembered device), or `202` challenge |
+//! | `POST /login/verify` `{challenge_id, code}` | | `200` signed in: session and remembered-device cookies |
+//! | `POST /login/resend` `{challenge_id}` | | `202` another code (after the cooldown) |
+//! | `GET /me` | session | `200` the account |
+//! | `POST /devices/revoke` | session | `200` every remembered device of the account is forgotten |
+//! | `POST /email/change` `{new_email}` | session | `202` a code to the new address, bound to it |
+//! | `POST /email/confirm` `{challenge_id, code, new_email}` | session | `200` changed, only for the address the code was bound to |
+//!
+//! What is demo-only, and what a real service does instead:
+//! - **Passwords.** The user table keeps a salted SHA-256 of each demo
+//!   password, compared in constant time (and an unknown address is compared
+//!   against a dummy entry, so both paths do the same work). SHA-256 is *not*
+//!   a password hash: a real service stores Argon2id hashes (the `argon2`
+//!   crate) and verifies with it.
+//! - **Delivery.** [`DemoDelivery`] prints each message, code included, to
+//!   stdout and keeps it in memory for the test. A real delivery calls an
+//!   email or SMS provider and never logs a code or a message body.
+//! - **State.** Accounts, sessions and pending logins live in this process's
+//!   memory, and so do the codes ([`MemoryStore`](vericode::MemoryStore)); the
+//!   signing key is generated at start, so a restart forgets everything.
+//! - **Cookies** are `Secure; HttpOnly; SameSite=Strict`: serve over HTTPS
+//!   (browsers and curl accept `Secure` cookies from `http://localhost` only).
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rand::Rng;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use time::{Duration, OffsetDateTime};
+use vericode::{
+    Attempt, ChallengeId, ClientKey, Clock, CodeStore, ConfigError, Context, Delivery, Destination,
+    DeviceToken, IssueError, IssueRequest, KeyId, Message, Never, Purpose, Receipt,
+    RecordingDelivery, RememberedDevice, SecretKey, SentMessage, StoreError, Subject, Ticket,
+    Verified, Verifier, VerifyError,
+};
+
+/// The demo accounts: (account id, email, password). Demo only.
+pub const DEMO_USERS: [(&str, &str, &str); 2] = [
+    ("u-ana", "ana@example.com", "ana-demo-password"),
+    ("u-ben", "ben@example.org", "ben-demo-password"),
+];
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "session";
+/// The remembered-device cookie's name.
+pub const DEVICE_COOKIE: &str = "device";
+/// How long a session lasts.
+const SESSION_LIFETIME: Duration = Duration::hours(12);
+/// The attributes of both cookies.
+const COOKIE_ATTRIBUTES: &str = "Path=/; Secure; HttpOnly; SameSite=Strict";
+
+/// A clock shared by the verifier and the sessions: the system clock when
+/// serving, a `ManualClock` in the test.
+pub type SharedClock = Arc<dyn Clock>;
+
+/// The verifier as this service builds it, over any [`CodeStore`].
+pub type DemoVerifier<S> = Verifier<S, DemoDelivery, SharedClock>;
+
+// ---------------------------------------------------------------------------
+// Delivery
+// ---------------------------------------------------------------------------
+
+/// DEMO ONLY: a delivery that prints every message (code included) and keeps
+/// it in memory, so a person running the example can read the code and the
+/// test can type it. A real service sends through its provider and never
+/// prints or logs a code.
+#[derive(Debug, Default)]
+pub struct DemoDelivery {
+    outbox: RecordingDelivery,
+    print: bool,
+}
+
+impl DemoDelivery {
+    /// Prints each message to stdout and keeps it.
+    pub fn printing() -> Self {
+        DemoDelivery {
+            outbox: RecordingDelivery::new(),
+            print: true,
+        }
+    }
+
+    /// Keeps each message without printing it.
+    pub fn quiet() -> Self {
+        DemoDelivery::default()
+    }
+
+    /// Every message so far, oldest first.
+    pub fn sent(&self) -> Vec<SentMessage> {
+        self.outbox.sent()
+    }
+
+    /// The latest message sent to `address`.
+    pub fn last_to(&self, address: &str) -> Option<SentMessage> {
+        self.sent()
+            .into_iter()
+            .rev()
+            .find(|m| m.destination.address() == address)
+    }
+}
+
+impl Delivery for DemoDelivery {
+    type Error = Never;
+
+    fn deliver(
+        &self,
+        message: &Message<'_>,
+    ) -> impl Future<Output = Result<Receipt, Never>> + Send {
+        if self.print {
+            // DEMO ONLY: printing the message prints the code.
+            println!(
+                "[demo delivery, prints codes: never in production] {} to {}: {}",
+                message.destination().channel(),
+                message.destination().address(),
+                message.body()
+            );
+        }
+        self.outbox.deliver(message)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// State
+// ---------------------------------------------------------------------------
+
+struct Account {
+    id: String,
+    email: String,
+    salt: [u8; 16],
+    password: [u8; 32],
+}
+
+/// DEMO ONLY: salted SHA-256. Real services use Argon2id.
+fn password_digest(salt: &[u8; 16], password: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(salt);
+    h.update(password.as_bytes());
+    h.finalize().into()
+}
+
+struct Users {
+    accounts: Vec<Account>,
+    /// Compared against for an unknown address, so that it costs the same.
+    dummy: ([u8; 16], [u8; 32]),
+}
+
+impl Users {
+    fn demo() -> Self {
+        let mut rng = rand::rng();
+        let accounts = DEMO_USERS
+            .iter()
+            .map(|(id, email, password)| {
+                let mut salt = [0u8; 16];
+                rng.fill_bytes(&mut salt);
+                Account {
+                    id: (*id).to_owned(),
+                    email: (*email).to_owned(),
+                    salt,
+                    password: password_digest(&salt, password),
+                }
+            })
+            .collect();
+        let mut dummy = ([0u8; 16], [0u8; 32]);
+        rng.fill_bytes(&mut dummy.0);
+        rng.fill_bytes(&mut dummy.1); // no password has this digest
+        Users { accounts, dummy }
+    }
+
+    /// The account id if `email` names an account and `password` is its
+    /// password; the same work either way.
+    fn check_password(&self, email: &str, password: &str) -> Option<String> {
+        let found = self.accounts.iter().find(|a| a.email == email);
+        let (salt, expected) =
+            found.map_or((&self.dummy.0, &self.dummy.1), |a| (&a.salt, &a.password));
+        let right: bool = password_digest(salt, password).ct_eq(expected).into();
+        found.filter(|_| right).map(|a| a.id.clone())
+    }
+
+    fn email_of(&self, account: &str) -> Option<String> {
+        self.accounts
+            .iter()
+            .find(|a| a.id == account)
+            .map(|a| a.email.clone())
+    }
+}
+
+struct Session {
+    account: String,
+    expires_at: OffsetDateTime,
+}
+
+/// A login waiting for its code. `account` is `None` for a decoy (unknown
+/// address or wrong password): such a challenge never signs anyone in, and a
+/// "resend" of it sends nothing.
+#[derive(Clone)]
+struct PendingLogin {
+    subject: Subject,
+    destination: Destination,
+    account: Option<String>,
+    expires_at: OffsetDateTime,
+}
+
+/// Everything the service keeps.
+pub struct AppState<S> {
+    verifier: DemoVerifier<S>,
+    clock: SharedClock,
+    users: Mutex<Users>,
+    sessions: Mutex<HashMap<String, Session>>,
+    pending: Mutex<HashMap<ChallengeId, PendingLogin>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl<S: CodeStore> AppState<S> {
+    /// A service over `store`, with the demo accounts.
+    pub fn new(
+        store: S,
+        delivery: DemoDelivery,
+        clock: SharedClock,
+        key: SecretKey,
+    ) -> Result<Self, ConfigError> {
+        let verifier = Verifier::builder()
+            .store(store)
+            .delivery(delivery)
+            .clock(Arc::clone(&clock))
+            .signing_key(KeyId::new(1), key)
+            .app_name("Acme Demo")
+            .build()?;
+        Ok(AppState {
+            verifier,
+            clock,
+            users: Mutex::new(Users::demo()),
+            sessions: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The demo outbox.
+    pub fn outbox(&self) -> &DemoDelivery {
+        self.verifier.delivery()
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    fn new_session(&self, account: &str) -> String {
+        let token = random_hex();
+        let now = self.now();
+        let mut sessions = lock(&self.sessions);
+        sessions.retain(|_, s| s.expires_at > now);
+        sessions.insert(
+            token.clone(),
+            Session {
+                account: account.to_owned(),
+                expires_at: now + SESSION_LIFETIME,
+            },
+        );
+        token
+    }
+
+    /// The signed-in account, from the session cookie.
+    fn session(&self, headers: &HeaderMap) -> Result<String, ApiError> {
+        let now = self.now();
+        cookie(headers, SESSION_COOKIE)
+            .and_then(|token| {
+                lock(&self.sessions)
+                    .get(token)
+                    .filter(|s| s.expires_at > now)
+                    .map(|s| s.account.clone())
+            })
+            .ok_or_else(ApiError::unauthenticated)
+    }
+
+    fn remember_pending(
+        &self,
+        ticket: &Ticket,
+        subject: Subject,
+        destination: Destination,
+        account: Option<String>,
+    ) {
+        let now = self.now();
+        let mut pending = lock(&self.pending);
+        pending.retain(|_, p| p.expires_at > now);
+        match pending.entry(*ticket.challenge_id()) {
+            // One live challenge per subject and purpose: a decoy issued while
+            // a real login waits is a resend of it, and must not demote it; a
+            // real login upgrades a decoy.
+            Entry::Occupied(mut e) => {
+                let p = e.get_mut();
+                if account.is_some() {
+                    p.account = account;
+                }
+                p.expires_at = ticket.expires_at();
+            }
+            Entry::Vacant(e) => {
+                e.insert(PendingLogin {
+                    subject,
+                    destination,
+                    account,
+                    expires_at: ticket.expires_at(),
+                });
+            }
+        }
+    }
+
+    fn pending(&self, id: &ChallengeId) -> Option<PendingLogin> {
+        let now = self.now();
+        lock(&self.pending)
+            .get(id)
+            .filter(|p| p.expires_at > now)
+            .cloned()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Router
+// ---------------------------------------------------------------------------
+
+/// The service's routes over `state`.
+pub fn app<S: CodeStore + 'static>(state: Arc<AppState<S>>) -> Router {
+    Router::new()
+        .route("/login", post(login::<S>))
+        .route("/login/verify", post(login_verify::<S>))
+        .route("/login/resend", post(login_resend::<S>))
+        .route("/me", get(me::<S>))
+        .route("/devices/revoke", post(revoke_devices::<S>))
+        .route("/email/change", post(email_change::<S>))
+        .route("/email/confirm", post(email_confirm::<S>))
+        .with_state(state)
+}
+
+type AppResult = Result<Response, ApiError>;
+
+#[derive(Deserialize)]
+struct LoginBody {
+    email: String,
+    password: String,
+}
+
+/// Password, then: a remembered device is signed in at once; any other
+/// device gets a code. An unknown address or a wrong password gets a decoy
+/// challenge of the same shape (and the same limits), so the answer tells
+/// nothing about which accounts exist or whether the password was right.
+async fn login<S: CodeStore>(
+    State(st): State<Arc<AppState<S>>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Json<LoginBody>, JsonRejection>,
+) -> AppResult {
+    let Json(body) = body.map_err(ApiError::bad_request)?;
+    let email = normalize_email(&body.email);
+    let destination = Destination::email(&email).map_err(|e| st.issue_error(e.into()))?;
+    let subject = login_subject(&email).map_err(|e| st.issue_error(e.into()))?;
+    let client = client_key(peer)?;
+    let account = lock(&st.users).check_password(&email, &body.password);
+
+    // The device is checked whatever the password's verdict, so the time
+    // taken does not tell it.
+    let device_known = match cookie(&headers, DEVICE_COOKIE).map(DeviceToken::parse) {
+        Some(Ok(token)) => st.verifier.check_device(&subject, &token).await.is_ok(),
+        _ => false,
+    };
+    if let (Some(account), true) = (&account, device_known) {
+        let session = st.new_session(account);
+        let mut resp = (
+            StatusCode::OK,
+            Json(json!({ "status": "logged_in", "email": email })),
+        )
+            .into_response();
+        set_cookie(&mut resp, &session_cookie(&session));
+        return Ok(resp);
+    }
+
+    let request = IssueRequest::new(
+        Purpose::LoginNewDevice,
+        subject.clone(),
+        destination.clone(),
+    )
+    .client(client);
+    let ticket = match account {
+        Some(_) => st.verifier.issue(&request).await,
+        None => st.verifier.issue_decoy(&request).await,
+    }
+    .map_err(|e| st.issue_error(e))?;
+    st.remember_pending(&ticket, subject, destination, account);
+    Ok(challenge(&ticket, true))
+}
+
+#[derive(Deserialize)]
+struct VerifyBody {
+    challenge_id: String,
+    code: String,
+}
+
+/// The code of a login challenge: signs in, and remembers the device.
+async fn login_verify<S: CodeStore + 'static>(
+    State(st): State<Arc<AppState<S>>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Result<Json<VerifyBody>, JsonRejection>,
+) -> AppResult {
+    let Json(body) = body.map_err(ApiError::bad_request)?;
+    let client = client_key(peer)?;
+    let unknown = || st.verify_error(&VerifyError::UnknownChallenge);
+    let id = ChallengeId::parse(body.challenge_id.trim()).map_err(|_| unknown())?;
+    let pending = st.pending(&id).ok_or_else(unknown)?;
+    let verified = st
+        .verifier
+        .verify_attempt(
+            Attempt::new(&id, &body.code)
+                .purpose(&Purpose::LoginNewDevice)
+                .client(&client),
+        )
+        .await
+        .map_err(|e| st.verify_error(&e))?;
+    lock(&st.pending).remove(&id);
+    // A decoy's code never verifies, and its resends send nothing; this is
+    // only belt and braces.
+    let Some(account) = pending
+        .account
+        .filter(|_| *verified.subject() == pending.subject)
+    else {
+        return Err(unknown());
+    };
+    signed_in(st, &account, verified).await
+}
+
+async fn signed_in<S: CodeStore + 'static>(
+    st: Arc<AppState<S>>,
+    account: &str,
+    verified: Verified,
+) -> AppResult {
+    let session = st.new_session(account);
+    let device = match remember_device(Arc::clone(&st), verified.clone()).await {
+        Ok(device) => Some(device),
+        Err(e) => {
+            // Signed in all the same; this device will be challenged again.
+            eprintln!("could not remember the device: {e}");
+            None
+        }
+    };
+    let remembered_until = device.as_ref().map(|d| d.expires_at().unix_timestamp());
+    let mut resp = (
+        StatusCode::OK,
+        Json(json!({
+            "status": "logged_in",
+            "email": verified.destination().address(),
+            "device_remembered_until": remembered_until,
+        })),
+    )
+        .into_response();
+    set_cookie(&mut resp, &session_cookie(&session));
+    if let Some(device) = device {
+        let max_age = (device.expires_at() - st.now()).whole_seconds().max(0);
+        set_cookie(
+            &mut resp,
+            &format!(
+                "{DEVICE_COOKIE}={}; Max-Age={max_age}; {COOKIE_ATTRIBUTES}",
+                device.token().expose()
+            ),
+        );
+    }
+    Ok(resp)
+}
+
+/// Remembers the device that just verified.
+async fn remember_device<S: CodeStore + 'static>(
+    st: Arc<AppState<S>>,
+    verified: Verified,
+) -> Result<RememberedDevice, String> {
+    st.verifier
+        .remember_device(&verified)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+#[derive(Deserialize)]
+struct ResendBody {
+    challenge_id: String,
+}
+
+/// Another code for a login challenge, after the cooldown.
+async fn login_resend<S: CodeStore>(
+    State(st): State<Arc<AppState<S>>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Result<Json<ResendBody>, JsonRejection>,
+) -> AppResult {
+    let Json(body) = body.map_err(ApiError::bad_request)?;
+    let client = client_key(peer)?;
+    let unknown = || st.issue_error(IssueError::UnknownChallenge);
+    let id = ChallengeId::parse(body.challenge_id.trim()).map_err(|_| unknown())?;
+    let pending = st.pending(&id).ok_or_else(unknown)?;
+    let ticket = if pending.account.is_some() {
+        st.verifier.resend_from(&id, &client).await
+    } else {
+        // A resend of a decoy must not turn it into a real challenge (that
+        // would send a working code for a wrong password): the same work
+        // again, and still nothing delivered.
+        let request = IssueRequest::new(
+            Purpose::LoginNewDevice,
+            pending.subject.clone(),
+            pending.destination.clone(),
+        )
+        .client(client);
+        st.verifier.issue_decoy(&request).await
+    }
+    .map_err(|e| st.issue_error(e))?;
+    if ticket.challenge_id() != &id {
+        return Err(unknown());
+    }
+    Ok(challenge(&ticket, true))
+}
+
+/// The signed-in account.
+async fn me<S: CodeStore>(State(st): State<Arc<AppState<S>>>, headers: HeaderMap) -> AppResult {
+    let account = st.session(&headers)?;
+    let email = lock(&st.users).email_of(&account);
+    Ok(Json(json!({ "account": account, "email": email })).into_response())
+}
+
+/// Forgets every remembered device of the signed-in account ("sign out
+/// everywhere", "I lost my phone"): each of them is challenged at its next
+/// login. The session itself stays.
+async fn revoke_devices<S: CodeStore>(
+    State(st): State<Arc<AppState<S>>>,
+    headers: HeaderMap,
+) -> AppResult {
+    let account = st.session(&headers)?;
+    let email = lock(&st.users)
+        .email_of(&account)
+        .ok_or_else(ApiError::unauthenticated)?;
+    let subject = login_subject(&email).map_err(|e| st.issue_error(e.into()))?;
+    st.verifier
+        .forget_all_devices(&subject)
+        .await
+        .map_err(|e| st.store_error(&e))?;
+    let mut resp = Json(json!({ "status": "devices_revoked" })).into_response();
+    set_cookie(
+        &mut resp,
+        &format!("{DEVICE_COOKIE}=; Max-Age=0; {COOKIE_ATTRIBUTES}"),
+    );
+    Ok(resp)
+}
+
+#[derive(Deserialize)]
+struct EmailChangeBody {
+    new_email: String,
+}
+
+/// Sends a code to the new address, bound to it: it confirms that address
+/// and no other.
+async fn email_change<S: CodeStore>(
+    State(st): State<Arc<AppState<S>>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Json<EmailChangeBody>, JsonRejection>,
+) -> AppResult {
+    let account = st.session(&headers)?;
+    let Json(body) = body.map_err(ApiError::bad_request)?;
+    let client = client_key(peer)?;
+    let new_email = normalize_email(&body.new_email);
+    let destination = Destination::email(&new_email).map_err(|e| st.issue_error(e.into()))?;
+    if lock(&st.users).email_of(&account).as_deref() == Some(new_email.as_str()) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "same_email",
+            "That is already your email address.",
+        ));
+    }
+    let subject = Subject::new(&account).map_err(|e| st.issue_error(e.into()))?;
+    let context = email_change_context(&new_email).map_err(|e| st.issue_error(e.into()))?;
+    let request = IssueRequest::new(Purpose::CredentialChange, subject, destination)
+        .bind(context)
+        .client(client);
+    let ticket = st
+        .verifier
+        .issue(&request)
+        .await
+        .map_err(|e| st.issue_error(e))?;
+    Ok(challenge(&ticket, false))
+}
+
+#[derive(Deserialize)]
+struct EmailConfirmBody {
+    challenge_id: String,
+    code: String,
+    new_email: String,
+}
+
+/// Confirms the change with the code, checked against the address submitted
+/// now: a code sent to one address confirms that address only.
+async fn email_confirm<S: CodeStore>(
+    State(st): State<Arc<AppState<S>>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Json<EmailConfirmBody>, JsonRejection>,
+) -> AppResult {
+    let account = st.session(&headers)?;
+    let Json(body) = body.map_err(ApiError::bad_request)?;
+    let client = client_key(peer)?;
+    let unknown = || st.verify_error(&VerifyError::UnknownChallenge);
+    let id = ChallengeId::parse(body.challenge_id.trim()).map_err(|_| unknown())?;
+    let new_email = normalize_email(&body.new_email);
+    let context = email_change_context(&new_email).map_err(|e| st.issue_error(e.into()))?;
+    let verified = st
+        .verifier
+        .verify_attempt(
+            Attempt::new(&id, &body.code)
+                .purpose(&Purpose::CredentialChange)
+                .bound(&context)
+                .client(&client),
+        )
+        .await
+        .map_err(|e| st.verify_error(&e))?;
+    if verified.subject().as_str() != account {
+        // Another account's challenge: its code cannot be known here, so
+        // this does not happen; refuse all the same.
+        return Err(unknown());
+    }
+    let old_email = {
+        let mut users = lock(&st.users);
+        if users
+            .accounts
+            .iter()
+            .any(|a| a.email == new_email && a.id != account)
+        {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "email_taken",
+                "That email address belongs to another account.",
+            ));
+        }
+        let Some(a) = users.accounts.iter_mut().find(|a| a.id == account) else {
+            return Err(ApiError::unauthenticated());
+        };
+        std::mem::replace(&mut a.email, new_email.clone())
+    };
+    // Devices were remembered for the old sign-in address; a credential
+    // change forgets them.
+    if let Ok(old) = login_subject(&old_email)
+        && let Err(e) = st.verifier.forget_all_devices(&old).await
+    {
+        eprintln!("could not forget the devices after an email change: {e}");
+    }
+    Ok(Json(json!({ "status": "email_changed", "email": new_email })).into_response())
+}
+
+// ---------------------------------------------------------------------------
+// Pieces
+// ---------------------------------------------------------------------------
+
+/// The `202` answer to "send me a code", the same for a real challenge and a
+/// decoy. `login` words the message so that it holds for a decoy too.
+fn challenge(ticket: &Ticket, login: bool) -> Response {
+    let masked = ticket.masked_destination().as_str();
+    let message = if login {
+        format!("If the email address and password are right, we sent a code to {masked}.")
+    } else {
+        format!("We sent a code to {masked}.")
+    };
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "status": "challenge",
+            "challenge_id": ticket.challenge_id().to_string(),
+            "channel": ticket.channel().as_str(),
+            "masked_destination": masked,
+            "expires_at": ticket.expires_at().unix_timestamp(),
+            "resend_after": ticket.resend_after().map(OffsetDateTime::unix_timestamp),
+            "attempts_left": ticket.attempts_left(),
+            "message": message,
+        })),
+    )
+        .into_response()
+}
+
+/// Addresses are compared trimmed and lower-cased.
+fn normalize_email(typed: &str) -> String {
+    typed.trim().to_ascii_lowercase()
+}
+
+/// The subject of login challenges and remembered devices: the sign-in
+/// address as typed (normalized), for known and unknown addresses alike.
+/// A challenge id carries a plain hash of its subject, so a decoy is
+/// indistinguishable only if real challenges use the typed identifier too.
+fn login_subject(email: &str) -> Result<Subject, vericode::InputError> {
+    Subject::new(email)
+}
+
+/// The details an email-change code is bound to.
+pub fn email_change_context(new_email: &str) -> Result<Context, vericode::InputError> {
+    Context::new(format!("change-email:{new_email}"))
+}
+
+/// Rate limits count per peer address.
+fn client_key(peer: SocketAddr) -> Result<ClientKey, ApiError> {
+    ClientKey::new(&format!("ip:{}", peer.ip())).map_err(|_| ApiError::bad_request_plain())
+}
+
+fn random_hex() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn session_cookie(token: &str) -> String {
+    format!("{SESSION_COOKIE}={token}; {COOKIE_ATTRIBUTES}")
+}
+
+fn set_cookie(resp: &mut Response, cookie: &str) {
+    if let Ok(value) = HeaderValue::from_str(cookie) {
+        resp.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+/// The value of cookie `name`, if the request has it.
+fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------
+
+/// A JSON error: `{ "error": kind, "message": safe text, … }`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    kind: &'static str,
+    message: String,
+    attempts_left: Option<u32>,
+    /// Seconds until a retry may work.
+    retry_in: Option<i64>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, kind: &'static str, message: &str) -> Self {
+        ApiError {
+            status,
+            kind,
+            message: message.to_owned(),
+            attempts_left: None,
+            retry_in: None,
+        }
+    }
+
+    fn bad_request(rejection: JsonRejection) -> Self {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            &format!("The request is not valid: {}", rejection.body_text()),
+        )
+    }
+
+    fn bad_request_plain() -> Self {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "The request is not valid.",
+        )
+    }
+
+    fn unauthenticated() -> Self {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Sign in first.",
+        )
+    }
+
+    fn retry(mut self, now: OffsetDateTime, at: Option<OffsetDateTime>) -> Self {
+        self.retry_in = at.map(|at| (at - now).whole_seconds().max(1));
+        self
+    }
+}
+
+impl<S: CodeStore> AppState<S> {
+    fn verify_error(&self, e: &VerifyError) -> ApiError {
+        use StatusCode as C;
+        let (status, kind, attempts_left, retry_at) = match e {
+            VerifyError::WrongCode { attempts_left } => {
+                (C::UNAUTHORIZED, "wrong_code", Some(*attempts_left), None)
+            }
+            VerifyError::ContextMismatch { attempts_left } => {
+                (C::FORBIDDEN, "context_mismatch", Some(*attempts_left), None)
+            }
+            VerifyError::TooManyAttempts => (C::FORBIDDEN, "too_many_attempts", Some(0), None),
+            VerifyError::Expired => (C::NOT_FOUND, "expired", None, None),
+            VerifyError::UnknownChallenge => (C::NOT_FOUND, "unknown_challenge", None, None),
+            VerifyError::Locked { until } => (C::FORBIDDEN, "locked", None, *until),
+            VerifyError::RateLimited { retry_after, .. } => (
+                C::TOO_MANY_REQUESTS,
+                "rate_limited",
+                None,
+                Some(*retry_after),
+            ),
+            VerifyError::TooSoon { retry_after } => {
+                (C::TOO_MANY_REQUESTS, "too_soon", None, Some(*retry_after))
+            }
+            VerifyError::Malformed(_) => (C::BAD_REQUEST, "malformed_code", None, None),
+            VerifyError::Store(e) => return self.store_error(e),
+            _ => (C::SERVICE_UNAVAILABLE, "unavailable", None, None),
+        };
+        let mut err = ApiError::new(status, kind, e.user_message()).retry(self.now(), retry_at);
+        err.attempts_left = attempts_left;
+        err
+    }
+
+    fn issue_error(&self, e: IssueError) -> ApiError {
+        use StatusCode as C;
+        let (status, kind, retry_at) = match &e {
+            IssueError::Input(_) => (C::BAD_REQUEST, "invalid_input", None),
+            IssueError::Locked { until } => (C::FORBIDDEN, "locked", *until),
+            IssueError::ResendTooSoon { retry_after } => {
+                (C::TOO_MANY_REQUESTS, "resend_too_soon", Some(*retry_after))
+            }
+            IssueError::SendLimit { retry_after } => {
+                (C::TOO_MANY_REQUESTS, "send_limit", Some(*retry_after))
+            }
+            IssueError::RateLimited { retry_after, .. } => {
+                (C::TOO_MANY_REQUESTS, "rate_limited", Some(*retry_after))
+            }
+            IssueError::CountryNotAllowed { .. } => (C::FORBIDDEN, "country_not_allowed", None),
+            IssueError::UnknownChallenge => (C::NOT_FOUND, "unknown_challenge", None),
+            IssueError::Store(_) | IssueError::Delivery(_) => {
+                // Errors name no code or address: safe to log.
+                eprintln!("could not send a code: {e}");
+                (C::SERVICE_UNAVAILABLE, "unavailable", None)
+            }
+            _ => (C::SERVICE_UNAVAILABLE, "unavailable", None),
+        };
+        ApiError::new(status, kind, e.user_message()).retry(self.now(), retry_at)
+    }
+
+    fn store_error(&self, e: &StoreError) -> ApiError {
+        eprintln!("store error: {e}");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Something went wrong on our side. Try again in a moment.",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({ "error": self.kind, "message": self.message });
+        if let Some(n) = self.attempts_left {
+            body["attempts_left"] = Value::from(n);
+        }
+        if let Some(s) = self.retry_in {
+            body["retry_after_seconds"] = Value::from(s);
+        }
+        let mut resp = (self.status, Json(body)).into_response();
+        if let Some(s) = self.retry_in {
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(u64::try_from(s).unwrap_or(1)),
+            );
+        }
+        resp
+    }
+}

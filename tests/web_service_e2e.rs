@@ -1,0 +1,523 @@
+//! End to end: the `web_service` example's own router (the same `app.rs`,
+//! included below) served on a loopback port and driven over real HTTP with a
+//! real client (ureq), the way a browser or a mobile app would.
+//!
+//! Time moves by a `ManualClock`; nothing sleeps. Codes are read from the
+//! demo delivery's outbox, as the person would read them from their inbox.
+
+#[path = "../examples/web_service/app.rs"]
+#[allow(dead_code)]
+mod app;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use time::{Duration, OffsetDateTime};
+use vericode::{ManualClock, MemoryStore, SecretKey};
+
+use app::{AppState, DEMO_USERS, DemoDelivery};
+
+const ANA: (&str, &str) = (DEMO_USERS[0].1, DEMO_USERS[0].2);
+const BEN: (&str, &str) = (DEMO_USERS[1].1, DEMO_USERS[1].2);
+const WRONG_CODE_MESSAGE: &str = "That code is not right. Check the message and try again.";
+
+/// The service on 127.0.0.1:<free port>, its state (for the outbox), its
+/// clock, and an HTTP client.
+struct Service {
+    state: Arc<AppState<MemoryStore>>,
+    clock: ManualClock,
+    agent: ureq::Agent,
+    base: String,
+    // Dropped last: stops the server.
+    _rt: tokio::runtime::Runtime,
+}
+
+/// One HTTP answer.
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    json: Value,
+    set_cookies: Vec<String>,
+    retry_after: Option<String>,
+}
+
+impl Reply {
+    /// The value a `Set-Cookie` of this reply gives cookie `name`.
+    fn cookie(&self, name: &str) -> Option<String> {
+        self.set_cookie(name).map(|c| {
+            c[name.len() + 1..]
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .to_owned()
+        })
+    }
+
+    /// The whole `Set-Cookie` line for cookie `name`.
+    fn set_cookie(&self, name: &str) -> Option<&str> {
+        self.set_cookies
+            .iter()
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .map(String::as_str)
+    }
+
+    fn str(&self, key: &str) -> &str {
+        self.json[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("no string {key:?} in {}", self.json))
+    }
+}
+
+impl Service {
+    fn start() -> Service {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let clock = ManualClock::new(OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap());
+        let state = Arc::new(
+            AppState::new(
+                MemoryStore::new(),
+                DemoDelivery::quiet(),
+                Arc::new(clock.clone()),
+                SecretKey::generate(),
+            )
+            .expect("the demo configuration builds"),
+        );
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("a loopback port");
+        let addr = listener.local_addr().unwrap();
+        let router = app::app(Arc::clone(&state));
+        rt.spawn(async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .expect("the service runs");
+        });
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent();
+        Service {
+            state,
+            clock,
+            agent,
+            base: format!("http://{addr}"),
+            _rt: rt,
+        }
+    }
+
+    fn post(&self, path: &str, body: &Value, cookies: &[(&str, &str)]) -> Reply {
+        let mut req = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json");
+        if let Some(c) = cookie_header(cookies) {
+            req = req.header("cookie", c);
+        }
+        reply(req.send(body.to_string()).expect("an HTTP answer"))
+    }
+
+    fn get(&self, path: &str, cookies: &[(&str, &str)]) -> Reply {
+        let mut req = self.agent.get(format!("{}{path}", self.base));
+        if let Some(c) = cookie_header(cookies) {
+            req = req.header("cookie", c);
+        }
+        reply(req.call().expect("an HTTP answer"))
+    }
+
+    fn login(&self, (email, password): (&str, &str), cookies: &[(&str, &str)]) -> Reply {
+        self.post(
+            "/login",
+            &json!({ "email": email, "password": password }),
+            cookies,
+        )
+    }
+
+    fn verify(&self, challenge_id: &str, code: &str) -> Reply {
+        self.post(
+            "/login/verify",
+            &json!({ "challenge_id": challenge_id, "code": code }),
+            &[],
+        )
+    }
+
+    fn resend(&self, challenge_id: &str) -> Reply {
+        self.post(
+            "/login/resend",
+            &json!({ "challenge_id": challenge_id }),
+            &[],
+        )
+    }
+
+    /// The code in the latest message to `address`.
+    fn code_sent_to(&self, address: &str) -> String {
+        self.state
+            .outbox()
+            .last_to(address)
+            .unwrap_or_else(|| panic!("no message to {address}"))
+            .code
+    }
+
+    fn sent_to(&self, address: &str) -> usize {
+        self.state
+            .outbox()
+            .sent()
+            .iter()
+            .filter(|m| m.destination.address() == address)
+            .count()
+    }
+
+    /// Signs in from a new device; returns (session, device) cookies.
+    fn sign_in(&self, who: (&str, &str)) -> (String, String) {
+        let r = self.login(who, &[]);
+        assert_eq!(r.status, 202, "{r:?}");
+        let r = self.verify(r.str("challenge_id"), &self.code_sent_to(who.0));
+        assert_eq!(r.status, 200, "{r:?}");
+        (r.cookie("session").unwrap(), r.cookie("device").unwrap())
+    }
+}
+
+fn cookie_header(cookies: &[(&str, &str)]) -> Option<String> {
+    (!cookies.is_empty()).then(|| {
+        cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    })
+}
+
+fn reply(mut resp: ureq::http::Response<ureq::Body>) -> Reply {
+    let status = resp.status().as_u16();
+    let set_cookies = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let text = resp.body_mut().read_to_string().expect("a body");
+    let json = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("status {status}: not JSON ({e}): {text:?}"));
+    Reply {
+        status,
+        json,
+        set_cookies,
+        retry_after,
+    }
+}
+
+/// A code that differs from `code` in every digit.
+fn wrong(code: &str) -> String {
+    code.chars()
+        .map(|c| char::from_digit((c.to_digit(10).unwrap() + 1) % 10, 10).unwrap())
+        .collect()
+}
+
+fn assert_protected_cookie(line: &str) {
+    for attribute in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(
+            line.split(';').any(|a| a.trim() == attribute),
+            "{attribute} missing from {line:?}"
+        );
+    }
+}
+
+/// The keys of a JSON object, with the JSON type of each value.
+fn shape(v: &Value) -> Vec<(String, &'static str)> {
+    let mut out: Vec<_> = v
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| {
+            let t = match v {
+                Value::Null => "null",
+                Value::Bool(_) => "bool",
+                Value::Number(_) => "number",
+                Value::String(_) => "string",
+                Value::Array(_) => "array",
+                Value::Object(_) => "object",
+            };
+            (k.clone(), t)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_new_device_is_challenged_then_remembered_until_revoked() {
+    let s = Service::start();
+
+    // A device the account has not seen: a challenge, and a code by email.
+    let r = s.login(ANA, &[]);
+    assert_eq!(r.status, 202, "{r:?}");
+    assert_eq!(r.str("status"), "challenge");
+    assert_eq!(r.str("masked_destination"), "a•••@example.com");
+    assert_eq!(r.json["attempts_left"], 5);
+    assert!(r.set_cookies.is_empty(), "no session before the code");
+    let id = r.str("challenge_id").to_owned();
+    assert_eq!(s.sent_to(ANA.0), 1);
+
+    // Asking again at once is refused with the cooldown; after it, another
+    // code for the same challenge.
+    let r = s.resend(&id);
+    assert_eq!(r.status, 429, "{r:?}");
+    assert_eq!(r.str("error"), "resend_too_soon");
+    assert_eq!(r.json["retry_after_seconds"], 30);
+    assert_eq!(r.retry_after.as_deref(), Some("30"));
+    s.clock.advance(Duration::seconds(31));
+    let r = s.resend(&id);
+    assert_eq!(r.status, 202, "{r:?}");
+    assert_eq!(r.str("challenge_id"), id);
+    assert_eq!(s.sent_to(ANA.0), 2);
+    let code = s.code_sent_to(ANA.0);
+
+    // Not a code at all: refused, not counted.
+    let r = s.verify(&id, "12ab");
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(r.str("error"), "malformed_code");
+
+    // A wrong code: 401, with the attempts left and the safe message.
+    let r = s.verify(&id, &wrong(&code));
+    assert_eq!(r.status, 401, "{r:?}");
+    assert_eq!(r.str("error"), "wrong_code");
+    assert_eq!(r.str("message"), WRONG_CODE_MESSAGE);
+    assert_eq!(r.json["attempts_left"], 4);
+    assert!(r.set_cookies.is_empty());
+
+    // The right code: signed in, and the device remembered.
+    let r = s.verify(&id, &code);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.str("status"), "logged_in");
+    let session = r.cookie("session").expect("a session cookie");
+    let device = r.cookie("device").expect("a remembered-device cookie");
+    assert_protected_cookie(r.set_cookie("session").unwrap());
+    let device_line = r.set_cookie("device").unwrap();
+    assert_protected_cookie(device_line);
+    assert!(device_line.contains("Max-Age=2592000"), "{device_line}"); // 30 days
+    assert_eq!(device.len(), 64);
+
+    // A code works once.
+    let r = s.verify(&id, &code);
+    assert_eq!(r.status, 404, "{r:?}");
+    assert_eq!(r.str("error"), "unknown_challenge");
+
+    // The session works; without it, 401.
+    let r = s.get("/me", &[("session", &session)]);
+    assert_eq!((r.status, r.str("email")), (200, ANA.0), "{r:?}");
+    let r = s.get("/me", &[]);
+    assert_eq!((r.status, r.str("error")), (401, "unauthenticated"));
+
+    // The same device signs in again without a code.
+    let r = s.login(ANA, &[("device", &device)]);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.str("status"), "logged_in");
+    let second_session = r.cookie("session").expect("a new session");
+    assert_ne!(second_session, session);
+    assert_eq!(s.sent_to(ANA.0), 2, "no code for a remembered device");
+
+    // The device cookie never replaces the password.
+    let r = s.login((ANA.0, "not-the-password"), &[("device", &device)]);
+    assert_eq!(r.status, 202, "{r:?}");
+    assert!(r.set_cookies.is_empty());
+    assert_eq!(s.sent_to(ANA.0), 2, "nothing sent for a wrong password");
+
+    // Ana's device is not Ben's.
+    let r = s.login(BEN, &[("device", &device)]);
+    assert_eq!(r.status, 202, "{r:?}");
+    assert_eq!(s.sent_to(BEN.0), 1);
+
+    // Revoking needs a session; it forgets every device and clears the cookie.
+    let r = s.post("/devices/revoke", &json!({}), &[]);
+    assert_eq!((r.status, r.str("error")), (401, "unauthenticated"));
+    let r = s.post("/devices/revoke", &json!({}), &[("session", &session)]);
+    assert_eq!(r.status, 200, "{r:?}");
+    let cleared = r
+        .set_cookie("device")
+        .expect("the device cookie is cleared");
+    assert!(cleared.starts_with("device=;") && cleared.contains("Max-Age=0"));
+
+    // The old cookie is challenged again (past the cooldown the wrong
+    // password above started).
+    s.clock.advance(Duration::seconds(31));
+    let r = s.login(ANA, &[("device", &device)]);
+    assert_eq!(r.status, 202, "{r:?}");
+    assert_eq!(r.str("status"), "challenge");
+    assert_eq!(s.sent_to(ANA.0), 3);
+    let r = s.verify(r.str("challenge_id"), &s.code_sent_to(ANA.0));
+    assert_eq!(r.status, 200, "{r:?}");
+    let new_device = r.cookie("device").unwrap();
+    assert_ne!(new_device, device);
+
+    // A device remembered after the revocation works; the old one still not.
+    let r = s.login(ANA, &[("device", &new_device)]);
+    assert_eq!((r.status, r.str("status")), (200, "logged_in"), "{r:?}");
+    s.clock.advance(Duration::seconds(301));
+    let r = s.login(ANA, &[("device", &device)]);
+    assert_eq!(r.status, 202, "{r:?}");
+}
+
+#[test]
+fn an_email_change_is_confirmed_only_for_the_bound_address() {
+    let s = Service::start();
+    let (session, _) = s.sign_in(ANA);
+    let new = "ana.new@example.net";
+
+    // Needs a session.
+    let r = s.post("/email/change", &json!({ "new_email": new }), &[]);
+    assert_eq!((r.status, r.str("error")), (401, "unauthenticated"));
+
+    // The code goes to the new address (as typed, normalized).
+    let r = s.post(
+        "/email/change",
+        &json!({ "new_email": " Ana.New@Example.NET " }),
+        &[("session", &session)],
+    );
+    assert_eq!(r.status, 202, "{r:?}");
+    assert_eq!(r.str("masked_destination"), "a•••@example.net");
+    let id = r.str("challenge_id").to_owned();
+    let code = s.code_sent_to(new);
+
+    // Confirming needs the session too.
+    let confirm = |code: &str, address: &str, cookies: &[(&str, &str)]| {
+        s.post(
+            "/email/confirm",
+            &json!({ "challenge_id": id, "code": code, "new_email": address }),
+            cookies,
+        )
+    };
+    let r = confirm(&code, new, &[]);
+    assert_eq!((r.status, r.str("error")), (401, "unauthenticated"));
+
+    // A wrong code, for the right address.
+    let r = confirm(&wrong(&code), new, &[("session", &session)]);
+    assert_eq!(r.status, 401, "{r:?}");
+    assert_eq!(r.str("error"), "wrong_code");
+    assert_eq!(r.json["attempts_left"], 4);
+
+    // The right code, for another address: refused, and nothing changes.
+    let r = confirm(&code, "mallory@example.com", &[("session", &session)]);
+    assert_eq!(r.status, 403, "{r:?}");
+    assert_eq!(r.str("error"), "context_mismatch");
+    assert_eq!(r.str("message"), WRONG_CODE_MESSAGE);
+    assert_eq!(r.json["attempts_left"], 3);
+    let r = s.get("/me", &[("session", &session)]);
+    assert_eq!(r.str("email"), ANA.0);
+
+    // The right code for the address it was sent to: confirmed.
+    let r = confirm(&code, new, &[("session", &session)]);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.str("email"), new);
+    let r = s.get("/me", &[("session", &session)]);
+    assert_eq!(r.str("email"), new);
+
+    // Ana now signs in with the new address (and a code goes there); the old
+    // address is an unknown one: the same answer, and nothing sent to it.
+    let before_old = s.sent_to(ANA.0);
+    let r = s.login((new, ANA.1), &[]);
+    assert_eq!(r.status, 202, "{r:?}");
+    assert_eq!(s.code_sent_to(new).len(), 6);
+    assert_eq!(s.sent_to(new), 2);
+    let r = s.login(ANA, &[]);
+    assert_eq!(r.status, 202, "{r:?}");
+    assert_eq!(s.sent_to(ANA.0), before_old);
+
+    // An address of another account can be confirmed by code, but not taken.
+    let r = s.post(
+        "/email/change",
+        &json!({ "new_email": BEN.0 }),
+        &[("session", &session)],
+    );
+    assert_eq!(r.status, 202, "{r:?}");
+    let r = s.post(
+        "/email/confirm",
+        &json!({
+            "challenge_id": r.str("challenge_id"),
+            "code": s.code_sent_to(BEN.0),
+            "new_email": BEN.0,
+        }),
+        &[("session", &session)],
+    );
+    assert_eq!((r.status, r.str("error")), (409, "email_taken"), "{r:?}");
+}
+
+#[test]
+fn an_unknown_address_or_a_wrong_password_looks_like_a_real_challenge() {
+    let s = Service::start();
+
+    let real = s.login(BEN, &[]);
+    let unknown = s.login(("nobody@example.com", "whatever"), &[]);
+    let wrong_password = s.login((ANA.0, "not-the-password"), &[]);
+    for r in [&real, &unknown, &wrong_password] {
+        assert_eq!(r.status, 202, "{r:?}");
+        assert_eq!(shape(&r.json), shape(&real.json), "{r:?}");
+        for same in [
+            "status",
+            "channel",
+            "expires_at",
+            "resend_after",
+            "attempts_left",
+        ] {
+            assert_eq!(r.json[same], real.json[same], "{same} differs: {r:?}");
+        }
+        assert_eq!(r.str("challenge_id").len(), real.str("challenge_id").len());
+        assert!(r.set_cookies.is_empty());
+    }
+    assert_eq!(real.str("masked_destination"), "b•••@example.org");
+    assert_eq!(unknown.str("masked_destination"), "n•••@example.com");
+    assert_eq!(wrong_password.str("masked_destination"), "a•••@example.com");
+    assert_eq!(s.state.outbox().sent().len(), 1, "only Ben got a code");
+
+    // A guess gets the same answer whichever it was.
+    let ben_code = s.code_sent_to(BEN.0);
+    let guess = wrong(&ben_code);
+    let answers: Vec<Reply> = [&real, &unknown, &wrong_password]
+        .iter()
+        .map(|r| s.verify(r.str("challenge_id"), &guess))
+        .collect();
+    for a in &answers {
+        assert_eq!(a.status, 401, "{a:?}");
+        assert_eq!(a.json, answers[0].json);
+    }
+    assert_eq!(answers[0].json["attempts_left"], 4);
+
+    // So does a resend, and a resend of a decoy still sends nothing: it must
+    // not turn a wrong password into a working code.
+    s.clock.advance(Duration::seconds(31));
+    let resent: Vec<Reply> = [&real, &unknown, &wrong_password]
+        .iter()
+        .map(|r| s.resend(r.str("challenge_id")))
+        .collect();
+    for (r, before) in resent.iter().zip([&real, &unknown, &wrong_password]) {
+        assert_eq!(r.status, 202, "{r:?}");
+        assert_eq!(r.str("challenge_id"), before.str("challenge_id"));
+        assert_eq!(shape(&r.json), shape(&resent[0].json));
+        assert_eq!(r.json["resend_after"], resent[0].json["resend_after"]);
+    }
+    assert_eq!(s.sent_to(BEN.0), 2);
+    assert_eq!(s.state.outbox().sent().len(), 2, "nothing sent for decoys");
+
+    // Ids that name no challenge, and requests that are not valid.
+    let r = s.verify(
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "123456",
+    );
+    assert_eq!((r.status, r.str("error")), (404, "unknown_challenge"));
+    let r = s.verify("not an id", "123456");
+    assert_eq!((r.status, r.str("error")), (404, "unknown_challenge"));
+    let r = s.post("/login", &json!({ "email": "ana@" }), &[]);
+    assert_eq!((r.status, r.str("error")), (400, "bad_request"), "{r:?}");
+    let r = s.login(("not an address", "x"), &[]);
+    assert_eq!((r.status, r.str("error")), (400, "invalid_input"), "{r:?}");
+    assert!(!r.str("message").is_empty());
+}
