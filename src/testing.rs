@@ -1554,7 +1554,9 @@ fn sample_records() -> Result<Vec<Record>, String> {
             destination,
             alternates,
             locale: crate::message::Locale::Pt,
-            details: Some(crate::subject::Details::new("aprovar 42,00 € à ACME — “ação”").map_err(e)?),
+            details: Some(
+                crate::subject::Details::new("aprovar 42,00 € à ACME — “ação”").map_err(e)?,
+            ),
             context,
             codes,
         }))
