@@ -52,15 +52,17 @@ pub(crate) const MAX_ALTERNATES: usize = 3;
 /// assert!(Record::decode(&[0xff; 300]).is_err());
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Record(pub(crate) Arc<RecordKind>);
+pub struct Record(pub(crate) RecordKind);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum RecordKind {
-    Challenge(ChallengeRecord),
-    Subject(SubjectRecord),
+    // Each kind is shared behind its own allocation, sized for it: a clone is
+    // a reference count, and a rate record does not pay for a challenge's size.
+    Challenge(Arc<ChallengeRecord>),
+    Subject(Arc<SubjectRecord>),
     Rate(RateRecord),
-    Conversion(ConversionRecord),
-    Device(DeviceRecord),
+    Conversion(Arc<ConversionRecord>),
+    Device(Arc<DeviceRecord>),
     Epoch(u32),
 }
 
@@ -162,66 +164,66 @@ pub enum DecodeError {
 
 impl Record {
     pub(crate) fn challenge(c: ChallengeRecord) -> Record {
-        Record(Arc::new(RecordKind::Challenge(c)))
+        Record(RecordKind::Challenge(Arc::new(c)))
     }
 
     pub(crate) fn subject(s: SubjectRecord) -> Record {
-        Record(Arc::new(RecordKind::Subject(s)))
+        Record(RecordKind::Subject(Arc::new(s)))
     }
 
     pub(crate) fn as_challenge(&self) -> Result<&ChallengeRecord, DecodeError> {
-        match &*self.0 {
+        match &self.0 {
             RecordKind::Challenge(c) => Ok(c),
             _ => Err(DecodeError::WrongKind),
         }
     }
 
     pub(crate) fn rate(r: RateRecord) -> Record {
-        Record(Arc::new(RecordKind::Rate(r)))
+        Record(RecordKind::Rate(r))
     }
 
     pub(crate) fn conversion(c: ConversionRecord) -> Record {
-        Record(Arc::new(RecordKind::Conversion(c)))
+        Record(RecordKind::Conversion(Arc::new(c)))
     }
 
     pub(crate) fn device(d: DeviceRecord) -> Record {
-        Record(Arc::new(RecordKind::Device(d)))
+        Record(RecordKind::Device(Arc::new(d)))
     }
 
     pub(crate) fn epoch(e: u32) -> Record {
-        Record(Arc::new(RecordKind::Epoch(e)))
+        Record(RecordKind::Epoch(e))
     }
 
     pub(crate) fn as_device(&self) -> Result<&DeviceRecord, DecodeError> {
-        match &*self.0 {
+        match &self.0 {
             RecordKind::Device(d) => Ok(d),
             _ => Err(DecodeError::WrongKind),
         }
     }
 
     pub(crate) fn as_epoch(&self) -> Result<u32, DecodeError> {
-        match &*self.0 {
+        match &self.0 {
             RecordKind::Epoch(e) => Ok(*e),
             _ => Err(DecodeError::WrongKind),
         }
     }
 
     pub(crate) fn as_rate(&self) -> Result<&RateRecord, DecodeError> {
-        match &*self.0 {
+        match &self.0 {
             RecordKind::Rate(r) => Ok(r),
             _ => Err(DecodeError::WrongKind),
         }
     }
 
     pub(crate) fn as_conversion(&self) -> Result<&ConversionRecord, DecodeError> {
-        match &*self.0 {
+        match &self.0 {
             RecordKind::Conversion(c) => Ok(c),
             _ => Err(DecodeError::WrongKind),
         }
     }
 
     pub(crate) fn as_subject(&self) -> Result<&SubjectRecord, DecodeError> {
-        match &*self.0 {
+        match &self.0 {
             RecordKind::Subject(s) => Ok(s),
             _ => Err(DecodeError::WrongKind),
         }
@@ -231,7 +233,7 @@ impl Record {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(160);
         out.push(FORMAT);
-        match &*self.0 {
+        match &self.0 {
             RecordKind::Challenge(c) => {
                 out.push(KIND_CHALLENGE);
                 out.extend_from_slice(&c.nonce);

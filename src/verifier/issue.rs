@@ -219,7 +219,8 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
             if let Some(until) = locked_until(subject_rec, &self.policy, now) {
                 return Err(IssueError::Locked { until });
             }
-            let (expected, mut record) = self.decide(got[0].as_ref(), intent, now)?;
+            let (expected, mut record) =
+                self.decide(got[0].as_ref(), intent, now, (subject, purpose))?;
             let id = ChallengeId::new(subject, purpose, record.nonce);
 
             if !charged {
@@ -299,6 +300,7 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
         current: Option<&Versioned>,
         intent: Intent<'_>,
         now: Timestamp,
+        at: ([u8; 16], [u8; 8]),
     ) -> Result<(Option<Version>, ChallengeRecord), IssueError> {
         let existing = match current {
             Some(v) => Some((
@@ -310,7 +312,7 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
         let live = existing.filter(|(_, r)| now < r.expires_at);
         match intent {
             Intent::ResendVia(id, via) => {
-                let (version, mut rec) = self.decide(current, Intent::Resend(id), now)?;
+                let (version, mut rec) = self.decide(current, Intent::Resend(id), now, at)?;
                 if rec.destination != *via {
                     let Some(i) = rec.alternates.iter().position(|d| d == via) else {
                         return Err(crate::error::InputError::NotNamed.into());
@@ -332,14 +334,13 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
             }
             Intent::Issue(req) => {
                 let Some((version, rec)) = live else {
-                    return Ok((existing.map(|(v, _)| v), self.new_record(req, now)));
+                    return Ok((existing.map(|(v, _)| v), self.new_record(req, now, at)));
                 };
                 if rec.subject != req.subject {
                     return Err(StoreError::Corrupt(crate::record::DecodeError::WrongKind).into());
                 }
                 self.check_send_allowed(rec, now)?;
-                let old_id =
-                    ChallengeId::new(req.subject.key_bytes(), req.purpose.key_bytes(), rec.nonce);
+                let old_id = ChallengeId::new(at.0, at.1, rec.nonce);
                 let same_context = match (&rec.context, &req.context) {
                     (None, None) => true,
                     (Some(t), Some(c)) => self
@@ -356,7 +357,7 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
                     return Ok((Some(version), same));
                 }
                 // Replace: a new id and new details, but the old clock and counters.
-                let mut next = self.new_record(req, now);
+                let mut next = self.new_record(req, now, at);
                 next.created_at = rec.created_at;
                 next.expires_at = rec.expires_at;
                 next.attempts = rec.attempts;
@@ -397,10 +398,15 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
         Ok(())
     }
 
-    fn new_record(&self, req: &IssueRequest, now: Timestamp) -> ChallengeRecord {
+    fn new_record(
+        &self,
+        req: &IssueRequest,
+        now: Timestamp,
+        at: ([u8; 16], [u8; 8]),
+    ) -> ChallengeRecord {
         let mut nonce = [0u8; 16];
         rand::rng().fill_bytes(&mut nonce);
-        let id = ChallengeId::new(req.subject.key_bytes(), req.purpose.key_bytes(), nonce);
+        let id = ChallengeId::new(at.0, at.1, nonce);
         let (key, mac) = self.keys.current();
         let context = req.context.as_ref().map(|c| StoredTag {
             key,

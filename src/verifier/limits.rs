@@ -60,6 +60,9 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         client: Option<&ClientKey>,
         count_conversion: bool,
     ) -> Vec<Charge> {
+        if self.policy.limits.is_empty() && self.policy.conversion_guard.is_none() {
+            return Vec::new();
+        }
         let mut out = Vec::with_capacity(6);
         let mut add = |limit: Limit, value: &[u8]| {
             if let Some(rate) = self.policy.rate_limit(limit) {
