@@ -77,9 +77,13 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         let mut client_charge = self.verify_charge(attempt.client);
         for _ in 0..MAX_TRIES {
             let now = self.now();
-            let mut keys = vec![challenge_key, subject_key];
-            keys.extend(client_charge.map(|c| c.key));
-            let got = self.read(&keys, now).await?;
+            let keys = [
+                challenge_key,
+                subject_key,
+                client_charge.map_or(subject_key, |c| c.key),
+            ];
+            let n = if client_charge.is_some() { 3 } else { 2 };
+            let got = self.read(&keys[..n], now).await?;
             let Some(current) = got[0].as_ref() else {
                 return Err(VerifyError::UnknownChallenge);
             };
@@ -168,16 +172,21 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                     });
                 }
             }
-            let mut batches: Vec<&[Write]> = vec![&writes];
-            if let Some(w) = &client_write {
-                batches.push(std::slice::from_ref(w));
-            }
-            let results = self
-                .store
-                .commit_batches(&batches, now)
-                .await
-                .map_err(|e| StoreError::Backend(Box::new(e)))?;
-            if results.len() != batches.len() {
+            // Without a client charge there is one commit: no batching needed.
+            let results = match &client_write {
+                None => vec![
+                    self.store
+                        .commit(&writes, now)
+                        .await
+                        .map_err(|e| StoreError::Backend(Box::new(e)))?,
+                ],
+                Some(w) => self
+                    .store
+                    .commit_batches(&[&writes, std::slice::from_ref(w)], now)
+                    .await
+                    .map_err(|e| StoreError::Backend(Box::new(e)))?,
+            };
+            if results.len() != 1 + usize::from(client_write.is_some()) {
                 return Err(StoreError::Backend(
                     "the store answered a different number of commits".into(),
                 )
