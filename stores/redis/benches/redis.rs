@@ -1,0 +1,83 @@
+//! Issue and verify on Redis, and the round trips of each (issue 6).
+//!
+//! Starts its own redis-server on a free loopback port when the binary is
+//! installed (or uses REDIS_URL); without either it prints a skip and exits.
+//! Run it with `cargo bench -p vericode-redis --bench redis`.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use criterion::Criterion;
+use vericode::{
+    Destination, IssueRequest, KeyId, Policy, Purpose, RecordingDelivery, SecretKey, Subject,
+    SystemClock, Verifier,
+};
+use vericode_redis::RedisStore;
+
+type V = Verifier<RedisStore<common::Counting>, RecordingDelivery, SystemClock>;
+
+fn request(n: u64) -> IssueRequest {
+    IssueRequest::new(
+        Purpose::LoginNewDevice,
+        Subject::new(&format!("bench-{n}")).unwrap(),
+        Destination::sms(&format!("+1415{:07}", n % 10_000_000)).unwrap(),
+    )
+}
+
+fn main() {
+    let Some(redis) = common::redis_for("redis bench") else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let conn = common::Counting::new(rt.block_on(common::connection(&redis.url)));
+    let store = RedisStore::new(conn.clone())
+        .with_prefix(common::unique_prefix("bench"))
+        .unwrap();
+    rt.block_on(store.load_scripts()).unwrap();
+    let verifier: V = Verifier::builder()
+        .store(store)
+        .delivery(RecordingDelivery::new())
+        .policy(Policy::default().without_abuse_limits())
+        .signing_key(KeyId::new(1), SecretKey::generate())
+        .app_name("Acme")
+        .build()
+        .unwrap();
+    let next = AtomicU64::new(0);
+
+    let mut c = Criterion::default().configure_from_args();
+    let mut group = c.benchmark_group("redis");
+    group.bench_function("issue", |b| {
+        b.iter(|| {
+            let n = next.fetch_add(1, Ordering::Relaxed);
+            rt.block_on(verifier.issue(&request(n))).unwrap()
+        })
+    });
+    group.bench_function("issue_then_verify_right_code", |b| {
+        b.iter(|| {
+            let n = next.fetch_add(1, Ordering::Relaxed);
+            let t = rt.block_on(verifier.issue(&request(n))).unwrap();
+            let code = verifier.delivery().last_code().unwrap();
+            rt.block_on(verifier.verify(t.challenge_id(), &code))
+                .unwrap()
+        })
+    });
+    group.finish();
+
+    // Round trips, counted on the connection.
+    let n = next.fetch_add(1, Ordering::Relaxed);
+    let before = conn.trips();
+    let t = rt.block_on(verifier.issue(&request(n))).unwrap();
+    let issue = conn.trips() - before;
+    let code = verifier.delivery().last_code().unwrap();
+    let before = conn.trips();
+    rt.block_on(verifier.verify(t.challenge_id(), &code))
+        .unwrap();
+    let verify = conn.trips() - before;
+    println!("round trips (no abuse limits): issue {issue}, verify {verify}");
+    c.final_summary();
+}
