@@ -25,10 +25,10 @@
 //! curl -si $J $B/email/confirm -d '{"challenge_id":"…","code":"…","new_email":"ana@example.net"}'
 //! ```
 //!
-//! It keeps everything in memory (vericode's `MemoryStore`): REDIS_URL is not
-//! used here, since this crate cannot depend on `vericode-redis` (which
-//! depends on it). `AppState` is generic over the store, so an example in
-//! `stores/redis` can serve the same `app.rs` over a `RedisStore`.
+//! It keeps everything in memory (vericode's `MemoryStore`). For Redis, run
+//! the same `app.rs` from the Redis crate (this crate cannot depend on
+//! `vericode-redis`, which depends on it):
+//! `REDIS_URL=redis://127.0.0.1:6379/ cargo run -p vericode-redis --example web_service`.
 
 // Some of its items (the quiet outbox and its readers) serve the test only.
 #[allow(dead_code)]
@@ -47,7 +47,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     if std::env::var_os("REDIS_URL").is_some() {
         eprintln!(
-            "note: REDIS_URL is set, but this example keeps codes in memory (see the top of main.rs)"
+            "note: REDIS_URL is set; for Redis run `cargo run -p vericode-redis --example web_service`"
         );
     }
     // A real service loads its signing key from a secret manager; a key made

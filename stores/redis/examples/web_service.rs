@@ -1,0 +1,63 @@
+//! The step-up web service of `examples/web_service/` on Redis: the same
+//! routes and flows (`app.rs` is included as it is), with challenges,
+//! counters, rate limits and remembered devices in Redis, so several
+//! instances can serve one user base.
+//!
+//! ```sh
+//! redis-server --port 6379 --save "" &
+//! REDIS_URL=redis://127.0.0.1:6379/ cargo run -p vericode-redis --example web_service
+//! ```
+//!
+//! Every instance needs the same signing key: this demo reads it from
+//! `VERICODE_KEY_HEX` (64 hex digits) and makes one at start otherwise, which
+//! only works for a single instance.
+
+#[allow(dead_code)]
+#[path = "../../../examples/web_service/app.rs"]
+mod app;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use vericode::{SecretKey, SystemClock};
+use vericode_redis::RedisStore;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned());
+    let port = match std::env::var("PORT") {
+        Ok(p) => p.parse::<u16>()?,
+        Err(_) => 8080,
+    };
+    let key = match std::env::var("VERICODE_KEY_HEX") {
+        Ok(hex) => {
+            let bytes: Vec<u8> = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("zz"), 16))
+                .collect::<Result<_, _>>()?;
+            SecretKey::from_bytes(&bytes)?
+        }
+        Err(_) => SecretKey::generate(),
+    };
+    let store = RedisStore::connect(&url)
+        .await?
+        .with_prefix("vericode-demo:")?;
+    store.load_scripts().await?;
+    let state = app::AppState::new(
+        store,
+        app::DemoDelivery::printing(),
+        Arc::new(SystemClock),
+        key,
+    )?;
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
+    println!(
+        "listening on http://{} (store: {url})",
+        listener.local_addr()?
+    );
+    axum::serve(
+        listener,
+        app::app(Arc::new(state)).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await?;
+    Ok(())
+}
