@@ -87,6 +87,7 @@ pub(crate) type Tag = [u8; 32];
 pub(crate) const DOMAIN_CODE: &[u8] = b"vericode/v1/code";
 pub(crate) const DOMAIN_CONTEXT: &[u8] = b"vericode/v1/context";
 pub(crate) const DOMAIN_DEVICE: &[u8] = b"vericode/v1/device";
+pub(crate) const DOMAIN_CONVERSION: &[u8] = b"vericode/v1/conversion";
 
 /// One secret's HMAC-SHA256 state after the key schedule: cloning it and
 /// hashing a short message costs two SHA-256 compressions.

@@ -137,10 +137,12 @@ impl StoreKey {
         }
     }
 
-    pub(crate) fn conversion(prefix: &[u8]) -> Self {
+    /// The conversion counts of a destination prefix, at `group` (a keyed
+    /// hash of the prefix: see the verifier's `conversion_group`).
+    pub(crate) fn conversion(group: [u8; 16]) -> Self {
         StoreKey {
             kind: KeyKind::Conversion,
-            group: crate::limits::Limit::ConversionGuard.group(prefix),
+            group,
             item: [0; 8],
         }
     }

@@ -12,6 +12,7 @@ use crate::clock::{Clock, Timestamp};
 use crate::destination::Destination;
 use crate::error::StoreError;
 use crate::gcra::{Decision, RateLimit};
+use crate::keys::DOMAIN_CONVERSION;
 use crate::limits::{ClientKey, ConversionGuard, Limit};
 use crate::record::{ConversionRecord, RateRecord, Record};
 use crate::store::{CodeStore, Commit, StoreKey, Versioned, Write};
@@ -84,12 +85,12 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             add(Limit::Client, c.as_str().as_bytes());
         }
         add(Limit::Global, b"global");
-        if let (Some(p), Some(guard), true) =
-            (&prefix, self.policy.conversion_guard, count_conversion)
+        if let (Some(guard), true) = (self.policy.conversion_guard, count_conversion)
+            && let Some(group) = self.conversion_group(destination)
         {
             out.push(Charge {
                 limit: Limit::ConversionGuard,
-                key: StoreKey::conversion(p.as_bytes()),
+                key: StoreKey::conversion(group),
                 rule: Rule::Conversion(guard),
             });
         }
@@ -206,30 +207,66 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         Err(StoreError::Contention(MAX_TRIES).into())
     }
 
+    /// Where the conversion counts of `destination`'s prefix live: a keyed
+    /// hash of the prefix, so that neither store keys nor challenge ids tell
+    /// the country or email domain. `None` when the guard is off or the
+    /// destination has no prefix. (A new signing key starts new counts: the
+    /// guard's windows are short.)
+    pub(super) fn conversion_group(&self, destination: &Destination) -> Option<[u8; 16]> {
+        self.policy.conversion_guard?;
+        let prefix = destination.prefix()?;
+        let tag = self
+            .keys
+            .current()
+            .1
+            .tag(DOMAIN_CONVERSION, &[prefix.as_bytes()]);
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&tag[..16]);
+        Some(out)
+    }
+
+    /// The write that counts one successful verification in the conversion
+    /// record `current` (read at `key`).
+    pub(super) fn credit_write(
+        &self,
+        key: StoreKey,
+        current: Option<&Versioned>,
+        now: Timestamp,
+    ) -> Option<Write> {
+        let guard = self.policy.conversion_guard?;
+        let before = match current.map(|v| v.record.as_conversion()) {
+            None => ConversionRecord::default(),
+            Some(Ok(c)) => c.clone(),
+            Some(Err(_)) => return None,
+        };
+        let mut next = guard.roll(&before, now);
+        next.verified = next.verified.saturating_add(1);
+        Some(conversion_write(
+            key,
+            next,
+            current.map(|v| v.version),
+            guard.window(),
+        ))
+    }
+
     /// Counts a successful verification for the destination's prefix, so the
-    /// conversion guard sees that codes there are used. Best effort: a
-    /// failure here only makes the guard stricter, and must not turn a
+    /// conversion guard sees that codes there are used (the slow path, when
+    /// the verification could not do it in its own round trip). Best effort:
+    /// a failure here only makes the guard stricter, and must not turn a
     /// success the store has already recorded into an error.
     pub(super) async fn credit_conversion(&self, destination: &Destination) {
-        let (Some(guard), Some(prefix)) = (self.policy.conversion_guard, destination.prefix())
-        else {
+        let Some(group) = self.conversion_group(destination) else {
             return;
         };
-        let key = StoreKey::conversion(prefix.as_bytes());
+        let key = StoreKey::conversion(group);
         for _ in 0..MAX_TRIES {
             let now = self.now();
             let Ok(got) = self.read(&[key], now).await else {
                 return;
             };
-            let current = got[0].as_ref();
-            let before = match current.map(|v| v.record.as_conversion()) {
-                None => ConversionRecord::default(),
-                Some(Ok(c)) => c.clone(),
-                Some(Err(_)) => return,
+            let Some(write) = self.credit_write(key, got[0].as_ref(), now) else {
+                return;
             };
-            let mut next = guard.roll(&before, now);
-            next.verified = next.verified.saturating_add(1);
-            let write = conversion_write(key, next, current.map(|v| v.version), guard.window());
             match self.store.commit(&[write], now).await {
                 Ok(Commit::Applied) | Err(_) => return,
                 Ok(Commit::Conflict) => continue,
