@@ -277,7 +277,7 @@ impl ConversionGuard {
         let start = Timestamp::from_millis(now.as_millis().div_euclid(w) * w);
         if start == r.window_start {
             r.clone()
-        } else if start.as_millis() - r.window_start.as_millis() == w {
+        } else if start.as_millis().checked_sub(r.window_start.as_millis()) == Some(w) {
             crate::record::ConversionRecord {
                 window_start: start,
                 sends: 0,
@@ -408,6 +408,13 @@ mod tests {
         let later = Timestamp::from_millis(3_600_000 * 6 + 1_800_000);
         let (s, v) = g.estimate(&r, later);
         assert!((s - 5.0).abs() < 1e-9 && (v - 0.5).abs() < 1e-9);
+        // A corrupt record with an absurd start rolls without overflowing.
+        let corrupt = crate::record::ConversionRecord {
+            window_start: Timestamp::from_millis(i64::MIN),
+            sends: 9,
+            ..Default::default()
+        };
+        assert_eq!(g.estimate(&corrupt, now), (0.0, 0.0));
         // Two windows on, it is forgotten.
         let much_later = Timestamp::from_millis(3_600_000 * 8);
         assert_eq!(g.estimate(&r, much_later), (0.0, 0.0));

@@ -93,7 +93,7 @@ impl Purpose {
 
     /// Eight bytes that name the purpose inside store keys and challenge ids:
     /// small numbers for the built-ins, a hash for custom names (high bit set, so
-    /// the two never meet).
+    /// the two never meet; bit 6 always clear).
     pub(crate) fn key_bytes(&self) -> [u8; 8] {
         let n = match self {
             Purpose::LoginNewDevice => 1,
@@ -107,7 +107,9 @@ impl Purpose {
                 let d = h.finalize();
                 let mut out = [0u8; 8];
                 out.copy_from_slice(&d[..8]);
-                out[0] |= 0x80;
+                // High bit set: never a built-in. Bit 6 clear: kept free for
+                // the decoy slots of store keys (`StoreKey::decoy_challenge`).
+                out[0] = 0x80 | (out[0] & 0x3f);
                 return out;
             }
         };

@@ -389,3 +389,64 @@ fn bad_input_is_typed_before_anything_happens() {
     );
     assert_eq!(ClientKey::new(""), Err(vericode::InputError::ClientKey));
 }
+
+#[test]
+fn a_decoy_resend_is_a_decoy_and_never_verifies() {
+    let f = fixture_with(relaxed().resend_cooldown(Duration::ZERO, Duration::ZERO));
+    let decoy = block_on(f.verifier.issue_decoy(&request("nobody", "+14155550100"))).unwrap();
+    for _ in 0..3 {
+        let again = block_on(f.verifier.resend(decoy.challenge_id())).unwrap();
+        assert_eq!(again.challenge_id(), decoy.challenge_id());
+    }
+    let via = Destination::sms("+14155550100").unwrap();
+    block_on(f.verifier.resend_via(decoy.challenge_id(), &via)).unwrap();
+    assert!(
+        f.verifier.delivery().sent().is_empty(),
+        "a decoy's resend sent a real code"
+    );
+    for code in ["000000", "111111"] {
+        assert!(matches!(
+            block_on(f.verifier.verify(decoy.challenge_id(), code)),
+            Err(VerifyError::WrongCode { .. })
+        ));
+    }
+}
+
+#[test]
+fn a_decoy_never_touches_a_live_real_challenge() {
+    let f = fixture_with(relaxed().resend_cooldown(Duration::ZERO, Duration::ZERO));
+    let real = block_on(f.verifier.issue(&request("victim", "+14155550100"))).unwrap();
+    let code = f.verifier.delivery().last_code().unwrap();
+    for _ in 0..4 {
+        let d = block_on(f.verifier.issue_decoy(&request("victim", "+14155550100"))).unwrap();
+        assert_ne!(
+            d.challenge_id(),
+            real.challenge_id(),
+            "a decoy handed out the real challenge's id"
+        );
+        assert_eq!(d.attempts_left(), 5);
+    }
+    // The real challenge is as it was: its code works, nothing was evicted,
+    // and no attempt or send was spent.
+    let t = block_on(f.verifier.resend(real.challenge_id())).unwrap();
+    assert_eq!(t.attempts_left(), 5);
+    assert!(block_on(f.verifier.verify(real.challenge_id(), &code)).is_ok());
+    assert_eq!(f.verifier.delivery().sent().len(), 2);
+}
+
+#[test]
+fn the_conversion_guard_answers_decoys_like_real_sends() {
+    let guard = ConversionGuard::new(Duration::hours(1), 5, 0.5).unwrap();
+    let f = fixture_with(relaxed().conversion_guard(guard));
+    for i in 0..5 {
+        block_on(
+            f.verifier
+                .issue(&request(&format!("p{i}"), &format!("+88216{i:06}"))),
+        )
+        .unwrap();
+    }
+    let real = block_on(f.verifier.issue(&request("p9", "+882160000009")));
+    let decoy = block_on(f.verifier.issue_decoy(&request("ghost", "+882160000008")));
+    assert_eq!(limited(real).0, Limit::ConversionGuard);
+    assert_eq!(limited(decoy).0, Limit::ConversionGuard);
+}

@@ -96,3 +96,35 @@ fn no_token_is_stored() {
     assert!(DeviceToken::parse("").is_err());
     assert!(DeviceToken::parse(&"A".repeat(63)).is_err());
 }
+
+#[test]
+fn a_revocation_outlives_the_tokens_it_revoked_even_after_a_shorter_lifetime() {
+    use std::sync::Arc;
+    use vericode::{KeyId, ManualClock, Policy, RecordingDelivery, Verifier};
+    let store = Arc::new(SpyStore::default());
+    let clock = ManualClock::new(start());
+    let make = |lifetime: Duration| {
+        Verifier::builder()
+            .store(store.clone())
+            .delivery(RecordingDelivery::new())
+            .clock(clock.clone())
+            .policy(relaxed().device_lifetime(lifetime))
+            .signing_key(KeyId::new(1), key(1))
+            .app_name("Acme")
+            .build()
+            .unwrap()
+    };
+    let long = make(Duration::days(30));
+    let t = block_on(long.issue(&login("u1"))).unwrap();
+    let code = long.delivery().last_code().unwrap();
+    let verified = block_on(long.verify(t.challenge_id(), &code)).unwrap();
+    let token = block_on(long.remember_device(&verified))
+        .unwrap()
+        .token()
+        .clone();
+    let short = make(Duration::days(1));
+    block_on(short.forget_all_devices(&Subject::new("u1").unwrap())).unwrap();
+    clock.advance(Duration::days(2));
+    let _ = Policy::default();
+    assert!(block_on(long.check_device(&Subject::new("u1").unwrap(), &token)).is_err());
+}

@@ -237,3 +237,67 @@ fn a_store_that_refuses_new_records_refuses_right_and_wrong_alike() {
     let r = block_on(v.verify(t.challenge_id(), &code));
     assert!(matches!(r, Err(VerifyError::Store(_))), "{r:?}");
 }
+
+/// The client's attempt charge loses a race while the challenge write is
+/// applied: the recorded outcome stands (a right code is a success, a wrong
+/// one counted once), never an "unknown" for a consumed code.
+#[test]
+fn a_lost_client_charge_does_not_undo_a_recorded_outcome() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    struct RateConflictOnce(vericode::MemoryStore, AtomicBool);
+    impl CodeStore for RateConflictOnce {
+        type Error = vericode::MemoryStoreError;
+        fn get_many(
+            &self,
+            keys: &[StoreKey],
+            now: Timestamp,
+        ) -> impl Future<Output = Result<Vec<Option<Versioned>>, Self::Error>> + Send {
+            self.0.get_many(keys, now)
+        }
+        fn commit(
+            &self,
+            writes: &[Write],
+            now: Timestamp,
+        ) -> impl Future<Output = Result<Commit, Self::Error>> + Send {
+            let rate = writes
+                .iter()
+                .any(|w| w.key().kind() == vericode::KeyKind::Rate);
+            let r = if rate && self.1.swap(false, Ordering::SeqCst) {
+                Ok(Commit::Conflict)
+            } else {
+                block_on(self.0.commit(writes, now))
+            };
+            std::future::ready(r)
+        }
+    }
+    let store = std::sync::Arc::new(RateConflictOnce(
+        vericode::MemoryStore::new(),
+        AtomicBool::new(false),
+    ));
+    let v = Verifier::builder()
+        .store(store.clone())
+        .delivery(RecordingDelivery::new())
+        .clock(ManualClock::new(start()))
+        .policy(relaxed().limit(
+            vericode::Limit::VerifyClient,
+            vericode::RateLimit::new(50, time::Duration::hours(1)).unwrap(),
+        ))
+        .signing_key(KeyId::new(1), key(1))
+        .app_name("Acme")
+        .build()
+        .unwrap();
+    let ip = vericode::ClientKey::new("ip:1").unwrap();
+    let t = block_on(v.issue(&login("u1"))).unwrap();
+    let code = v.delivery().last_code().unwrap();
+    store.1.store(true, Ordering::SeqCst);
+    let r = block_on(
+        v.verify_attempt(vericode::Attempt::new(t.challenge_id(), &wrong(&code)).client(&ip)),
+    );
+    assert!(
+        matches!(r, Err(VerifyError::WrongCode { attempts_left: 4 })),
+        "{r:?}"
+    );
+    store.1.store(true, Ordering::SeqCst);
+    let r = block_on(v.verify_attempt(vericode::Attempt::new(t.challenge_id(), &code).client(&ip)));
+    assert!(r.is_ok(), "{r:?}");
+}

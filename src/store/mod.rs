@@ -105,6 +105,19 @@ impl StoreKey {
         }
     }
 
+    /// Where decoy challenges of a (subject, purpose) live: beside the real
+    /// one, never in its place, so a decoy neither sees nor touches a real
+    /// challenge. Challenge ids do not say which slot they are in.
+    pub(crate) fn decoy_challenge(subject: [u8; 16], purpose: [u8; 8]) -> Self {
+        let mut item = purpose;
+        item[0] |= 0x40;
+        StoreKey {
+            kind: KeyKind::Challenge,
+            group: subject,
+            item,
+        }
+    }
+
     pub(crate) fn subject(subject: [u8; 16]) -> Self {
         StoreKey {
             kind: KeyKind::Subject,

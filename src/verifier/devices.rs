@@ -16,6 +16,18 @@ use crate::subject::Subject;
 
 use super::{MAX_TRIES, Verified, Verifier};
 
+/// When a subject's device generation may be forgotten: generation 0 (never
+/// revoked) with the newest token; a revocation never, since forgetting it
+/// would bring back the tokens it revoked (whatever lifetime they were
+/// minted with).
+fn epoch_expiry(epoch: u32, token_expiry: crate::clock::Timestamp) -> crate::clock::Timestamp {
+    if epoch == 0 {
+        token_expiry
+    } else {
+        crate::clock::Timestamp::from_millis(i64::MAX)
+    }
+}
+
 fn device_tag(mac: &MacKey, token: &DeviceToken) -> Tag {
     mac.tag(
         DOMAIN_DEVICE,
@@ -106,7 +118,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                     key: epoch_key,
                     record: Record::epoch(epoch),
                     expected: epoch_version,
-                    expires_at,
+                    expires_at: epoch_expiry(epoch, expires_at),
                 },
             ];
             match self
@@ -227,8 +239,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                 key,
                 record: Record::epoch(epoch.wrapping_add(1)),
                 expected,
-                // Kept as long as any token minted before it may live.
-                expires_at: now.saturating_add(self.policy.device_lifetime),
+                expires_at: epoch_expiry(epoch.wrapping_add(1), now),
             };
             match self
                 .store

@@ -185,9 +185,20 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
         purpose: [u8; 8],
         intent: Intent<'_>,
         client: Option<&ClientKey>,
-        mode: Mode,
+        mut mode: Mode,
     ) -> Result<Ticket, IssueError> {
-        let challenge_key = StoreKey::challenge(subject, purpose);
+        let real_key = StoreKey::challenge(subject, purpose);
+        let decoy_key = StoreKey::decoy_challenge(subject, purpose);
+        // A new challenge goes to its mode's slot; a resend looks in both and
+        // takes the mode of the slot its id is in (a decoy's resend is a decoy).
+        let mut slot: Option<StoreKey> = match intent {
+            Intent::Issue(_) => Some(if mode == Mode::Decoy {
+                decoy_key
+            } else {
+                real_key
+            }),
+            Intent::Resend(_) | Intent::ResendVia(..) => None,
+        };
         let subject_key = StoreKey::subject(subject);
         // For a new request the limits are known before anything is read, so
         // their state comes in the same read as the challenge's.
@@ -210,21 +221,40 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
         let mut delivered: Option<Delivered> = None;
         for _ in 0..MAX_TRIES {
             let now = self.now();
-            let mut keys = vec![challenge_key, subject_key];
+            let candidates: &[StoreKey] = match &slot {
+                Some(k) => std::slice::from_ref(k),
+                None => &[real_key, decoy_key],
+            };
+            let n = candidates.len();
+            let mut keys: Vec<StoreKey> = candidates.to_vec();
+            keys.push(subject_key);
             if let (Some(c), false) = (&charges, charged) {
                 keys.extend(c.iter().map(|c| c.key));
             }
             let got = self.read(&keys, now).await?;
-            let (_, subject_rec) = subject_state(got[1].as_ref())?.unzip();
+            let (_, subject_rec) = subject_state(got[n].as_ref())?.unzip();
             if let Some(until) = locked_until(subject_rec, &self.policy, now) {
                 return Err(IssueError::Locked { until });
             }
+            let pick = match (&slot, intent) {
+                (Some(_), _) => 0,
+                (None, Intent::Resend(id) | Intent::ResendVia(id, _)) => {
+                    let in_decoy = holds(got[1].as_ref(), id);
+                    if in_decoy {
+                        mode = Mode::Decoy;
+                    }
+                    slot = Some(if in_decoy { decoy_key } else { real_key });
+                    usize::from(in_decoy)
+                }
+                (None, Intent::Issue(_)) => 0,
+            };
+            let challenge_key = keys[pick];
             let (expected, mut record) =
-                self.decide(got[0].as_ref(), intent, now, (subject, purpose))?;
+                self.decide(got[pick].as_ref(), intent, now, (subject, purpose))?;
             let id = ChallengeId::new(subject, purpose, record.nonce);
 
             if !charged {
-                let prefetched = charges.is_some().then(|| &got[2..]);
+                let prefetched = charges.is_some().then(|| &got[n + 1..]);
                 let list = match charges.take() {
                     Some(list) => list,
                     None => {
@@ -560,6 +590,14 @@ fn check_fallbacks(req: &IssueRequest) -> Result<(), IssueError> {
         return Err(crate::error::InputError::Fallbacks.into());
     }
     Ok(())
+}
+
+/// `true` if `current` is the challenge `id` names (its nonce, compared in
+/// constant time).
+pub(super) fn holds(current: Option<&Versioned>, id: &ChallengeId) -> bool {
+    current
+        .and_then(|v| v.record.as_challenge().ok())
+        .is_some_and(|r| tags_equal16(&r.nonce, &id.nonce()))
 }
 
 fn tags_equal16(a: &[u8; 16], b: &[u8; 16]) -> bool {

@@ -32,7 +32,13 @@ pub(super) struct Charge {
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Rule {
     Rate(RateLimit),
-    Conversion(ConversionGuard),
+    /// The conversion guard; `count: false` checks without counting the send
+    /// (a decoy: checked like a real send, so it cannot be told apart, but
+    /// not counted, since it will never be verified).
+    Conversion {
+        guard: ConversionGuard,
+        count: bool,
+    },
 }
 
 /// Why a charge failed.
@@ -85,13 +91,16 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             add(Limit::Client, c.as_str().as_bytes());
         }
         add(Limit::Global, b"global");
-        if let (Some(guard), true) = (self.policy.conversion_guard, count_conversion)
+        if let Some(guard) = self.policy.conversion_guard
             && let Some(group) = self.conversion_group(destination)
         {
             out.push(Charge {
                 limit: Limit::ConversionGuard,
                 key: StoreKey::conversion(group),
-                rule: Rule::Conversion(guard),
+                rule: Rule::Conversion {
+                    guard,
+                    count: count_conversion,
+                },
             });
         }
         out
@@ -109,13 +118,13 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     }
 
     /// Decides one charge against its current state: the write that records
-    /// it, or the limit that refuses it.
+    /// it (none for a check that counts nothing), or the limit that refuses it.
     pub(super) fn decide_charge(
         &self,
         charge: &Charge,
         current: Option<&Versioned>,
         now: Timestamp,
-    ) -> Result<Write, ChargeError> {
+    ) -> Result<Option<Write>, ChargeError> {
         let expected = current.map(|v| v.version);
         match charge.rule {
             Rule::Rate(rate) => {
@@ -124,20 +133,20 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                     None => None,
                 };
                 match rate.decide(tat, now) {
-                    Decision::Allow { new_tat } => Ok(Write::Put {
+                    Decision::Allow { new_tat } => Ok(Some(Write::Put {
                         key: charge.key,
                         record: Record::rate(RateRecord { tat: new_tat }),
                         expected,
                         // Once the TAT has passed, the state equals a fresh key.
                         expires_at: new_tat,
-                    }),
+                    })),
                     Decision::Deny { retry_after } => Err(ChargeError::Limited {
                         limit: charge.limit,
                         retry_after: retry_after.to_datetime(),
                     }),
                 }
             }
-            Rule::Conversion(guard) => {
+            Rule::Conversion { guard, count } => {
                 let before = match current {
                     Some(v) => v
                         .record
@@ -152,9 +161,17 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                         retry_after: retry_after.to_datetime(),
                     });
                 }
+                if !count {
+                    return Ok(None);
+                }
                 let mut next = guard.roll(&before, now);
                 next.sends = next.sends.saturating_add(1);
-                Ok(conversion_write(charge.key, next, expected, guard.window()))
+                Ok(Some(conversion_write(
+                    charge.key,
+                    next,
+                    expected,
+                    guard.window(),
+                )))
             }
         }
     }
@@ -180,24 +197,33 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                     self.read(&keys, now).await?
                 }
             };
-            let writes = pending
+            let decided = pending
                 .iter()
                 .zip(&current)
                 .map(|(c, s)| self.decide_charge(c, s.as_ref(), now))
-                .collect::<Result<Vec<Write>, ChargeError>>()?;
+                .collect::<Result<Vec<Option<Write>>, ChargeError>>()?;
+            // Checks that count nothing need no write.
+            let (charges, writes): (Vec<Charge>, Vec<Write>) = pending
+                .iter()
+                .zip(decided)
+                .filter_map(|(c, w)| w.map(|w| (*c, w)))
+                .unzip();
+            if writes.is_empty() {
+                return Ok(());
+            }
             let batches: Vec<&[Write]> = writes.iter().map(std::slice::from_ref).collect();
             let results = self
                 .store
                 .commit_batches(&batches, now)
                 .await
                 .map_err(|e| StoreError::Backend(Box::new(e)))?;
-            if results.len() != pending.len() {
+            if results.len() != charges.len() {
                 return Err(StoreError::Backend(
                     "the store answered a different number of commits".into(),
                 )
                 .into());
             }
-            pending = pending
+            pending = charges
                 .into_iter()
                 .zip(results)
                 .filter(|(_, r)| *r == Commit::Conflict)

@@ -72,19 +72,28 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         // Malformed input cannot match any code; refusing it before the store is
         // read costs an attacker nothing they could use.
         let code = self.policy.format.normalize(attempt.typed)?;
-        let challenge_key = StoreKey::challenge(id.subject_bytes(), id.purpose_bytes());
+        let real_key = StoreKey::challenge(id.subject_bytes(), id.purpose_bytes());
+        let decoy_key = StoreKey::decoy_challenge(id.subject_bytes(), id.purpose_bytes());
         let subject_key = StoreKey::subject(id.subject_bytes());
         let mut client_charge = self.verify_charge(attempt.client);
         for _ in 0..MAX_TRIES {
             let now = self.now();
+            // Both slots are read: an id does not say whether it is a decoy's.
             let keys = [
-                challenge_key,
+                real_key,
+                decoy_key,
                 subject_key,
                 client_charge.map_or(subject_key, |c| c.key),
             ];
-            let n = if client_charge.is_some() { 3 } else { 2 };
+            let n = if client_charge.is_some() { 4 } else { 3 };
             let got = self.read(&keys[..n], now).await?;
-            let Some(current) = got[0].as_ref() else {
+            let in_decoy = super::issue::holds(got[1].as_ref(), id);
+            let (challenge_key, found) = if in_decoy {
+                (decoy_key, &got[1])
+            } else {
+                (real_key, &got[0])
+            };
+            let Some(current) = found.as_ref() else {
                 return Err(VerifyError::UnknownChallenge);
             };
             let rec = current.record.as_challenge().map_err(StoreError::Corrupt)?;
@@ -98,7 +107,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             if now >= rec.expires_at {
                 return Err(VerifyError::Expired);
             }
-            let subject = subject_state(got[1].as_ref())?;
+            let subject = subject_state(got[2].as_ref())?;
             if let Some(until) = locked_until(subject.map(|(_, s)| s), &self.policy, now) {
                 return Err(VerifyError::Locked { until });
             }
@@ -116,8 +125,8 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             // The client's attempt is charged with the outcome, in the same
             // round trip; it is decided first, so a refused client learns nothing.
             let client_write = match &client_charge {
-                Some(c) => match self.decide_charge(c, got.get(2).and_then(Option::as_ref), now) {
-                    Ok(w) => Some(w),
+                Some(c) => match self.decide_charge(c, got.get(3).and_then(Option::as_ref), now) {
+                    Ok(w) => w,
                     Err(ChargeError::Limited { limit, retry_after }) => {
                         return Err(VerifyError::RateLimited { limit, retry_after });
                     }
@@ -193,12 +202,18 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                 .into());
             }
             // A client charge that was written stays written, whatever happens
-            // to the challenge write; one that lost a race is decided again.
+            // to the challenge write.
             if results.get(1) == Some(&Commit::Applied) {
                 client_charge = None;
             }
-            if results[0] == Commit::Conflict || results.get(1) == Some(&Commit::Conflict) {
+            if results[0] == Commit::Conflict {
                 continue;
+            }
+            // The outcome is recorded: it stands. A client charge that lost a
+            // race is made again (best effort: it cannot change what was
+            // decided, and must not turn a recorded outcome into an error).
+            if let (Some(c), Some(&Commit::Conflict)) = (client_charge, results.get(1)) {
+                let _ = self.charge(&[c], None).await;
             }
             let attempts_left = self
                 .policy
@@ -308,11 +323,18 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     /// # }).unwrap();
     /// ```
     pub async fn cancel(&self, id: &ChallengeId) -> Result<(), CancelError> {
-        let key = StoreKey::challenge(id.subject_bytes(), id.purpose_bytes());
+        let real_key = StoreKey::challenge(id.subject_bytes(), id.purpose_bytes());
+        let decoy_key = StoreKey::decoy_challenge(id.subject_bytes(), id.purpose_bytes());
         for _ in 0..MAX_TRIES {
             let now = self.now();
-            let got = self.read(&[key], now).await?;
-            let Some(current) = got[0].as_ref() else {
+            let got = self.read(&[real_key, decoy_key], now).await?;
+            let in_decoy = super::issue::holds(got[1].as_ref(), id);
+            let (key, found) = if in_decoy {
+                (decoy_key, &got[1])
+            } else {
+                (real_key, &got[0])
+            };
+            let Some(current) = found.as_ref() else {
                 return Err(CancelError::UnknownChallenge);
             };
             let rec = current.record.as_challenge().map_err(StoreError::Corrupt)?;
