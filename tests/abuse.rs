@@ -106,6 +106,33 @@ fn per_subject_and_per_client_and_global() {
             .issue(&request("u8", "+14155550108").client(other)),
     )
     .unwrap();
+    // Resends charged to a client count against its limit too (resend_from,
+    // resend_via_from).
+    let f2 = fixture_with(only(Limit::Client, 2, Duration::minutes(10)));
+    let t = block_on(
+        f2.verifier
+            .issue(&request("u6", "+14155550106").client(ip.clone())),
+    )
+    .unwrap();
+    f2.clock.advance(Duration::seconds(30));
+    block_on(f2.verifier.resend_from(t.challenge_id(), &ip)).unwrap();
+    f2.clock.advance(Duration::seconds(60));
+    assert_eq!(
+        limited(block_on(f2.verifier.resend_from(t.challenge_id(), &ip))).0,
+        Limit::Client
+    );
+    let via = Destination::sms("+14155550106").unwrap();
+    assert_eq!(
+        limited(block_on(f2.verifier.resend_via_from(
+            t.challenge_id(),
+            &via,
+            &ip
+        )))
+        .0,
+        Limit::Client
+    );
+    // Without the client key the resend is not charged to it.
+    block_on(f2.verifier.resend(t.challenge_id())).unwrap();
 
     let f = fixture_with(only(Limit::Global, 3, Duration::hours(1)));
     for i in 0..3 {

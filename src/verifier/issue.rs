@@ -163,6 +163,25 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
         .await
     }
 
+    /// [`Verifier::resend_via`], also charged to `client`'s send limit. A
+    /// resend endpoint should pass the client key too: without it, a client
+    /// could resend beyond its own limit (the other limits still apply).
+    pub async fn resend_via_from(
+        &self,
+        id: &ChallengeId,
+        destination: &Destination,
+        client: &ClientKey,
+    ) -> Result<Ticket, IssueError> {
+        self.send(
+            id.subject_bytes(),
+            id.purpose_bytes(),
+            Intent::ResendVia(id, destination),
+            Some(client),
+            Mode::Deliver,
+        )
+        .await
+    }
+
     /// [`Verifier::resend`], also charged to `client`'s send limit.
     pub async fn resend_from(
         &self,
