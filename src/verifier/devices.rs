@@ -11,10 +11,10 @@ use crate::devices::{DeviceError, DeviceToken, ID_LEN, RememberedDevice, SECRET_
 use crate::error::StoreError;
 use crate::keys::{DOMAIN_DEVICE, MacKey, Tag};
 use crate::record::{DeviceRecord, Record, StoredTag};
-use crate::store::{CodeStore, Commit, StoreKey, Write};
+use crate::store::{CodeStore, StoreKey, Write};
 use crate::subject::Subject;
 
-use super::{MAX_TRIES, Verified, Verifier};
+use super::{Step, Verified, Verifier};
 
 /// When a subject's device generation may be forgotten: generation 0 (never
 /// revoked) with the newest token; a revocation never, since forgetting it
@@ -73,9 +73,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     ) -> Result<RememberedDevice, StoreError> {
         let subject = verified.subject.key_bytes();
         let epoch_key = StoreKey::device_epoch(subject);
-        for _ in 0..MAX_TRIES {
-            let now = self.now();
-            let got = self.read(&[epoch_key], now).await?;
+        self.update(&[epoch_key], |got, now| {
             let (epoch, epoch_version) = match &got[0] {
                 Some(v) => (
                     v.record.as_epoch().map_err(StoreError::Corrupt)?,
@@ -83,16 +81,11 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                 ),
                 None => (0, None),
             };
-            // The thread's generator must not live across an await (the
-            // future would not be Send).
-            let (id, secret) = {
-                let mut rng = rand::rng();
-                let mut id = [0u8; ID_LEN];
-                let mut secret = [0u8; SECRET_LEN];
-                rng.fill_bytes(&mut id);
-                rng.fill_bytes(&mut secret);
-                (id, secret)
-            };
+            let mut id = [0u8; ID_LEN];
+            let mut secret = [0u8; SECRET_LEN];
+            let mut rng = rand::rng();
+            rng.fill_bytes(&mut id);
+            rng.fill_bytes(&mut secret);
             let token = DeviceToken::new(subject, id, secret);
             let (key, mac) = self.keys.current();
             let expires_at = now.saturating_add(self.policy.device_lifetime);
@@ -104,7 +97,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                 epoch,
                 expires_at,
             };
-            let writes = [
+            let writes = vec![
                 Write::Put {
                     key: StoreKey::device(subject, id),
                     record: Record::device(record),
@@ -121,22 +114,13 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                     expires_at: epoch_expiry(epoch, expires_at),
                 },
             ];
-            match self
-                .store
-                .commit(&writes, now)
-                .await
-                .map_err(|e| StoreError::Backend(Box::new(e)))?
-            {
-                Commit::Applied => {
-                    return Ok(RememberedDevice {
-                        token,
-                        expires_at: expires_at.to_datetime(),
-                    });
-                }
-                Commit::Conflict => continue,
-            }
-        }
-        Err(StoreError::Contention(MAX_TRIES))
+            let device = RememberedDevice {
+                token,
+                expires_at: expires_at.to_datetime(),
+            };
+            Ok(Step::Commit(writes, device))
+        })
+        .await
     }
 
     /// `Ok` if `token` is a live remembered device of `subject`; otherwise
@@ -190,10 +174,10 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             return Ok(());
         }
         let key = StoreKey::device(s, token.id());
-        for _ in 0..MAX_TRIES {
-            let now = self.now();
-            let got = self.read(&[key], now).await?;
-            let Some(v) = &got[0] else { return Ok(()) };
+        self.update(&[key], |got, _| {
+            let Some(v) = &got[0] else {
+                return Ok(Step::Done(()));
+            };
             let record = v.record.as_device().map_err(StoreError::Corrupt)?;
             // Only the holder of the token may forget it.
             let holder = self
@@ -201,23 +185,15 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                 .get(record.tag.key)
                 .is_some_and(|mac| bool::from(device_tag(mac, token).ct_eq(&record.tag.tag)));
             if !holder {
-                return Ok(());
+                return Ok(Step::Done(()));
             }
             let delete = Write::Delete {
                 key,
                 expected: v.version,
             };
-            match self
-                .store
-                .commit(&[delete], now)
-                .await
-                .map_err(|e| StoreError::Backend(Box::new(e)))?
-            {
-                Commit::Applied => return Ok(()),
-                Commit::Conflict => continue,
-            }
-        }
-        Err(StoreError::Contention(MAX_TRIES))
+            Ok(Step::Commit(vec![delete], ()))
+        })
+        .await
     }
 
     /// Forgets every device of `subject` at once (after a password change, or
@@ -225,9 +201,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     /// call stops working.
     pub async fn forget_all_devices(&self, subject: &Subject) -> Result<(), StoreError> {
         let key = StoreKey::device_epoch(subject.key_bytes());
-        for _ in 0..MAX_TRIES {
-            let now = self.now();
-            let got = self.read(&[key], now).await?;
+        self.update(&[key], |got, now| {
             let (epoch, expected) = match &got[0] {
                 Some(v) => (
                     v.record.as_epoch().map_err(StoreError::Corrupt)?,
@@ -241,16 +215,8 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                 expected,
                 expires_at: epoch_expiry(epoch.wrapping_add(1), now),
             };
-            match self
-                .store
-                .commit(&[write], now)
-                .await
-                .map_err(|e| StoreError::Backend(Box::new(e)))?
-            {
-                Commit::Applied => return Ok(()),
-                Commit::Conflict => continue,
-            }
-        }
-        Err(StoreError::Contention(MAX_TRIES))
+            Ok(Step::Commit(vec![write], ()))
+        })
+        .await
     }
 }

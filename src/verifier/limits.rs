@@ -18,7 +18,7 @@ use crate::record::{ConversionRecord, RateRecord, Record};
 use crate::store::{CodeStore, Commit, StoreKey, Versioned, Write};
 use crate::subject::Subject;
 
-use super::{MAX_TRIES, Verifier};
+use super::{MAX_TRIES, Step, Verifier};
 
 /// One limit to charge: which, where its state is, and its rule.
 #[derive(Clone, Copy, Debug)]
@@ -285,19 +285,14 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             return;
         };
         let key = StoreKey::conversion(group);
-        for _ in 0..MAX_TRIES {
-            let now = self.now();
-            let Ok(got) = self.read(&[key], now).await else {
-                return;
-            };
-            let Some(write) = self.credit_write(key, got[0].as_ref(), now) else {
-                return;
-            };
-            match self.store.commit(&[write], now).await {
-                Ok(Commit::Applied) | Err(_) => return,
-                Ok(Commit::Conflict) => continue,
-            }
-        }
+        let _ = self
+            .update(&[key], |got, now| -> Result<Step<()>, StoreError> {
+                Ok(match self.credit_write(key, got[0].as_ref(), now) {
+                    Some(write) => Step::Commit(vec![write], ()),
+                    None => Step::Done(()),
+                })
+            })
+            .await;
     }
 }
 

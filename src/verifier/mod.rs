@@ -28,7 +28,7 @@ use crate::message::{Locale, Messages};
 use crate::policy::Policy;
 use crate::purpose::Purpose;
 use crate::record::{Lock, StoredTag, SubjectRecord};
-use crate::store::{CodeStore, StoreKey, Versioned};
+use crate::store::{CodeStore, Commit, StoreKey, Versioned, Write};
 use crate::subject::{Context, Details, Subject};
 
 pub use builder::{Unset, VerifierBuilder};
@@ -421,6 +421,48 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             ));
         }
         Ok(got)
+    }
+}
+
+/// What one round of [`Verifier::update`] decided.
+pub(super) enum Step<T> {
+    /// Nothing to write: answer `T`.
+    Done(T),
+    /// Write these (all or none, on the versions read), then answer `T`.
+    Commit(Vec<Write>, T),
+}
+
+impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
+    /// The read-decide-write loop of the simple operations: reads `keys`, lets
+    /// `decide` choose from what it read, commits on the condition that
+    /// nothing changed meanwhile, and decides again on a conflict; fails
+    /// closed with [`StoreError::Contention`] after [`MAX_TRIES`].
+    pub(super) async fn update<T, E>(
+        &self,
+        keys: &[StoreKey],
+        mut decide: impl FnMut(&[Option<Versioned>], Timestamp) -> Result<Step<T>, E>,
+    ) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        for _ in 0..MAX_TRIES {
+            let now = self.now();
+            let got = self.read(keys, now).await?;
+            let (writes, answer) = match decide(&got, now)? {
+                Step::Done(answer) => return Ok(answer),
+                Step::Commit(writes, answer) => (writes, answer),
+            };
+            match self
+                .store
+                .commit(&writes, now)
+                .await
+                .map_err(|e| StoreError::Backend(Box::new(e)))?
+            {
+                Commit::Applied => return Ok(answer),
+                Commit::Conflict => continue,
+            }
+        }
+        Err(StoreError::Contention(MAX_TRIES).into())
     }
 }
 

@@ -19,7 +19,8 @@ use crate::subject::{Context, Subject};
 
 use super::limits::ChargeError;
 use super::{
-    Attempt, MAX_TRIES, Verified, Verifier, code_tag, context_tag, locked_until, subject_state,
+    Attempt, MAX_TRIES, Step, Verified, Verifier, code_tag, context_tag, locked_until,
+    subject_state,
 };
 
 /// What a comparison found, before it is recorded.
@@ -325,9 +326,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     pub async fn cancel(&self, id: &ChallengeId) -> Result<(), CancelError> {
         let real_key = StoreKey::challenge(id.subject_bytes(), id.purpose_bytes());
         let decoy_key = StoreKey::decoy_challenge(id.subject_bytes(), id.purpose_bytes());
-        for _ in 0..MAX_TRIES {
-            let now = self.now();
-            let got = self.read(&[real_key, decoy_key], now).await?;
+        self.update(&[real_key, decoy_key], |got, now| {
             let in_decoy = super::issue::holds(got[1].as_ref(), id);
             let (key, found) = if in_decoy {
                 (decoy_key, &got[1])
@@ -354,43 +353,27 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                 expected: Some(current.version),
                 expires_at: rec.expires_at.saturating_add(super::EXPIRED_RETENTION),
             };
-            match self
-                .store
-                .commit(&[tombstone], now)
-                .await
-                .map_err(|e| StoreError::Backend(Box::new(e)))?
-            {
-                Commit::Applied => return Ok(()),
-                Commit::Conflict => continue,
-            }
-        }
-        Err(StoreError::Contention(MAX_TRIES).into())
+            Ok(Step::Commit(vec![tombstone], ()))
+        })
+        .await
     }
 
     /// Clears a subject's failure count and lock, as after a success. Call it
     /// when support has confirmed the person by other means.
     pub async fn unlock(&self, subject: &Subject) -> Result<(), StoreError> {
         let key = StoreKey::subject(subject.key_bytes());
-        for _ in 0..MAX_TRIES {
-            let now = self.now();
-            let got = self.read(&[key], now).await?;
-            let Some(current) = got[0].as_ref() else {
-                return Ok(());
-            };
-            let delete = Write::Delete {
-                key,
-                expected: current.version,
-            };
-            match self
-                .store
-                .commit(&[delete], now)
-                .await
-                .map_err(|e| StoreError::Backend(Box::new(e)))?
-            {
-                Commit::Applied => return Ok(()),
-                Commit::Conflict => continue,
-            }
-        }
-        Err(StoreError::Contention(MAX_TRIES))
+        self.update(&[key], |got, _| {
+            Ok(match &got[0] {
+                None => Step::Done(()),
+                Some(current) => Step::Commit(
+                    vec![Write::Delete {
+                        key,
+                        expected: current.version,
+                    }],
+                    (),
+                ),
+            })
+        })
+        .await
     }
 }
