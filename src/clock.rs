@@ -90,6 +90,13 @@ impl Timestamp {
 pub trait Clock: Send + Sync {
     /// The current time, in UTC.
     fn now(&self) -> OffsetDateTime;
+
+    /// The current time as a [`Timestamp`]. The default converts
+    /// [`Clock::now`]; a clock that keeps milliseconds can answer directly
+    /// (the verifier asks on every operation).
+    fn now_timestamp(&self) -> Timestamp {
+        Timestamp::from_datetime(self.now())
+    }
 }
 
 /// The operating system's wall clock.
@@ -104,6 +111,13 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> OffsetDateTime {
         OffsetDateTime::now_utc()
+    }
+
+    fn now_timestamp(&self) -> Timestamp {
+        match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) => Timestamp(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            Err(e) => Timestamp(-i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX)),
+        }
     }
 }
 
@@ -151,16 +165,46 @@ impl Clock for ManualClock {
     fn now(&self) -> OffsetDateTime {
         Timestamp::from_millis(self.millis.load(Ordering::SeqCst)).to_datetime()
     }
+
+    fn now_timestamp(&self) -> Timestamp {
+        Timestamp::from_millis(self.millis.load(Ordering::SeqCst))
+    }
 }
 
 impl<C: Clock + ?Sized> Clock for Arc<C> {
     fn now(&self) -> OffsetDateTime {
         (**self).now()
     }
+
+    fn now_timestamp(&self) -> Timestamp {
+        (**self).now_timestamp()
+    }
 }
 
 impl<C: Clock + ?Sized> Clock for &C {
     fn now(&self) -> OffsetDateTime {
         (**self).now()
+    }
+
+    fn now_timestamp(&self) -> Timestamp {
+        (**self).now_timestamp()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_agree_with_datetimes() {
+        let clock =
+            ManualClock::new(OffsetDateTime::UNIX_EPOCH + Duration::milliseconds(1_234_567));
+        assert_eq!(clock.now_timestamp(), Timestamp::from_datetime(clock.now()));
+        let system = SystemClock;
+        let a = system.now_timestamp();
+        let b = Timestamp::from_datetime(system.now());
+        assert!(b.since(a) >= Duration::ZERO && b.since(a) < Duration::seconds(5));
+        let shared: Arc<dyn Clock> = Arc::new(clock.clone());
+        assert_eq!(shared.now_timestamp(), clock.now_timestamp());
     }
 }

@@ -402,7 +402,7 @@ fn context_tag(mac: &MacKey, id: &ChallengeId, context: &Context) -> Tag {
 
 impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     fn now(&self) -> Timestamp {
-        Timestamp::from_datetime(self.clock.now())
+        self.clock.now_timestamp()
     }
 
     async fn read(
