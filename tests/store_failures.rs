@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 use vericode::{
-    CodeStore, Commit, DecodeError, IssueError, KeyId, ManualClock, Record, RecordingDelivery,
-    StoreError, StoreKey, Timestamp, Verifier, VerifyError, Version, Versioned, Write,
+    CodeStore, Commit, DecodeError, IssueError, ManualClock, Record, RecordingDelivery, StoreError,
+    StoreKey, Timestamp, Verifier, VerifyError, Version, Versioned, Write,
 };
 
 /// A store that keeps records as bytes, the way a remote store does, so tests
@@ -81,15 +81,7 @@ impl CodeStore for BytesStore {
 }
 
 fn verifier(store: Arc<BytesStore>) -> Verifier<Arc<BytesStore>, RecordingDelivery, ManualClock> {
-    Verifier::builder()
-        .store(store)
-        .delivery(RecordingDelivery::new())
-        .clock(ManualClock::new(start()))
-        .policy(relaxed())
-        .signing_key(KeyId::new(1), key(1))
-        .app_name("Acme")
-        .build()
-        .unwrap()
+    verifier_on(store)
 }
 
 #[test]
@@ -164,39 +156,12 @@ fn a_record_of_the_wrong_kind_is_refused() {
 
 #[test]
 fn a_store_that_always_conflicts_fails_closed() {
-    struct Stubborn(vericode::MemoryStore);
-    impl CodeStore for Stubborn {
-        type Error = vericode::MemoryStoreError;
-        fn get_many(
-            &self,
-            keys: &[StoreKey],
-            now: Timestamp,
-        ) -> impl Future<Output = Result<Vec<Option<Versioned>>, Self::Error>> + Send {
-            self.0.get_many(keys, now)
-        }
-        fn commit(
-            &self,
-            writes: &[Write],
-            now: Timestamp,
-        ) -> impl Future<Output = Result<Commit, Self::Error>> + Send {
-            // Let the first write (the issue) through, then conflict forever.
-            let r = if self.0.is_empty() {
-                block_on(self.0.commit(writes, now))
-            } else {
-                Ok(Commit::Conflict)
-            };
-            std::future::ready(r)
-        }
-    }
-    let v = Verifier::builder()
-        .store(Stubborn(vericode::MemoryStore::new()))
-        .delivery(RecordingDelivery::new())
-        .clock(ManualClock::new(start()))
-        .policy(relaxed())
-        .signing_key(KeyId::new(1), key(1))
-        .app_name("Acme")
-        .build()
-        .unwrap();
+    // Let the first write (the issue) through, then conflict forever.
+    let v = verifier_on(HookedStore::new(
+        |store: &vericode::MemoryStore, _: &[Write]| {
+            (!store.is_empty()).then_some(Commit::Conflict)
+        },
+    ));
     let t = block_on(v.issue(&login("u1"))).unwrap();
     let code = v.delivery().last_code().unwrap();
     let r = block_on(v.verify(t.challenge_id(), &code));
@@ -219,15 +184,7 @@ fn a_store_that_always_conflicts_fails_closed() {
 /// guess goes uncounted while the right code would still succeed.
 #[test]
 fn a_store_that_refuses_new_records_refuses_right_and_wrong_alike() {
-    let v = Verifier::builder()
-        .store(vericode::MemoryStore::with_capacity(1))
-        .delivery(RecordingDelivery::new())
-        .clock(ManualClock::new(start()))
-        .policy(relaxed())
-        .signing_key(KeyId::new(1), key(1))
-        .app_name("Acme")
-        .build()
-        .unwrap();
+    let v = verifier_on(vericode::MemoryStore::with_capacity(1));
     let t = block_on(v.issue(&login("u1"))).unwrap();
     let code = v.delivery().last_code().unwrap();
     for _ in 0..20 {
@@ -243,53 +200,26 @@ fn a_store_that_refuses_new_records_refuses_right_and_wrong_alike() {
 /// one counted once), never an "unknown" for a consumed code.
 #[test]
 fn a_lost_client_charge_does_not_undo_a_recorded_outcome() {
+    use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
-    struct RateConflictOnce(vericode::MemoryStore, AtomicBool);
-    impl CodeStore for RateConflictOnce {
-        type Error = vericode::MemoryStoreError;
-        fn get_many(
-            &self,
-            keys: &[StoreKey],
-            now: Timestamp,
-        ) -> impl Future<Output = Result<Vec<Option<Versioned>>, Self::Error>> + Send {
-            self.0.get_many(keys, now)
-        }
-        fn commit(
-            &self,
-            writes: &[Write],
-            now: Timestamp,
-        ) -> impl Future<Output = Result<Commit, Self::Error>> + Send {
+    let conflict_next_rate_write = Arc::new(AtomicBool::new(false));
+    let flag = conflict_next_rate_write.clone();
+    let v = verifier_with(
+        HookedStore::new(move |_: &vericode::MemoryStore, writes: &[Write]| {
             let rate = writes
                 .iter()
                 .any(|w| w.key().kind() == vericode::KeyKind::Rate);
-            let r = if rate && self.1.swap(false, Ordering::SeqCst) {
-                Ok(Commit::Conflict)
-            } else {
-                block_on(self.0.commit(writes, now))
-            };
-            std::future::ready(r)
-        }
-    }
-    let store = std::sync::Arc::new(RateConflictOnce(
-        vericode::MemoryStore::new(),
-        AtomicBool::new(false),
-    ));
-    let v = Verifier::builder()
-        .store(store.clone())
-        .delivery(RecordingDelivery::new())
-        .clock(ManualClock::new(start()))
-        .policy(relaxed().limit(
+            (rate && flag.swap(false, Ordering::SeqCst)).then_some(Commit::Conflict)
+        }),
+        relaxed().limit(
             vericode::Limit::VerifyClient,
             vericode::RateLimit::new(50, time::Duration::hours(1)).unwrap(),
-        ))
-        .signing_key(KeyId::new(1), key(1))
-        .app_name("Acme")
-        .build()
-        .unwrap();
+        ),
+    );
     let ip = vericode::ClientKey::new("ip:1").unwrap();
     let t = block_on(v.issue(&login("u1"))).unwrap();
     let code = v.delivery().last_code().unwrap();
-    store.1.store(true, Ordering::SeqCst);
+    conflict_next_rate_write.store(true, Ordering::SeqCst);
     let r = block_on(
         v.verify_attempt(vericode::Attempt::new(t.challenge_id(), &wrong(&code)).client(&ip)),
     );
@@ -297,7 +227,7 @@ fn a_lost_client_charge_does_not_undo_a_recorded_outcome() {
         matches!(r, Err(VerifyError::WrongCode { attempts_left: 4 })),
         "{r:?}"
     );
-    store.1.store(true, Ordering::SeqCst);
+    conflict_next_rate_write.store(true, Ordering::SeqCst);
     let r = block_on(v.verify_attempt(vericode::Attempt::new(t.challenge_id(), &code).client(&ip)));
     assert!(r.is_ok(), "{r:?}");
 }

@@ -228,3 +228,71 @@ pub fn b64decode(text: &str) -> Vec<u8> {
     }
     out
 }
+
+/// A `MemoryStore` whose commits first go through `hook`, which may answer
+/// in the store's place (a conflict, say) without writing.
+pub struct HookedStore<F> {
+    pub inner: MemoryStore,
+    pub hook: F,
+}
+
+impl<F> HookedStore<F>
+where
+    F: Fn(&MemoryStore, &[Write]) -> Option<Commit> + Send + Sync,
+{
+    pub fn new(hook: F) -> Self {
+        HookedStore {
+            inner: MemoryStore::new(),
+            hook,
+        }
+    }
+}
+
+impl<F> CodeStore for HookedStore<F>
+where
+    F: Fn(&MemoryStore, &[Write]) -> Option<Commit> + Send + Sync,
+{
+    type Error = vericode::MemoryStoreError;
+
+    fn get_many(
+        &self,
+        keys: &[StoreKey],
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<Option<Versioned>>, Self::Error>> + Send {
+        self.inner.get_many(keys, now)
+    }
+
+    fn commit(
+        &self,
+        writes: &[Write],
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Commit, Self::Error>> + Send {
+        let r = match (self.hook)(&self.inner, writes) {
+            Some(answer) => Ok(answer),
+            None => block_on(self.inner.commit(writes, now)),
+        };
+        std::future::ready(r)
+    }
+}
+
+/// A verifier on `store` with a recording delivery, the relaxed policy and a
+/// manual clock at `start()`.
+pub fn verifier_on<S: CodeStore>(store: S) -> Verifier<S, RecordingDelivery, ManualClock> {
+    verifier_with(store, relaxed())
+}
+
+/// [`verifier_on`] with a policy.
+pub fn verifier_with<S: CodeStore>(
+    store: S,
+    policy: Policy,
+) -> Verifier<S, RecordingDelivery, ManualClock> {
+    Verifier::builder()
+        .store(store)
+        .delivery(RecordingDelivery::new())
+        .clock(ManualClock::new(start()))
+        .policy(policy)
+        .signing_key(KeyId::new(1), key(1))
+        .app_name("Acme")
+        .build()
+        .unwrap()
+}
