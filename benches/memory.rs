@@ -115,20 +115,31 @@ fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or(if full { 1_000_000 } else { 10_000 });
 
-    for (name, policy) in [
-        ("no abuse limits", common::no_limits()),
-        ("default abuse limits", common::default_limits()),
+    for (name, policy, compact) in [
+        ("no abuse limits", common::no_limits(), false),
+        ("default abuse limits", common::default_limits(), false),
+        ("compact layout, no abuse limits", common::no_limits(), true),
+        (
+            "compact layout, default abuse limits",
+            common::default_limits(),
+            true,
+        ),
     ] {
-        measure(name, policy, n);
+        measure(name, policy, n, compact);
     }
 }
 
 /// Issues `n` challenges under `policy` and prints what the store keeps.
-fn measure(name: &str, policy: Policy, n: usize) {
+fn measure(name: &str, policy: Policy, n: usize, compact: bool) {
     // Room for the rate-limit records too (one per destination, subject and
     // client).
+    let store = if compact {
+        MemoryStore::compact(5 * n)
+    } else {
+        MemoryStore::with_capacity(5 * n)
+    };
     let v = verifier(
-        MemoryStore::with_capacity(5 * n),
+        store,
         NullDelivery,
         policy,
         &ManualClock::new(common::start()),

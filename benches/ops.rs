@@ -215,9 +215,10 @@ fn bench_verify(
     suffix: &str,
     policy: Policy,
     clients: Option<&[ClientKey]>,
+    store: MemoryStore,
 ) {
     let clock = ManualClock::new(common::start());
-    let v = verifier(store_for(BATCH), CaptureDelivery, policy, &clock);
+    let v = verifier(store, CaptureDelivery, policy, &clock);
     let reqs = requests("verify", BATCH);
     let mut pending: Vec<(ChallengeId, String)> = Vec::with_capacity(BATCH);
     let attempt = |i: usize, id: &ChallengeId, code: &str| {
@@ -278,8 +279,29 @@ fn bench_verify(
 fn verify(c: &mut Criterion) {
     let mut group = c.benchmark_group("verify");
     let clients = clients("verify", BATCH);
-    bench_verify(&mut group, "", common::default_limits(), Some(&clients));
-    bench_verify(&mut group, "_no_limits", common::no_limits(), None);
+    bench_verify(
+        &mut group,
+        "",
+        common::default_limits(),
+        Some(&clients),
+        store_for(BATCH),
+    );
+    bench_verify(
+        &mut group,
+        "_no_limits",
+        common::no_limits(),
+        None,
+        store_for(BATCH),
+    );
+    // The compact layout: records decoded on every read.
+    let compact = MemoryStore::compact(store_for(BATCH).capacity());
+    bench_verify(
+        &mut group,
+        "_no_limits_compact",
+        common::no_limits(),
+        None,
+        compact,
+    );
     group.finish();
 }
 

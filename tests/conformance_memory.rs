@@ -1,5 +1,6 @@
-//! The store conformance suite (`vericode::testing`) on `MemoryStore`: on
-//! tokio's multi-threaded runtime, and on plain threads without a runtime.
+//! The store conformance suite (`vericode::testing`) on `MemoryStore`, in both
+//! layouts: on tokio's multi-threaded runtime, and on plain threads without a
+//! runtime.
 
 use std::sync::Arc;
 
@@ -22,6 +23,23 @@ fn memory_store_passes_on_threads() {
     let suite = Conformance::new(MemoryStore::new, |task| {
         std::thread::spawn(move || pollster::block_on(task));
     })
+    .tasks(32)
+    .increments(50);
+    let report = pollster::block_on(suite.run()).unwrap_or_else(|f| panic!("{f}"));
+    assert_eq!(
+        report.checks().len(),
+        Conformance::<MemoryStore>::CHECKS.len()
+    );
+}
+
+#[test]
+fn compact_memory_store_passes_on_threads() {
+    let suite = Conformance::new(
+        || MemoryStore::compact(MemoryStore::DEFAULT_CAPACITY),
+        |task| {
+            std::thread::spawn(move || pollster::block_on(task));
+        },
+    )
     .tasks(32)
     .increments(50);
     let report = pollster::block_on(suite.run()).unwrap_or_else(|f| panic!("{f}"));

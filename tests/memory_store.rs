@@ -28,125 +28,128 @@ fn sample() -> (Vec<StoreKey>, Vec<Record>) {
 #[test]
 fn conditional_writes_and_versions() {
     let (keys, records) = sample();
-    let store = MemoryStore::new();
-    let now = Timestamp::from_millis(0);
-    let later = Timestamp::from_millis(1_000_000);
-    let k = keys[0];
-    let put = |expected| Write::Put {
-        key: k,
-        record: records[0].clone(),
-        expected,
-        expires_at: later,
-    };
-    assert_eq!(
-        block_on(store.commit(&[put(None)], now)).unwrap(),
-        Commit::Applied
-    );
-    // Create-only refuses an existing key.
-    assert_eq!(
-        block_on(store.commit(&[put(None)], now)).unwrap(),
-        Commit::Conflict
-    );
-    let v1 = block_on(store.get_many(&[k], now)).unwrap()[0]
-        .clone()
-        .unwrap()
-        .version;
-    assert_eq!(
-        block_on(store.commit(&[put(Some(v1))], now)).unwrap(),
-        Commit::Applied
-    );
-    // A stale version is refused.
-    assert_eq!(
-        block_on(store.commit(&[put(Some(v1))], now)).unwrap(),
-        Commit::Conflict
-    );
-    let v2 = block_on(store.get_many(&[k], now)).unwrap()[0]
-        .clone()
-        .unwrap()
-        .version;
-    assert_ne!(v1, v2);
-    // Delete, recreate: the new version is neither of the old ones (no ABA).
-    assert_eq!(
-        block_on(store.commit(
-            &[Write::Delete {
-                key: k,
-                expected: v2
-            }],
-            now
-        ))
-        .unwrap(),
-        Commit::Applied
-    );
-    assert!(block_on(store.get_many(&[k], now)).unwrap()[0].is_none());
-    assert_eq!(
-        block_on(store.commit(&[put(None)], now)).unwrap(),
-        Commit::Applied
-    );
-    let v3 = block_on(store.get_many(&[k], now)).unwrap()[0]
-        .clone()
-        .unwrap()
-        .version;
-    assert!(v3 != v1 && v3 != v2);
-    assert_eq!(
-        block_on(store.commit(&[put(Some(v2))], now)).unwrap(),
-        Commit::Conflict
-    );
+    for store in [MemoryStore::new(), MemoryStore::compact(1_000_000)] {
+        let now = Timestamp::from_millis(0);
+        let later = Timestamp::from_millis(1_000_000);
+        let k = keys[0];
+        let put = |expected| Write::Put {
+            key: k,
+            record: records[0].clone(),
+            expected,
+            expires_at: later,
+        };
+        assert_eq!(
+            block_on(store.commit(&[put(None)], now)).unwrap(),
+            Commit::Applied
+        );
+        // Create-only refuses an existing key.
+        assert_eq!(
+            block_on(store.commit(&[put(None)], now)).unwrap(),
+            Commit::Conflict
+        );
+        let v1 = block_on(store.get_many(&[k], now)).unwrap()[0]
+            .clone()
+            .unwrap()
+            .version;
+        assert_eq!(
+            block_on(store.commit(&[put(Some(v1))], now)).unwrap(),
+            Commit::Applied
+        );
+        // A stale version is refused.
+        assert_eq!(
+            block_on(store.commit(&[put(Some(v1))], now)).unwrap(),
+            Commit::Conflict
+        );
+        let v2 = block_on(store.get_many(&[k], now)).unwrap()[0]
+            .clone()
+            .unwrap()
+            .version;
+        assert_ne!(v1, v2);
+        // Delete, recreate: the new version is neither of the old ones (no ABA).
+        assert_eq!(
+            block_on(store.commit(
+                &[Write::Delete {
+                    key: k,
+                    expected: v2
+                }],
+                now
+            ))
+            .unwrap(),
+            Commit::Applied
+        );
+        assert!(block_on(store.get_many(&[k], now)).unwrap()[0].is_none());
+        assert_eq!(
+            block_on(store.commit(&[put(None)], now)).unwrap(),
+            Commit::Applied
+        );
+        let v3 = block_on(store.get_many(&[k], now)).unwrap()[0]
+            .clone()
+            .unwrap()
+            .version;
+        assert!(v3 != v1 && v3 != v2);
+        assert_eq!(
+            block_on(store.commit(&[put(Some(v2))], now)).unwrap(),
+            Commit::Conflict
+        );
+    }
 }
 
 #[test]
 fn commits_are_all_or_none() {
     let (keys, records) = sample();
-    let store = MemoryStore::new();
-    let now = Timestamp::from_millis(0);
-    let exp = Timestamp::from_millis(1_000_000);
-    let put = |k, expected| Write::Put {
-        key: k,
-        record: records[0].clone(),
-        expected,
-        expires_at: exp,
-    };
-    assert_eq!(
-        block_on(store.commit(&[put(keys[0], None)], now)).unwrap(),
-        Commit::Applied
-    );
-    // The second write's expectation fails, so the first must not happen either.
-    let r = block_on(store.commit(&[put(keys[1], None), put(keys[0], None)], now)).unwrap();
-    assert_eq!(r, Commit::Conflict);
-    assert!(block_on(store.get_many(&[keys[1]], now)).unwrap()[0].is_none());
-    assert_eq!(store.len(), 1);
+    for store in [MemoryStore::new(), MemoryStore::compact(1_000_000)] {
+        let now = Timestamp::from_millis(0);
+        let exp = Timestamp::from_millis(1_000_000);
+        let put = |k, expected| Write::Put {
+            key: k,
+            record: records[0].clone(),
+            expected,
+            expires_at: exp,
+        };
+        assert_eq!(
+            block_on(store.commit(&[put(keys[0], None)], now)).unwrap(),
+            Commit::Applied
+        );
+        // The second write's expectation fails, so the first must not happen either.
+        let r = block_on(store.commit(&[put(keys[1], None), put(keys[0], None)], now)).unwrap();
+        assert_eq!(r, Commit::Conflict);
+        assert!(block_on(store.get_many(&[keys[1]], now)).unwrap()[0].is_none());
+        assert_eq!(store.len(), 1);
+    }
 }
 
 #[test]
 fn expired_records_read_as_absent_and_are_purged() {
     let (keys, records) = sample();
-    let store = MemoryStore::new();
-    let exp = Timestamp::from_millis(1_000);
-    for k in &keys[..3] {
+    for store in [MemoryStore::new(), MemoryStore::compact(1_000_000)] {
+        let exp = Timestamp::from_millis(1_000);
+        for k in &keys[..3] {
+            let w = Write::Put {
+                key: *k,
+                record: records[0].clone(),
+                expected: None,
+                expires_at: exp,
+            };
+            assert_eq!(
+                block_on(store.commit(&[w], Timestamp::from_millis(0))).unwrap(),
+                Commit::Applied
+            );
+        }
+        assert!(
+            block_on(store.get_many(&keys[..1], Timestamp::from_millis(999))).unwrap()[0].is_some()
+        );
+        assert!(block_on(store.get_many(&keys[..1], exp)).unwrap()[0].is_none());
+        // An expired key counts as absent for create-only writes.
         let w = Write::Put {
-            key: *k,
+            key: keys[1],
             record: records[0].clone(),
             expected: None,
-            expires_at: exp,
+            expires_at: Timestamp::from_millis(5_000),
         };
-        assert_eq!(
-            block_on(store.commit(&[w], Timestamp::from_millis(0))).unwrap(),
-            Commit::Applied
-        );
+        assert_eq!(block_on(store.commit(&[w], exp)).unwrap(), Commit::Applied);
+        assert_eq!(store.purge_expired(exp), 1);
+        assert_eq!(store.len(), 1);
     }
-    assert!(
-        block_on(store.get_many(&keys[..1], Timestamp::from_millis(999))).unwrap()[0].is_some()
-    );
-    assert!(block_on(store.get_many(&keys[..1], exp)).unwrap()[0].is_none());
-    // An expired key counts as absent for create-only writes.
-    let w = Write::Put {
-        key: keys[1],
-        record: records[0].clone(),
-        expected: None,
-        expires_at: Timestamp::from_millis(5_000),
-    };
-    assert_eq!(block_on(store.commit(&[w], exp)).unwrap(), Commit::Applied);
-    assert_eq!(store.purge_expired(exp), 1);
-    assert_eq!(store.len(), 1);
 }
 
 #[test]

@@ -1,13 +1,12 @@
 //! [`MemoryStore`]: the embedded store, for one process.
 
-use std::collections::HashMap;
 use std::future::ready;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
+use super::table::Table;
 use super::{CodeStore, Commit, StoreKey, Version, Versioned, Write};
 use crate::clock::Timestamp;
-use crate::record::Record;
 
 const SHARDS: usize = 64;
 /// Shards are swept of expired records when they have doubled since the last
@@ -40,48 +39,9 @@ pub struct MemoryStore {
 struct Padded(Mutex<Shard>);
 
 struct Shard {
-    map: HashMap<StoreKey, Entry, KeyHasher>,
+    map: Table,
     next_version: u64,
     len_after_sweep: usize,
-}
-
-/// Hashes store keys cheaply: their groups are already SHA-256 prefixes, so a
-/// multiply-and-fold of the key's one `u64` (see `StoreKey`'s `Hash`), seeded
-/// per store, spreads them well; SipHash would only cost time here.
-#[derive(Clone, Copy)]
-struct KeyHasher(u64);
-
-impl std::hash::BuildHasher for KeyHasher {
-    type Hasher = FoldHasher;
-    fn build_hasher(&self) -> FoldHasher {
-        FoldHasher(self.0)
-    }
-}
-
-struct FoldHasher(u64);
-
-impl std::hash::Hasher for FoldHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u64(&mut self, x: u64) {
-        self.0 = (self.0.rotate_left(23) ^ x).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0 ^ (self.0 >> 29)
-    }
-}
-
-struct Entry {
-    version: Version,
-    record: Record,
-    expires_at: Timestamp,
 }
 
 /// Why the [`MemoryStore`] refused a write.
@@ -95,6 +55,10 @@ pub enum MemoryStoreError {
         /// The store's capacity.
         capacity: usize,
     },
+    /// A record kept in the compact layout no longer decodes (memory
+    /// corruption); the operation failed closed.
+    #[error("a record in the memory store is corrupt")]
+    Corrupt(#[source] crate::record::DecodeError),
 }
 
 impl Default for MemoryStore {
@@ -124,11 +88,32 @@ impl MemoryStore {
     /// A store for up to `capacity` records (at least 1).
     pub fn with_capacity(capacity: usize) -> Self {
         let seed = rand::random::<u64>();
+        Self::build(capacity, || Table::shared(seed))
+    }
+
+    /// A store for up to `capacity` records (at least 1) in the compact
+    /// layout: each record is kept in its byte form (about 130 bytes for a
+    /// challenge) under a 128-bit keyed hash of its key, for about half the
+    /// memory of the default layout, at the cost of decoding a record on
+    /// every read (a few hundred nanoseconds). See README, "Performance".
+    ///
+    /// ```
+    /// use vericode::MemoryStore;
+    /// let store = MemoryStore::compact(1_000_000);
+    /// assert_eq!(store.capacity(), 1_000_000);
+    /// ```
+    pub fn compact(capacity: usize) -> Self {
+        let seed = rand::random::<u64>();
+        let seeds = [rand::random::<u64>(), rand::random::<u64>()];
+        Self::build(capacity, || Table::compact(seed, seeds))
+    }
+
+    fn build(capacity: usize, table: impl Fn() -> Table) -> Self {
         MemoryStore {
             shards: (0..SHARDS)
                 .map(|_| {
                     Padded(Mutex::new(Shard {
-                        map: HashMap::with_hasher(KeyHasher(seed)),
+                        map: table(),
                         next_version: 0,
                         len_after_sweep: 0,
                     }))
@@ -172,9 +157,7 @@ impl MemoryStore {
     }
 
     fn sweep(&self, shard: &mut Shard, now: Timestamp) -> usize {
-        let before = shard.map.len();
-        shard.map.retain(|_, e| e.expires_at > now);
-        let dropped = before - shard.map.len();
+        let dropped = shard.map.retain_live(now);
         shard.len_after_sweep = shard.map.len();
         self.len.fetch_sub(dropped, Ordering::Relaxed);
         dropped
@@ -182,7 +165,11 @@ impl MemoryStore {
 
     /// Reads `keys`, locking each shard once for a run of keys in it (the
     /// keys of one group are in one shard).
-    fn read(&self, keys: &[StoreKey], now: Timestamp) -> Vec<Option<Versioned>> {
+    fn read(
+        &self,
+        keys: &[StoreKey],
+        now: Timestamp,
+    ) -> Result<Vec<Option<Versioned>>, MemoryStoreError> {
         let mut out = Vec::with_capacity(keys.len());
         let mut held: Option<(usize, MutexGuard<'_, Shard>)> = None;
         for key in keys {
@@ -197,12 +184,13 @@ impl MemoryStore {
                 out.push(None);
                 continue;
             };
-            out.push(match shard.map.get(key) {
-                Some(e) if e.expires_at > now => Some(Versioned {
-                    version: e.version,
-                    record: e.record.clone(),
+            out.push(match shard.map.load(key) {
+                Some(Ok((meta, record))) if meta.expires_at > now => Some(Versioned {
+                    version: meta.version,
+                    record,
                 }),
-                Some(_) => {
+                Some(Err(e)) => return Err(MemoryStoreError::Corrupt(e)),
+                Some(Ok(_)) => {
                     shard.map.remove(key);
                     self.len.fetch_sub(1, Ordering::Relaxed);
                     None
@@ -210,7 +198,7 @@ impl MemoryStore {
                 None => None,
             });
         }
-        out
+        Ok(out)
     }
 
     /// The common case: every write in one shard (one group), one lock.
@@ -223,7 +211,7 @@ impl MemoryStore {
         let mut shard = self.lock(i);
         let mut added = 0usize;
         for w in writes {
-            let existing = shard.map.get(w.key());
+            let existing = shard.map.meta(w.key());
             let live = existing.filter(|e| e.expires_at > now);
             if live.map(|e| e.version) != w.expected() {
                 return Ok(Commit::Conflict);
@@ -255,17 +243,13 @@ impl MemoryStore {
                 ..
             } => {
                 shard.next_version += 1;
-                let entry = Entry {
-                    version: Version(shard.next_version),
-                    record: record.clone(),
-                    expires_at: *expires_at,
-                };
-                if shard.map.insert(*key, entry).is_none() {
+                let version = Version(shard.next_version);
+                if shard.map.insert(*key, version, record, *expires_at) {
                     self.len.fetch_add(1, Ordering::Relaxed);
                 }
             }
             Write::Delete { key, .. } => {
-                if shard.map.remove(key).is_some() {
+                if shard.map.remove(key) {
                     self.len.fetch_sub(1, Ordering::Relaxed);
                 }
             }
@@ -298,7 +282,7 @@ impl MemoryStore {
 
         let mut added = 0usize;
         for (w, &p) in writes.iter().zip(&positions) {
-            let existing = guards[p].1.map.get(w.key());
+            let existing = guards[p].1.map.meta(w.key());
             let live = existing.filter(|e| e.expires_at > now);
             if live.map(|e| e.version) != w.expected() {
                 return Ok(Commit::Conflict);
@@ -332,7 +316,7 @@ impl CodeStore for MemoryStore {
         keys: &[StoreKey],
         now: Timestamp,
     ) -> impl Future<Output = Result<Vec<Option<Versioned>>, Self::Error>> + Send {
-        ready(Ok(self.read(keys, now)))
+        ready(self.read(keys, now))
     }
 
     fn commit(

@@ -31,6 +31,7 @@
 //! condition expressions.
 
 mod memory;
+mod table;
 
 use std::error::Error as StdError;
 use std::fmt;
