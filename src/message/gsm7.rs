@@ -89,6 +89,25 @@ impl SmsLength {
 /// The length of `text` as an SMS: GSM-7 septets if every character is in the
 /// GSM 03.38 default alphabet or its extension table, else UTF-16 code units.
 pub fn sms_length(text: &str) -> SmsLength {
+    // Most texts are ASCII: count them by byte, from a table.
+    if text.is_ascii() {
+        let mut septets = 0usize;
+        for &b in text.as_bytes() {
+            match ASCII_SEPTETS[usize::from(b)] {
+                0 => {
+                    return SmsLength {
+                        encoding: SmsEncoding::Ucs2,
+                        units: text.len(),
+                    };
+                }
+                n => septets += usize::from(n),
+            }
+        }
+        return SmsLength {
+            encoding: SmsEncoding::Gsm7,
+            units: septets,
+        };
+    }
     let mut septets = 0usize;
     for c in text.chars() {
         match gsm7_septets(c) {
@@ -107,8 +126,22 @@ pub fn sms_length(text: &str) -> SmsLength {
     }
 }
 
+/// [`gsm7_septets`] for every ASCII byte, 0 for none.
+const ASCII_SEPTETS: [u8; 128] = {
+    let mut table = [0u8; 128];
+    let mut b = 0;
+    while b < 128 {
+        table[b] = match gsm7_septets(b as u8 as char) {
+            Some(n) => n as u8,
+            None => 0,
+        };
+        b += 1;
+    }
+    table
+};
+
 /// Septets for one character in GSM-7, `None` if it has no GSM-7 form.
-fn gsm7_septets(c: char) -> Option<usize> {
+const fn gsm7_septets(c: char) -> Option<usize> {
     match c {
         // The extension table: an escape septet, then the character.
         '^' | '{' | '}' | '\\' | '[' | '~' | ']' | '|' | '€' | '\u{0C}' => Some(2),
@@ -126,6 +159,29 @@ fn gsm7_septets(c: char) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ascii_fast_path_agrees_with_the_general_one() {
+        // 'é' is GSM-7 but not ASCII: it sends the text down the general path.
+        for b in 0u8..128 {
+            let c = b as char;
+            let ascii = sms_length(&format!("{c}{c}"));
+            let general = sms_length(&format!("é{c}{c}"));
+            match gsm7_septets(c) {
+                Some(n) => {
+                    assert_eq!(ascii.encoding(), SmsEncoding::Gsm7, "{b}");
+                    assert_eq!(ascii.units(), 2 * n, "{b}");
+                    assert_eq!(general.units(), 2 * n + 1, "{b}");
+                }
+                None => {
+                    assert_eq!(ascii.encoding(), SmsEncoding::Ucs2, "{b}");
+                    assert_eq!(ascii.units(), 2, "{b}");
+                    assert_eq!(general.encoding(), SmsEncoding::Ucs2, "{b}");
+                    assert_eq!(general.units(), 3, "{b}");
+                }
+            }
+        }
+    }
 
     fn len(s: &str) -> (SmsEncoding, usize, bool) {
         let l = sms_length(s);
