@@ -212,7 +212,12 @@ impl Messages {
         } else {
             self.locales[0]
         };
-        let action = match (details, self.phrases.get(&(locale, purpose.clone()))) {
+        let own_phrase = if self.phrases.is_empty() {
+            None
+        } else {
+            self.phrases.get(&(locale, purpose.clone()))
+        };
+        let action = match (details, own_phrase) {
             (Some(d), _) => d,
             (None, Some(p)) => p,
             (None, None) => builtin::action(locale, purpose),
@@ -282,9 +287,13 @@ impl Messages {
     }
 
     fn template(&self, locale: Locale, kind: TemplateKind, purpose: &Purpose) -> &Template {
-        self.templates
-            .get(&(locale, kind, Some(purpose.clone())))
-            .or_else(|| self.templates.get(&(locale, kind, None)))
+        // Only purposes with overrides are worth a lookup by purpose.
+        let own = if self.purposes.contains(purpose) {
+            self.templates.get(&(locale, kind, Some(purpose.clone())))
+        } else {
+            None
+        };
+        own.or_else(|| self.templates.get(&(locale, kind, None)))
             .expect("every locale has built-in templates")
     }
 

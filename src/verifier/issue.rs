@@ -585,9 +585,9 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
     fn ticket(&self, id: ChallengeId, record: &ChallengeRecord, receipt: Receipt) -> Ticket {
         Ticket {
             challenge_id: id,
-            expires_at: record.expires_at.to_datetime(),
+            expires_at: record.expires_at,
             resend_after: (u32::from(record.sends) < self.policy.max_sends)
-                .then(|| record.next_send_at.to_datetime()),
+                .then_some(record.next_send_at),
             attempts_left: self
                 .policy
                 .max_attempts

@@ -276,8 +276,8 @@ impl fmt::Debug for Attempt<'_> {
 #[derive(Clone, Debug)]
 pub struct Ticket {
     challenge_id: ChallengeId,
-    expires_at: OffsetDateTime,
-    resend_after: Option<OffsetDateTime>,
+    expires_at: Timestamp,
+    resend_after: Option<Timestamp>,
     attempts_left: u32,
     channel: Channel,
     masked: MaskedDestination,
@@ -292,12 +292,12 @@ impl Ticket {
 
     /// When the challenge expires.
     pub fn expires_at(&self) -> OffsetDateTime {
-        self.expires_at
+        self.expires_at.to_datetime()
     }
 
     /// When a resend becomes allowed; `None` if this challenge may send no more codes.
     pub fn resend_after(&self) -> Option<OffsetDateTime> {
-        self.resend_after
+        self.resend_after.map(Timestamp::to_datetime)
     }
 
     /// Attempts left on the challenge.
