@@ -18,9 +18,9 @@ async fn memory_store_passes_on_tokio_tasks() {
     assert_eq!(report.checks(), Conformance::<MemoryStore>::CHECKS);
 }
 
-#[test]
-fn memory_store_passes_on_threads() {
-    let suite = Conformance::new(MemoryStore::new, |task| {
+/// Runs the whole suite on stores made by `make`, one plain thread per task.
+fn passes_on_threads(make: impl Fn() -> MemoryStore + Send + Sync + 'static) {
+    let suite = Conformance::new(make, |task| {
         std::thread::spawn(move || pollster::block_on(task));
     })
     .tasks(32)
@@ -33,20 +33,13 @@ fn memory_store_passes_on_threads() {
 }
 
 #[test]
+fn memory_store_passes_on_threads() {
+    passes_on_threads(MemoryStore::new);
+}
+
+#[test]
 fn compact_memory_store_passes_on_threads() {
-    let suite = Conformance::new(
-        || MemoryStore::compact(MemoryStore::DEFAULT_CAPACITY),
-        |task| {
-            std::thread::spawn(move || pollster::block_on(task));
-        },
-    )
-    .tasks(32)
-    .increments(50);
-    let report = pollster::block_on(suite.run()).unwrap_or_else(|f| panic!("{f}"));
-    assert_eq!(
-        report.checks().len(),
-        Conformance::<MemoryStore>::CHECKS.len()
-    );
+    passes_on_threads(|| MemoryStore::compact(MemoryStore::DEFAULT_CAPACITY));
 }
 
 /// One store shared by every check and both verifiers (as two processes

@@ -68,16 +68,7 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
     /// [`IssueError::SendLimit`], [`IssueError::Delivery`] (nothing stored),
     /// [`IssueError::Store`].
     pub async fn issue(&self, request: &IssueRequest) -> Result<Ticket, IssueError> {
-        let subject = request.subject.key_bytes();
-        let purpose = request.purpose.key_bytes();
-        self.send(
-            subject,
-            purpose,
-            Intent::Issue(request),
-            request.client.as_ref(),
-            Mode::Deliver,
-        )
-        .await
+        self.send_new(request, Mode::Deliver).await
     }
 
     /// Answers "send me a code" for an account that does not exist, in a way
@@ -110,20 +101,12 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
     ///
     /// Two things remain the application's: answer in the same time (a real
     /// delivery waits for the provider; send it in the background, or pad the
-    /// response time), and show the same page. Decoys are not counted by the
-    /// conversion guard (they never verify, and would look like pumping), and
-    /// their receipt is empty: never show receipts to the person.
+    /// response time), and show the same page. Decoys are checked by the
+    /// conversion guard like real sends but not counted (they never verify,
+    /// and would look like pumping), and their receipt is empty: never show
+    /// receipts to the person.
     pub async fn issue_decoy(&self, request: &IssueRequest) -> Result<Ticket, IssueError> {
-        let subject = request.subject.key_bytes();
-        let purpose = request.purpose.key_bytes();
-        self.send(
-            subject,
-            purpose,
-            Intent::Issue(request),
-            request.client.as_ref(),
-            Mode::Decoy,
-        )
-        .await
+        self.send_new(request, Mode::Decoy).await
     }
 
     /// Sends another code for a live challenge, after its cooldown (30 s by
@@ -134,14 +117,7 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
     /// Errors: [`IssueError::UnknownChallenge`] (expired, used, cancelled or
     /// never issued), and those of [`Verifier::issue`].
     pub async fn resend(&self, id: &ChallengeId) -> Result<Ticket, IssueError> {
-        self.send(
-            id.subject_bytes(),
-            id.purpose_bytes(),
-            Intent::Resend(id),
-            None,
-            Mode::Deliver,
-        )
-        .await
+        self.send_again(Intent::Resend(id), None).await
     }
 
     /// [`Verifier::resend`] to another of the destinations named when the
@@ -153,14 +129,8 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
         id: &ChallengeId,
         destination: &Destination,
     ) -> Result<Ticket, IssueError> {
-        self.send(
-            id.subject_bytes(),
-            id.purpose_bytes(),
-            Intent::ResendVia(id, destination),
-            None,
-            Mode::Deliver,
-        )
-        .await
+        self.send_again(Intent::ResendVia(id, destination), None)
+            .await
     }
 
     /// [`Verifier::resend_via`], also charged to `client`'s send limit. A
@@ -172,14 +142,8 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
         destination: &Destination,
         client: &ClientKey,
     ) -> Result<Ticket, IssueError> {
-        self.send(
-            id.subject_bytes(),
-            id.purpose_bytes(),
-            Intent::ResendVia(id, destination),
-            Some(client),
-            Mode::Deliver,
-        )
-        .await
+        self.send_again(Intent::ResendVia(id, destination), Some(client))
+            .await
     }
 
     /// [`Verifier::resend`], also charged to `client`'s send limit.
@@ -188,11 +152,36 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
         id: &ChallengeId,
         client: &ClientKey,
     ) -> Result<Ticket, IssueError> {
+        self.send_again(Intent::Resend(id), Some(client)).await
+    }
+
+    async fn send_new(&self, request: &IssueRequest, mode: Mode) -> Result<Ticket, IssueError> {
+        let (subject, purpose) = (request.subject.key_bytes(), request.purpose.key_bytes());
+        self.send(
+            subject,
+            purpose,
+            Intent::Issue(request),
+            request.client.as_ref(),
+            mode,
+        )
+        .await
+    }
+
+    /// A resend of the challenge `intent` names; its mode follows the slot the
+    /// challenge is in (a decoy's resend is a decoy).
+    async fn send_again(
+        &self,
+        intent: Intent<'_>,
+        client: Option<&ClientKey>,
+    ) -> Result<Ticket, IssueError> {
+        let (Intent::Resend(id) | Intent::ResendVia(id, _)) = intent else {
+            return Err(IssueError::UnknownChallenge);
+        };
         self.send(
             id.subject_bytes(),
             id.purpose_bytes(),
-            Intent::Resend(id),
-            Some(client),
+            intent,
+            client,
             Mode::Deliver,
         )
         .await
