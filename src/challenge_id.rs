@@ -2,9 +2,16 @@
 //! "send me a code" and "here is the code".
 //!
 //! It carries where the challenge lives (a hash of the subject and the
-//! purpose, not secret) and a random nonce (secret enough: 128 bits, so ids
-//! cannot be guessed to cancel or probe someone else's challenge). It never
-//! carries the code or anything derived from it.
+//! purpose, not secret), a random nonce (secret enough: 128 bits, so ids
+//! cannot be guessed to cancel or probe someone else's challenge) and a hint
+//! of where the conversion guard counts the destination's prefix (a keyed
+//! hash of the prefix, or zeros), so that a verification can read that count
+//! in its first round trip. It never carries the code or anything derived
+//! from it.
+//!
+//! The hint is not trusted: a verification credits the prefix only when the
+//! hint equals what it computes from the stored destination, and code digests
+//! cover the first 40 bytes (where and which challenge), not the hint.
 
 use std::fmt;
 use std::str::FromStr;
@@ -14,20 +21,24 @@ use crate::error::InputError;
 pub(crate) const SUBJECT_LEN: usize = 16;
 pub(crate) const PURPOSE_LEN: usize = 8;
 pub(crate) const NONCE_LEN: usize = 16;
-const RAW_LEN: usize = SUBJECT_LEN + PURPOSE_LEN + NONCE_LEN;
-/// Length of the text form: 40 bytes in unpadded base64url.
+const HINT_LEN: usize = 16;
+/// The bytes that name the challenge: subject, purpose, nonce.
+const CORE_LEN: usize = SUBJECT_LEN + PURPOSE_LEN + NONCE_LEN;
+const RAW_LEN: usize = CORE_LEN + HINT_LEN;
+/// Length of the text form: 56 bytes in unpadded base64url.
 pub const CHALLENGE_ID_LEN: usize = crate::base64url::encoded_len(RAW_LEN);
 
 /// Identifies one challenge; safe to hand to the client (it reveals nothing
 /// about the code), compared in constant time where it matters.
 ///
-/// Its text form is 54 characters of base64url.
+/// Its text form is 75 characters of base64url.
 ///
 /// ```
 /// use vericode::ChallengeId;
-/// let text = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+/// let text = "A".repeat(75);
 /// let id: ChallengeId = text.parse()?;
 /// assert_eq!(id.to_string(), text);
+/// assert_eq!(text.len(), vericode::CHALLENGE_ID_LEN);
 /// assert!("not an id".parse::<ChallengeId>().is_err());
 /// # Ok::<(), vericode::InputError>(())
 /// ```
@@ -43,8 +54,22 @@ impl ChallengeId {
         let mut raw = [0u8; RAW_LEN];
         raw[..SUBJECT_LEN].copy_from_slice(&subject);
         raw[SUBJECT_LEN..SUBJECT_LEN + PURPOSE_LEN].copy_from_slice(&purpose);
-        raw[SUBJECT_LEN + PURPOSE_LEN..].copy_from_slice(&nonce);
+        raw[SUBJECT_LEN + PURPOSE_LEN..CORE_LEN].copy_from_slice(&nonce);
         ChallengeId(raw)
+    }
+
+    /// The same challenge, with `group` (the conversion guard's group of its
+    /// destination) as the hint; `None` leaves zeros.
+    pub(crate) fn with_hint(mut self, group: Option<[u8; HINT_LEN]>) -> Self {
+        self.0[CORE_LEN..].copy_from_slice(&group.unwrap_or([0; HINT_LEN]));
+        self
+    }
+
+    /// The conversion group the id says its destination counts under, if any
+    /// (untrusted: see the module docs).
+    pub(crate) fn hint(&self) -> Option<[u8; HINT_LEN]> {
+        let hint: [u8; HINT_LEN] = self.0[CORE_LEN..].try_into().ok()?;
+        (hint != [0; HINT_LEN]).then_some(hint)
     }
 
     /// Parses the text form; anything else is [`InputError::ChallengeId`].
@@ -65,14 +90,15 @@ impl ChallengeId {
     }
 
     pub(crate) fn nonce(&self) -> [u8; NONCE_LEN] {
-        self.0[SUBJECT_LEN + PURPOSE_LEN..]
+        self.0[SUBJECT_LEN + PURPOSE_LEN..CORE_LEN]
             .try_into()
             .unwrap_or([0; NONCE_LEN])
     }
 
-    /// The raw bytes, as bound into code digests.
+    /// The bytes bound into code and context digests: subject, purpose and
+    /// nonce (not the hint).
     pub(crate) fn as_bytes(&self) -> &[u8] {
-        &self.0
+        &self.0[..CORE_LEN]
     }
 }
 
@@ -118,10 +144,11 @@ mod tests {
         for bad in [
             "",
             "=",
-            &"A".repeat(53),
-            &"A".repeat(55),
-            &format!("{}=", "A".repeat(53)),
-            &"é".repeat(27),
+            &"A".repeat(74),
+            &"A".repeat(76),
+            &"A".repeat(54),
+            &format!("{}=", "A".repeat(74)),
+            &"é".repeat(37),
         ] {
             assert_eq!(ChallengeId::parse(bad), Err(InputError::ChallengeId));
         }
@@ -130,7 +157,21 @@ mod tests {
     #[test]
     fn known_encoding() {
         let id = ChallengeId([0xff; RAW_LEN]);
-        assert_eq!(id.to_string(), format!("{}_w", "_".repeat(52)));
-        assert!(ChallengeId::parse(&format!("{}_x", "_".repeat(52))).is_err());
+        assert_eq!(id.to_string(), format!("{}8", "_".repeat(74)));
+        // The last character's two spare bits must be zero.
+        assert!(ChallengeId::parse(&"_".repeat(75)).is_err());
+    }
+
+    #[test]
+    fn the_hint_is_outside_the_digested_bytes() {
+        let id = ChallengeId::new([1; 16], [2; 8], [3; 16]);
+        assert_eq!(id.hint(), None);
+        let hinted = id.with_hint(Some([9; 16]));
+        assert_eq!(hinted.hint(), Some([9; 16]));
+        assert_eq!(hinted.as_bytes(), id.as_bytes());
+        assert_eq!(hinted.as_bytes().len(), 40);
+        assert_ne!(hinted, id);
+        assert_eq!(hinted.with_hint(None), id);
+        assert_eq!(hinted.nonce(), [3; 16]);
     }
 }

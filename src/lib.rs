@@ -37,7 +37,9 @@ pub use error::{
 };
 pub use gcra::RateLimit;
 pub use keys::{KeyId, MIN_SECRET_LEN, SecretKey};
-pub use limits::{ClientKey, ConversionGuard, CountryFilter, FailureDelay, Limit};
+pub use limits::{
+    ClientKey, ConversionGuard, CountryFilter, FailureDelay, Limit, PrefixConversion,
+};
 pub use message::{
     Locale, MessageError, Messages, MessagesBuilder, Rendered, SmsEncoding, SmsLength,
     TemplateError, TemplateKind, UnknownLocale, sms_length,

@@ -294,6 +294,25 @@ impl ConversionGuard {
     }
 }
 
+/// What the conversion guard sees of one destination prefix (a country
+/// calling code, an email domain) over its sliding window: from
+/// [`Verifier::prefix_conversion`](crate::Verifier::prefix_conversion), for
+/// dashboards and alerts on SMS pumping.
+///
+/// Counts are estimates over the sliding window (the previous fixed window
+/// weighted by its overlap, plus the current one), so they may be fractional.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct PrefixConversion {
+    /// Codes sent to the prefix.
+    pub sends: f64,
+    /// Of those, codes verified.
+    pub verified: f64,
+    /// When sends to the prefix are refused, until when; `None` if they are
+    /// allowed.
+    pub throttled_until: Option<time::OffsetDateTime>,
+}
+
 /// The growing delay after a subject's consecutive failures: after `free`
 /// failures, each further failure makes the subject wait `first`, doubling up
 /// to `max`, before its next attempt (default: after 5 failures, 30 s doubling

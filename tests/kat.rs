@@ -63,8 +63,9 @@ fn challenge_record_layout_is_pinned() {
 #[test]
 fn code_digest_is_hmac_sha256_over_the_documented_fields() {
     // Recompute the stored digest independently from the documented layout:
-    // HMAC-SHA256(key, lp("vericode/v1/code") lp(purpose) lp(challenge id bytes)
+    // HMAC-SHA256(key, lp("vericode/v1/code") lp(purpose) lp(challenge id bytes 0..40)
     //                  lp(context digest or empty) lp(code)), lp = u32 BE length + bytes.
+    // The id's last 16 bytes (the conversion hint) are not digested.
     use hmac::{KeyInit, Mac};
     let f = fixture();
     let t = block_on(f.verifier.issue(&login("user-42"))).unwrap();
@@ -72,11 +73,13 @@ fn code_digest_is_hmac_sha256_over_the_documented_fields() {
     let bytes = f.store.writes()[0].clone();
     let stored = &bytes[bytes.len() - 37..bytes.len() - 5];
     let id = b64decode(&t.challenge_id().to_string());
+    assert_eq!(id.len(), 56);
+    let id = &id[..40];
     let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&[1u8; 32]).unwrap();
     for part in [
         &b"vericode/v1/code"[..],
         b"login_new_device",
-        &id,
+        id,
         b"",
         code.as_bytes(),
     ] {

@@ -226,6 +226,8 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
             Intent::Resend(_) | Intent::ResendVia(..) => None,
         };
         let mut charged = false;
+        // The conversion group the send was counted under (the id's hint).
+        let mut counted_group: Option<[u8; 16]> = None;
         let mut delivered: Option<Delivered> = None;
         for _ in 0..MAX_TRIES {
             let now = self.now();
@@ -275,6 +277,10 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
                         )
                     }
                 };
+                counted_group = list
+                    .iter()
+                    .find(|c| c.limit == crate::limits::Limit::ConversionGuard)
+                    .map(|c| *c.key.group());
                 self.charge(&list, prefetched).await.map_err(|e| match e {
                     ChargeError::Limited { limit, retry_after } => {
                         IssueError::RateLimited { limit, retry_after }
@@ -291,6 +297,14 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
                 Some(_) => return Err(StoreError::Contention(MAX_TRIES).into()),
                 None => delivered.insert(self.deliver(&id, &record, mode, client).await?),
             };
+            // The hint names the group of the destination that carried the
+            // code: the one counted, unless a fallback carried it.
+            let hint = if d.via == record.destination {
+                counted_group
+            } else {
+                self.conversion_group(&d.via)
+            };
+            let id = id.with_hint(hint);
             if d.via != record.destination {
                 // A fallback carried the code: it becomes the challenge's
                 // destination, the others stay named in order.

@@ -13,7 +13,7 @@ use crate::destination::Destination;
 use crate::error::StoreError;
 use crate::gcra::{Decision, RateLimit};
 use crate::keys::DOMAIN_CONVERSION;
-use crate::limits::{ClientKey, ConversionGuard, Limit};
+use crate::limits::{ClientKey, ConversionGuard, Limit, PrefixConversion};
 use crate::record::{ConversionRecord, RateRecord, Record};
 use crate::store::{CodeStore, Commit, StoreKey, Versioned, Write};
 use crate::subject::Subject;
@@ -39,6 +39,13 @@ pub(super) enum Rule {
         guard: ConversionGuard,
         count: bool,
     },
+}
+
+/// Whether a verification is counted for a prefix or taken back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Credit {
+    Count,
+    Undo,
 }
 
 /// Why a charge failed.
@@ -147,14 +154,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                 }
             }
             Rule::Conversion { guard, count } => {
-                let before = match current {
-                    Some(v) => v
-                        .record
-                        .as_conversion()
-                        .map_err(StoreError::Corrupt)?
-                        .clone(),
-                    None => ConversionRecord::default(),
-                };
+                let before = conversion_state(current)?;
                 if let Some(retry_after) = guard.throttled(&before, now) {
                     return Err(ChargeError::Limited {
                         limit: Limit::ConversionGuard,
@@ -251,13 +251,55 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         Some(out)
     }
 
+    /// What the conversion guard sees of `destination`'s prefix now: sends,
+    /// verifications, and whether it throttles. `None` when the guard is off
+    /// or the destination has no prefix (a custom channel).
+    ///
+    /// ```
+    /// # use vericode::*;
+    /// # pollster::block_on(async {
+    /// # let verifier = Verifier::builder().store(MemoryStore::new()).delivery(RecordingDelivery::new())
+    /// #     .signing_key(KeyId::new(1), SecretKey::generate()).app_name("Acme").build()?;
+    /// let phone = Destination::sms("+447700900123")?;
+    /// let request = IssueRequest::new(Purpose::StepUp, Subject::new("u1")?, phone.clone());
+    /// let ticket = verifier.issue(&request).await?;
+    /// let code = verifier.delivery().last_code().unwrap();
+    /// verifier.verify(ticket.challenge_id(), &code).await?;
+    /// let seen = verifier.prefix_conversion(&phone).await?.expect("the guard is on by default");
+    /// assert_eq!((seen.sends, seen.verified), (1.0, 1.0));
+    /// assert_eq!(seen.throttled_until, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn prefix_conversion(
+        &self,
+        destination: &Destination,
+    ) -> Result<Option<PrefixConversion>, StoreError> {
+        let (Some(guard), Some(group)) = (
+            self.policy.conversion_guard,
+            self.conversion_group(destination),
+        ) else {
+            return Ok(None);
+        };
+        let now = self.now();
+        let got = self.read(&[StoreKey::conversion(group)], now).await?;
+        let record = conversion_state(got.first().and_then(Option::as_ref))?;
+        let (sends, verified) = guard.estimate(&record, now);
+        Ok(Some(PrefixConversion {
+            sends,
+            verified,
+            throttled_until: guard.throttled(&record, now).map(Timestamp::to_datetime),
+        }))
+    }
+
     /// The write that counts one successful verification in the conversion
-    /// record `current` (read at `key`).
+    /// record `current` (read at `key`), or takes one back.
     pub(super) fn credit_write(
         &self,
         key: StoreKey,
         current: Option<&Versioned>,
         now: Timestamp,
+        credit: Credit,
     ) -> Option<Write> {
         let guard = self.policy.conversion_guard?;
         let before = match current.map(|v| v.record.as_conversion()) {
@@ -266,7 +308,10 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             Some(Err(_)) => return None,
         };
         let mut next = guard.roll(&before, now);
-        next.verified = next.verified.saturating_add(1);
+        next.verified = match credit {
+            Credit::Count => next.verified.saturating_add(1),
+            Credit::Undo => next.verified.saturating_sub(1),
+        };
         Some(conversion_write(
             key,
             next,
@@ -281,18 +326,35 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     /// a failure here only makes the guard stricter, and must not turn a
     /// success the store has already recorded into an error.
     pub(super) async fn credit_conversion(&self, destination: &Destination) {
-        let Some(group) = self.conversion_group(destination) else {
-            return;
-        };
-        let key = StoreKey::conversion(group);
+        if let Some(group) = self.conversion_group(destination) {
+            self.adjust_conversion(StoreKey::conversion(group), Credit::Count)
+                .await;
+        }
+    }
+
+    /// Counts or takes back one verification in the conversion record at
+    /// `key`, with its own read and write; best effort.
+    pub(super) async fn adjust_conversion(&self, key: StoreKey, credit: Credit) {
         let _ = self
             .update(&[key], |got, now| -> Result<Step<()>, StoreError> {
-                Ok(match self.credit_write(key, got[0].as_ref(), now) {
+                Ok(match self.credit_write(key, got[0].as_ref(), now, credit) {
                     Some(write) => Step::Commit(vec![write], ()),
                     None => Step::Done(()),
                 })
             })
             .await;
+    }
+}
+
+/// The conversion record read (none: a fresh one).
+fn conversion_state(current: Option<&Versioned>) -> Result<ConversionRecord, StoreError> {
+    match current {
+        Some(v) => Ok(v
+            .record
+            .as_conversion()
+            .map_err(StoreError::Corrupt)?
+            .clone()),
+        None => Ok(ConversionRecord::default()),
     }
 }
 

@@ -209,7 +209,7 @@ impl IssueRequest {
 ///
 /// ```
 /// use vericode::{Attempt, ChallengeId, ClientKey, Context};
-/// # let id: ChallengeId = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".parse()?;
+/// # let id: ChallengeId = "A".repeat(75).parse()?;
 /// let ctx = Context::new("new-email:ana@example.com")?;
 /// let client = ClientKey::new("ip:203.0.113.7")?;
 /// let attempt = Attempt::new(&id, "123 456").bound(&ctx).client(&client);

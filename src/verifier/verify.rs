@@ -17,7 +17,7 @@ use crate::record::{ChallengeRecord, Lock, Record, SubjectRecord};
 use crate::store::{CodeStore, Commit, StoreKey, Write};
 use crate::subject::{Context, Subject};
 
-use super::limits::ChargeError;
+use super::limits::{ChargeError, Credit};
 use super::{
     Attempt, MAX_TRIES, Step, Verified, Verifier, code_tag, context_tag, locked_until,
     subject_state,
@@ -63,6 +63,24 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     }
 
     async fn check(&self, attempt: Attempt<'_>) -> Result<Verified, VerifyError> {
+        let mut credited = None;
+        let outcome = self.check_once(attempt, &mut credited).await;
+        if let (Some(key), Err(_)) = (credited, &outcome) {
+            // A credit went out with a commit that lost its race, and no
+            // success followed: take it back (best effort, like the credit).
+            self.adjust_conversion(key, Credit::Undo).await;
+        }
+        outcome
+    }
+
+    /// The verification; `credited` is set to the conversion key once a
+    /// success has been counted there, so a retry does not count it twice
+    /// and a final failure can take it back.
+    async fn check_once(
+        &self,
+        attempt: Attempt<'_>,
+        credited: &mut Option<StoreKey>,
+    ) -> Result<Verified, VerifyError> {
         let (id, context) = (attempt.id, attempt.context);
         if let Some(p) = attempt.purpose
             && p.key_bytes() != id.purpose_bytes()
@@ -77,16 +95,25 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         let decoy_key = StoreKey::decoy_challenge(id.subject_bytes(), id.purpose_bytes());
         let subject_key = StoreKey::subject(id.subject_bytes());
         let mut client_charge = self.verify_charge(attempt.client);
+        // The prefix's conversion counts, read up front where the id's hint
+        // says they are, so a success is credited in its own commit round trip.
+        let conversion_key = self
+            .policy
+            .conversion_guard
+            .and(id.hint())
+            .map(StoreKey::conversion);
         for _ in 0..MAX_TRIES {
             let now = self.now();
             // Both slots are read: an id does not say whether it is a decoy's.
-            let keys = [
-                real_key,
-                decoy_key,
-                subject_key,
-                client_charge.map_or(subject_key, |c| c.key),
-            ];
-            let n = if client_charge.is_some() { 4 } else { 3 };
+            let mut keys = [real_key, decoy_key, subject_key, subject_key, subject_key];
+            let mut n = 3;
+            let mut push = |key: StoreKey| {
+                keys[n] = key;
+                n += 1;
+                n - 1
+            };
+            let client_at = client_charge.map(|c| push(c.key));
+            let conversion_at = conversion_key.filter(|_| credited.is_none()).map(push);
             let got = self.read(&keys[..n], now).await?;
             let in_decoy = super::issue::holds(got[1].as_ref(), id);
             let (challenge_key, found) = if in_decoy {
@@ -126,7 +153,11 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             // The client's attempt is charged with the outcome, in the same
             // round trip; it is decided first, so a refused client learns nothing.
             let client_write = match &client_charge {
-                Some(c) => match self.decide_charge(c, got.get(3).and_then(Option::as_ref), now) {
+                Some(c) => match self.decide_charge(
+                    c,
+                    client_at.and_then(|i| got.get(i)).and_then(Option::as_ref),
+                    now,
+                ) {
                     Ok(w) => w,
                     Err(ChargeError::Limited { limit, retry_after }) => {
                         return Err(VerifyError::RateLimited { limit, retry_after });
@@ -138,6 +169,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
 
             let finding = self.compare(id, rec, context, &code);
             let mut writes: Vec<Write> = Vec::with_capacity(2);
+            let mut credit: Option<Write> = None;
             match finding {
                 Finding::Match => {
                     writes.push(Write::Delete {
@@ -160,6 +192,13 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                         // A record of zero failures is the same as none.
                         expires_at: now.saturating_add(time::Duration::minutes(1)),
                     });
+                    // The hint is only trusted when it names the group of the
+                    // stored destination.
+                    if let (Some(key), Some(i)) = (conversion_key, conversion_at)
+                        && self.conversion_group(&rec.destination) == Some(*key.group())
+                    {
+                        credit = self.credit_write(key, got[i].as_ref(), now, Credit::Count);
+                    }
                 }
                 Finding::WrongCode | Finding::ContextMismatch => {
                     let mut next = rec.clone();
@@ -182,30 +221,47 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                     });
                 }
             }
-            // Without a client charge there is one commit: no batching needed.
-            let results = match &client_write {
-                None => vec![
+            // The outcome, the client's charge and the credit are independent
+            // commits (different groups) in one round trip; with only the
+            // outcome there is nothing to batch.
+            let mut batches: Vec<&[Write]> = Vec::with_capacity(3);
+            batches.push(&writes);
+            let client_batch = client_write.as_ref().map(|w| {
+                batches.push(std::slice::from_ref(w));
+                batches.len() - 1
+            });
+            let credit_batch = credit.as_ref().map(|w| {
+                batches.push(std::slice::from_ref(w));
+                batches.len() - 1
+            });
+            let results = if batches.len() == 1 {
+                vec![
                     self.store
                         .commit(&writes, now)
                         .await
                         .map_err(|e| StoreError::Backend(Box::new(e)))?,
-                ],
-                Some(w) => self
-                    .store
-                    .commit_batches(&[&writes, std::slice::from_ref(w)], now)
+                ]
+            } else {
+                self.store
+                    .commit_batches(&batches, now)
                     .await
-                    .map_err(|e| StoreError::Backend(Box::new(e)))?,
+                    .map_err(|e| StoreError::Backend(Box::new(e)))?
             };
-            if results.len() != 1 + usize::from(client_write.is_some()) {
+            if results.len() != batches.len() {
                 return Err(StoreError::Backend(
                     "the store answered a different number of commits".into(),
                 )
                 .into());
             }
-            // A client charge that was written stays written, whatever happens
-            // to the challenge write.
-            if results.get(1) == Some(&Commit::Applied) {
+            let client_result = client_batch.map(|i| results[i]);
+            // A client charge or a credit that was written stays written,
+            // whatever happens to the challenge write (a credit whose success
+            // does not follow is taken back by `check`).
+            if client_result == Some(Commit::Applied) {
                 client_charge = None;
+            }
+            if credit_batch.map(|i| results[i]) == Some(Commit::Applied) {
+                *credited = conversion_key;
             }
             if results[0] == Commit::Conflict {
                 continue;
@@ -213,7 +269,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             // The outcome is recorded: it stands. A client charge that lost a
             // race is made again (best effort: it cannot change what was
             // decided, and must not turn a recorded outcome into an error).
-            if let (Some(c), Some(&Commit::Conflict)) = (client_charge, results.get(1)) {
+            if let (Some(c), Some(Commit::Conflict)) = (client_charge, client_result) {
                 let _ = self.charge(&[c], None).await;
             }
             let attempts_left = self
@@ -222,7 +278,11 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                 .saturating_sub(u32::from(rec.attempts) + 1);
             return match finding {
                 Finding::Match => {
-                    self.credit_conversion(&rec.destination).await;
+                    if credited.is_none() {
+                        // No hint, a wrong one, or a credit that lost a race
+                        // with a send to the prefix: the slow path.
+                        self.credit_conversion(&rec.destination).await;
+                    }
                     Ok(Verified {
                         subject: rec.subject.clone(),
                         purpose: rec.purpose.clone(),

@@ -229,6 +229,24 @@ pub fn b64decode(text: &str) -> Vec<u8> {
     out
 }
 
+pub fn b64encode(bytes: &[u8]) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    let (mut bits, mut n) = (0u32, 0);
+    for &b in bytes {
+        bits = (bits << 8) | u32::from(b);
+        n += 8;
+        while n >= 6 {
+            n -= 6;
+            out.push(A[((bits >> n) & 63) as usize] as char);
+        }
+    }
+    if n > 0 {
+        out.push(A[((bits << (6 - n)) & 63) as usize] as char);
+    }
+    out
+}
+
 /// A `MemoryStore` whose commits first go through `hook`, which may answer
 /// in the store's place (a conflict, say) without writing.
 pub struct HookedStore<F> {

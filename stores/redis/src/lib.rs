@@ -55,10 +55,9 @@
 //! connection with the script loaded: `get_many` 1, `commit` 1,
 //! `commit_batches` 1. Through the verifier with the default policy: `issue`
 //! 3 (a read, the rate-limit charges in one pipeline, the challenge write),
-//! a wrong `verify` 2, a replayed or unknown one 1, a successful one 4 (2,
-//! plus the conversion guard's read and write of the destination prefix's
-//! record); without the conversion guard a successful `verify` takes 2. The
-//! first commit on a server that lacks the script adds `SCRIPT LOAD` and a
+//! a right or wrong `verify` 2 (a read, then the outcome, the client's
+//! charge and a success's conversion credit in one pipeline), a replayed or
+//! unknown one 1. The first commit on a server that lacks the script adds `SCRIPT LOAD` and a
 //! retry, once; [`RedisStore::load_scripts`] does it up front.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
