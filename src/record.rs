@@ -172,6 +172,11 @@ impl Record {
     }
 
     pub(crate) fn as_challenge(&self) -> Result<&ChallengeRecord, DecodeError> {
+        self.shared_challenge().map(|c| &**c)
+    }
+
+    /// The challenge, shared (a clone is a reference count).
+    pub(crate) fn shared_challenge(&self) -> Result<&Arc<ChallengeRecord>, DecodeError> {
         match &self.0 {
             RecordKind::Challenge(c) => Ok(c),
             _ => Err(DecodeError::WrongKind),

@@ -71,7 +71,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         &self,
         verified: &Verified,
     ) -> Result<RememberedDevice, StoreError> {
-        let subject = verified.subject.key_bytes();
+        let subject = verified.subject().key_bytes();
         let epoch_key = StoreKey::device_epoch(subject);
         self.update(&[epoch_key], |got, now| {
             let (epoch, epoch_version) = match &got[0] {

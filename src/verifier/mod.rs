@@ -13,6 +13,7 @@ mod limits;
 mod verify;
 
 use std::fmt;
+use std::sync::Arc;
 
 use time::OffsetDateTime;
 
@@ -27,7 +28,7 @@ use crate::limits::ClientKey;
 use crate::message::{Locale, Messages};
 use crate::policy::Policy;
 use crate::purpose::Purpose;
-use crate::record::{Lock, StoredTag, SubjectRecord};
+use crate::record::{ChallengeRecord, Lock, StoredTag, SubjectRecord};
 use crate::store::{CodeStore, Commit, StoreKey, Versioned, Write};
 use crate::subject::{Context, Details, Subject};
 
@@ -322,33 +323,45 @@ impl Ticket {
 }
 
 /// A successful verification: whose code it was, for what, and where it was sent.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Verified {
-    subject: Subject,
-    purpose: Purpose,
-    destination: Destination,
-    verified_at: OffsetDateTime,
+    // The consumed challenge, shared rather than copied field by field: a
+    // success allocates nothing for its answer. Only the accessors below
+    // reach it (never its digests).
+    challenge: Arc<ChallengeRecord>,
+    verified_at: Timestamp,
 }
 
 impl Verified {
     /// The subject that proved it holds the destination.
     pub fn subject(&self) -> &Subject {
-        &self.subject
+        &self.challenge.subject
     }
 
     /// What the code was for.
     pub fn purpose(&self) -> &Purpose {
-        &self.purpose
+        &self.challenge.purpose
     }
 
     /// Where the code was sent (now proven reachable by the subject).
     pub fn destination(&self) -> &Destination {
-        &self.destination
+        &self.challenge.destination
     }
 
     /// When it was verified.
     pub fn verified_at(&self) -> OffsetDateTime {
-        self.verified_at
+        self.verified_at.to_datetime()
+    }
+}
+
+impl std::fmt::Debug for Verified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verified")
+            .field("subject", self.subject())
+            .field("purpose", self.purpose())
+            .field("destination", self.destination())
+            .field("verified_at", &self.verified_at())
+            .finish()
     }
 }
 

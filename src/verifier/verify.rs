@@ -124,7 +124,11 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             let Some(current) = found.as_ref() else {
                 return Err(VerifyError::UnknownChallenge);
             };
-            let rec = current.record.as_challenge().map_err(StoreError::Corrupt)?;
+            let shared = current
+                .record
+                .shared_challenge()
+                .map_err(StoreError::Corrupt)?;
+            let rec: &ChallengeRecord = shared;
             if !bool::from(rec.nonce.ct_eq(&id.nonce())) {
                 return Err(VerifyError::UnknownChallenge);
             }
@@ -168,14 +172,13 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             };
 
             let finding = self.compare(id, rec, context, &code);
-            let mut writes: Vec<Write> = Vec::with_capacity(2);
             let mut credit: Option<Write> = None;
-            match finding {
+            let writes: [Write; 2] = match finding {
                 Finding::Match => {
-                    writes.push(Write::Delete {
+                    let consume = Write::Delete {
                         key: challenge_key,
                         expected: current.version,
-                    });
+                    };
                     // A success resets the subject's consecutive failures. It is
                     // written as a put of the same shape as a failure's (never a
                     // bare delete), so a store that refuses new records refuses
@@ -185,13 +188,13 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                         last_failure_at: now,
                         lock: Lock::None,
                     };
-                    writes.push(Write::Put {
+                    let reset = Write::Put {
                         key: subject_key,
                         record: Record::subject(reset),
                         expected: subject.map(|(v, _)| v.version),
                         // A record of zero failures is the same as none.
                         expires_at: now.saturating_add(time::Duration::minutes(1)),
-                    });
+                    };
                     // The hint is only trusted when it names the group of the
                     // stored destination.
                     if let (Some(key), Some(i)) = (conversion_key, conversion_at)
@@ -199,41 +202,45 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                     {
                         credit = self.credit_write(key, got[i].as_ref(), now, Credit::Count);
                     }
+                    [consume, reset]
                 }
                 Finding::WrongCode | Finding::ContextMismatch => {
                     let mut next = rec.clone();
                     next.attempts = next.attempts.saturating_add(1);
-                    writes.push(Write::Put {
+                    let attempt = Write::Put {
                         key: challenge_key,
                         record: Record::challenge(next),
                         expected: Some(current.version),
                         expires_at: rec.expires_at.saturating_add(super::EXPIRED_RETENTION),
-                    });
+                    };
                     // Each wrong guess counts once per live code it was compared
                     // with: the subject's budget bounds comparisons.
                     let weight = u32::try_from(rec.codes.len()).unwrap_or(u32::MAX).max(1);
                     let failed = self.failed(subject.map(|(_, s)| s), weight, now);
-                    writes.push(Write::Put {
+                    let failure = Write::Put {
                         key: subject_key,
                         expires_at: self.subject_expiry(&failed, now),
                         record: Record::subject(failed),
                         expected: subject.map(|(v, _)| v.version),
-                    });
+                    };
+                    [attempt, failure]
                 }
-            }
+            };
             // The outcome, the client's charge and the credit are independent
             // commits (different groups) in one round trip; with only the
             // outcome there is nothing to batch.
-            let mut batches: Vec<&[Write]> = Vec::with_capacity(3);
-            batches.push(&writes);
-            let client_batch = client_write.as_ref().map(|w| {
-                batches.push(std::slice::from_ref(w));
-                batches.len() - 1
-            });
-            let credit_batch = credit.as_ref().map(|w| {
-                batches.push(std::slice::from_ref(w));
-                batches.len() - 1
-            });
+            let mut batches: [&[Write]; 3] = [&writes, &[], &[]];
+            let mut count = 1;
+            let mut at = [None, None];
+            for (slot, write) in at.iter_mut().zip([&client_write, &credit]) {
+                if let Some(w) = write {
+                    batches[count] = std::slice::from_ref(w);
+                    *slot = Some(count);
+                    count += 1;
+                }
+            }
+            let [client_batch, credit_batch] = at;
+            let batches = &batches[..count];
             let results = if batches.len() == 1 {
                 vec![
                     self.store
@@ -243,7 +250,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                 ]
             } else {
                 self.store
-                    .commit_batches(&batches, now)
+                    .commit_batches(batches, now)
                     .await
                     .map_err(|e| StoreError::Backend(Box::new(e)))?
             };
@@ -284,10 +291,8 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                         self.credit_conversion(&rec.destination).await;
                     }
                     Ok(Verified {
-                        subject: rec.subject.clone(),
-                        purpose: rec.purpose.clone(),
-                        destination: rec.destination.clone(),
-                        verified_at: now.to_datetime(),
+                        challenge: shared.clone(),
+                        verified_at: now,
                     })
                 }
                 Finding::WrongCode => Err(VerifyError::WrongCode { attempts_left }),
