@@ -180,8 +180,99 @@ pub(crate) fn action(locale: Locale, purpose: &Purpose) -> &'static str {
 }
 
 /// The lifetime in words: "1 minute", "10 minutes".
-pub(crate) fn duration(locale: Locale, minutes: i64) -> String {
+/// The lifetime in words ("10 minutes"), written into `out`.
+pub(crate) fn duration(locale: Locale, minutes: i64, out: &mut ShortText) {
     let t = texts(locale);
     let word = if minutes == 1 { t.minute } else { t.minutes };
-    format!("{minutes} {word}")
+    out.push_number(minutes);
+    out.push_str(" ");
+    out.push_str(word);
+}
+
+/// A short text built on the stack (a number, a word): the values a message
+/// needs besides the code, without an allocation per message. What does not
+/// fit in 64 bytes is cut at a character boundary (no built-in word is near
+/// that long).
+pub(crate) struct ShortText {
+    buf: [u8; 64],
+    len: usize,
+}
+
+impl ShortText {
+    pub(crate) fn new() -> Self {
+        ShortText {
+            buf: [0; 64],
+            len: 0,
+        }
+    }
+
+    pub(crate) fn push_str(&mut self, s: &str) {
+        let room = self.buf.len() - self.len;
+        let mut take = s.len().min(room);
+        while !s.is_char_boundary(take) {
+            take -= 1;
+        }
+        self.buf[self.len..self.len + take].copy_from_slice(&s.as_bytes()[..take]);
+        self.len += take;
+    }
+
+    /// Writes `n` in decimal (a minus sign first if negative).
+    pub(crate) fn push_number(&mut self, n: i64) {
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut v = n.unsigned_abs();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        if n < 0 {
+            self.push_str("-");
+        }
+        // ASCII digits: always a valid string.
+        self.push_str(std::str::from_utf8(&digits[at..]).unwrap_or("0"));
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // Only whole strings (cut at character boundaries) are pushed.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_text_writes_numbers_and_cuts_at_character_boundaries() {
+        for n in [0i64, 1, 9, 10, 1440, -5, i64::MAX, i64::MIN] {
+            let mut t = ShortText::new();
+            t.push_number(n);
+            assert_eq!(t.as_str(), n.to_string());
+        }
+        let mut t = ShortText::new();
+        t.push_str(&"a".repeat(63));
+        t.push_str("é"); // two bytes, one left: cut before it
+        assert_eq!(t.as_str(), "a".repeat(63));
+        t.push_str("b");
+        assert_eq!(t.as_str(), format!("{}b", "a".repeat(63)));
+        t.push_str("c");
+        assert_eq!(t.as_str().len(), 64);
+    }
+
+    #[test]
+    fn every_locale_words_its_durations() {
+        for locale in [Locale::En, Locale::Es, Locale::De, Locale::Fr, Locale::Pt] {
+            for minutes in [1i64, 10] {
+                let mut t = ShortText::new();
+                duration(locale, minutes, &mut t);
+                let w = texts(locale);
+                let word = if minutes == 1 { w.minute } else { w.minutes };
+                assert_eq!(t.as_str(), format!("{minutes} {word}"));
+            }
+        }
+    }
 }

@@ -91,21 +91,24 @@ impl SmsLength {
 pub fn sms_length(text: &str) -> SmsLength {
     // Most texts are ASCII: count them by byte, from a table.
     if text.is_ascii() {
-        let mut septets = 0usize;
+        // Without a branch per byte: sum the septets, and note whether any
+        // byte had none (0 in the table).
+        let (mut septets, mut missing) = (0usize, 0u8);
         for &b in text.as_bytes() {
-            match ASCII_SEPTETS[usize::from(b)] {
-                0 => {
-                    return SmsLength {
-                        encoding: SmsEncoding::Ucs2,
-                        units: text.len(),
-                    };
-                }
-                n => septets += usize::from(n),
-            }
+            let n = ASCII_SEPTETS[usize::from(b & 0x7f)];
+            septets += usize::from(n);
+            missing |= u8::from(n == 0);
         }
-        return SmsLength {
-            encoding: SmsEncoding::Gsm7,
-            units: septets,
+        return if missing == 0 {
+            SmsLength {
+                encoding: SmsEncoding::Gsm7,
+                units: septets,
+            }
+        } else {
+            SmsLength {
+                encoding: SmsEncoding::Ucs2,
+                units: text.len(),
+            }
         };
     }
     let mut septets = 0usize;

@@ -222,14 +222,16 @@ impl Messages {
             (None, Some(p)) => p,
             (None, None) => builtin::action(locale, purpose),
         };
-        let minutes_text = minutes.to_string();
-        let duration = builtin::duration(locale, minutes);
+        let mut minutes_text = builtin::ShortText::new();
+        minutes_text.push_number(minutes);
+        let mut duration = builtin::ShortText::new();
+        builtin::duration(locale, minutes, &mut duration);
         let mut v = Values {
             app,
             code,
             action,
-            minutes: &minutes_text,
-            duration: &duration,
+            minutes: minutes_text.as_str(),
+            duration: duration.as_str(),
         };
         let template = |kind| self.template(locale, kind, purpose);
         Ok(match channel {

@@ -236,7 +236,9 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
                 None => &[real_key, decoy_key],
             };
             let n = candidates.len();
-            let mut keys: Vec<StoreKey> = candidates.to_vec();
+            let mut keys: Vec<StoreKey> =
+                Vec::with_capacity(n + 1 + charges.as_ref().map_or(0, Vec::len));
+            keys.extend_from_slice(candidates);
             keys.push(subject_key);
             if let (Some(c), false) = (&charges, charged) {
                 keys.extend(c.iter().map(|c| c.key));
@@ -326,10 +328,13 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
             record.sends = record.sends.saturating_add(1);
             record.next_send_at =
                 now.saturating_add(self.policy.cooldown_before(u32::from(record.sends)));
+            // The ticket is made before the record moves into the write (it
+            // is dropped if the write loses a race).
+            let ticket = self.ticket(id, &record, d.receipt.clone());
             let write = Write::Put {
                 key: challenge_key,
                 expires_at: record.expires_at.saturating_add(EXPIRED_RETENTION),
-                record: Record::challenge(record.clone()),
+                record: Record::challenge(record),
                 expected,
             };
             match self
@@ -338,7 +343,7 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
                 .await
                 .map_err(|e| StoreError::Backend(Box::new(e)))?
             {
-                Commit::Applied => return Ok(self.ticket(id, &record, d.receipt.clone())),
+                Commit::Applied => return Ok(ticket),
                 Commit::Conflict => continue,
             }
         }
@@ -478,7 +483,7 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
             locale: req.locale,
             details: req.details.clone(),
             context,
-            codes: Vec::new(),
+            codes: Vec::with_capacity(1),
         }
     }
 
@@ -604,6 +609,9 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
 
 /// At most 3 fallbacks, all distinct from each other and from the primary.
 fn check_fallbacks(req: &IssueRequest) -> Result<(), IssueError> {
+    if req.fallbacks.is_empty() {
+        return Ok(());
+    }
     let all: Vec<&Destination> = std::iter::once(&req.destination)
         .chain(&req.fallbacks)
         .collect();
