@@ -66,13 +66,16 @@ impl Limit {
         }
     }
 
-    /// The store key group of this limit for `value`: a hash, so keys have a
-    /// fixed size and values (addresses) are not spelled out in key names.
-    pub(crate) fn group(&self, value: &[u8]) -> [u8; 16] {
+    /// The store key group of this limit for the value made of `parts`
+    /// (concatenated): a hash, so keys have a fixed size and values
+    /// (addresses) are not spelled out in key names.
+    pub(crate) fn group(&self, parts: &[&[u8]]) -> [u8; 16] {
         let mut h = Sha256::new();
         h.update(b"vericode/v1/limit");
         h.update([self.id()]);
-        h.update(value);
+        for part in parts {
+            h.update(part);
+        }
         let d = h.finalize();
         let mut out = [0u8; 16];
         out.copy_from_slice(&d[..16]);

@@ -128,9 +128,14 @@ impl StoreKey {
     }
 
     pub(crate) fn rate(limit: crate::limits::Limit, value: &[u8]) -> Self {
+        Self::rate_in(limit, limit.group(&[value]))
+    }
+
+    /// A rate limit's state in `group` (see [`Limit::group`](crate::Limit)).
+    pub(crate) fn rate_in(limit: crate::limits::Limit, group: [u8; 16]) -> Self {
         StoreKey {
             kind: KeyKind::Rate,
-            group: limit.group(value),
+            group,
             item: [0, 0, 0, 0, 0, 0, 0, limit.id()],
         }
     }

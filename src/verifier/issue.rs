@@ -216,12 +216,7 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
                 for d in std::iter::once(&req.destination).chain(&req.fallbacks) {
                     self.check_country(d)?;
                 }
-                Some(self.send_charges(
-                    &req.destination,
-                    &req.subject,
-                    client,
-                    mode == Mode::Deliver,
-                ))
+                Some(self.send_charges(&req.destination, subject, client, mode == Mode::Deliver))
             }
             Intent::Resend(_) | Intent::ResendVia(..) => None,
         };
@@ -273,7 +268,7 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
                         self.check_country(&record.destination)?;
                         self.send_charges(
                             &record.destination,
-                            &record.subject,
+                            subject,
                             client,
                             mode == Mode::Deliver,
                         )
@@ -530,7 +525,7 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
             if i > 0 {
                 // A fallback is charged to its own destination's limits first.
                 let charges: Vec<_> = self
-                    .send_charges(destination, &record.subject, client, true)
+                    .send_charges(destination, id.subject_bytes(), client, true)
                     .into_iter()
                     .filter(|c| {
                         matches!(

@@ -6,6 +6,8 @@
 //! is re-read and decided again; charges already written stay written, so a
 //! race can only over-count (fail closed), never lose a count.
 
+use std::sync::LazyLock;
+
 use time::OffsetDateTime;
 
 use crate::clock::{Clock, Timestamp};
@@ -16,7 +18,6 @@ use crate::keys::DOMAIN_CONVERSION;
 use crate::limits::{ClientKey, ConversionGuard, Limit, PrefixConversion};
 use crate::record::{ConversionRecord, RateRecord, Record};
 use crate::store::{CodeStore, Commit, StoreKey, Versioned, Write};
-use crate::subject::Subject;
 
 use super::{MAX_TRIES, Step, Verifier};
 
@@ -40,6 +41,9 @@ pub(super) enum Rule {
         count: bool,
     },
 }
+
+/// The global limit's group: one value, hashed once.
+static GLOBAL_GROUP: LazyLock<[u8; 16]> = LazyLock::new(|| Limit::Global.group(&[b"global"]));
 
 /// Whether a verification is counted for a prefix or taken back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,41 +69,54 @@ impl From<StoreError> for ChargeError {
 }
 
 impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
-    /// The limits a send to `destination` for `subject` by `client` is charged
-    /// to, with the conversion guard of its prefix last.
+    /// The limits a send to `destination` for the subject at `subject` (its
+    /// key bytes) by `client` is charged to, with the conversion guard of its
+    /// prefix last.
     pub(super) fn send_charges(
         &self,
         destination: &Destination,
-        subject: &Subject,
+        subject: [u8; 16],
         client: Option<&ClientKey>,
         count_conversion: bool,
     ) -> Vec<Charge> {
         if self.policy.limits.is_empty() && self.policy.conversion_guard.is_none() {
             return Vec::new();
         }
-        let mut out = Vec::with_capacity(6);
-        let mut add = |limit: Limit, value: &[u8]| {
+        let mut out = Vec::with_capacity(7);
+        // Each group is hashed only when its limit is on.
+        let mut add = |limit: Limit, group: &dyn Fn() -> [u8; 16]| {
             if let Some(rate) = self.policy.rate_limit(limit) {
                 out.push(Charge {
                     limit,
-                    key: StoreKey::rate(limit, value),
+                    key: StoreKey::rate_in(limit, group()),
                     rule: Rule::Rate(rate),
                 });
             }
         };
-        let addr = format!("{}:{}", destination.channel(), destination.address());
-        add(Limit::Destination, addr.as_bytes());
+        add(Limit::Destination, &|| {
+            Limit::Destination.group(&[
+                destination.channel().as_str().as_bytes(),
+                b":",
+                destination.address().as_bytes(),
+            ])
+        });
         let prefix = destination.prefix();
         if let Some(p) = &prefix {
-            add(Limit::DestinationPrefix, p.as_bytes());
+            add(Limit::DestinationPrefix, &|| {
+                Limit::DestinationPrefix.group(&[p.as_bytes()])
+            });
         }
-        add(Limit::Subject, subject.as_str().as_bytes());
+        // The subject's own group (its hash is already known): the limit's
+        // state sits beside the subject's other records.
+        add(Limit::Subject, &|| subject);
         if let Some(c) = client {
-            add(Limit::Client, c.as_str().as_bytes());
+            add(Limit::Client, &|| {
+                Limit::Client.group(&[c.as_str().as_bytes()])
+            });
         }
-        add(Limit::Global, b"global");
+        add(Limit::Global, &|| *GLOBAL_GROUP);
         if let Some(guard) = self.policy.conversion_guard
-            && let Some(group) = self.conversion_group(destination)
+            && let Some(group) = prefix.as_deref().map(|p| self.prefix_group(p))
         {
             out.push(Charge {
                 limit: Limit::ConversionGuard,
@@ -240,7 +257,11 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     /// guard's windows are short.)
     pub(super) fn conversion_group(&self, destination: &Destination) -> Option<[u8; 16]> {
         self.policy.conversion_guard?;
-        let prefix = destination.prefix()?;
+        Some(self.prefix_group(&destination.prefix()?))
+    }
+
+    /// [`Self::conversion_group`] of a prefix.
+    fn prefix_group(&self, prefix: &str) -> [u8; 16] {
         let tag = self
             .keys
             .current()
@@ -248,7 +269,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             .tag(DOMAIN_CONVERSION, &[prefix.as_bytes()]);
         let mut out = [0u8; 16];
         out.copy_from_slice(&tag[..16]);
-        Some(out)
+        out
     }
 
     /// What the conversion guard sees of `destination`'s prefix now: sends,
