@@ -26,6 +26,10 @@ use crate::error::ConfigError;
 pub struct RateLimit {
     count: u32,
     period: Duration,
+    // The same in integers, for `decide`: the spacing of events and the
+    // burst tolerance in nanoseconds (at most 7 days: they fit an i64).
+    interval_ns: i64,
+    tolerance_ns: i64,
 }
 
 /// The outcome of asking a limit for one more event.
@@ -45,7 +49,14 @@ impl RateLimit {
                 "a rate limit allows at least 1 event per 1 s to 7 days",
             ));
         }
-        Ok(RateLimit { count, period })
+        let period_ns = i64::try_from(period.whole_nanoseconds()).unwrap_or(i64::MAX);
+        let interval_ns = period_ns / i64::from(count);
+        Ok(RateLimit {
+            count,
+            period,
+            interval_ns,
+            tolerance_ns: period_ns - interval_ns,
+        })
     }
 
     /// Events per period.
@@ -58,17 +69,40 @@ impl RateLimit {
         self.period
     }
 
-    /// The spacing of events in the long run.
-    fn emission_interval(&self) -> Duration {
-        self.period / self.count
-    }
-
     /// Asks for one event at `now`, given the stored TAT (`None` for a fresh key).
+    ///
+    /// In integers: timestamps are milliseconds, the interval and tolerance
+    /// nanoseconds, and a duration moves a timestamp by its whole milliseconds.
     pub(crate) fn decide(&self, tat: Option<Timestamp>, now: Timestamp) -> Decision {
-        let interval = self.emission_interval();
-        let tolerance = self.period - interval;
+        const NS_PER_MS: i64 = 1_000_000;
         let tat = tat.map_or(now, |t| t.max(now));
+        let ahead_ms = tat.as_millis().saturating_sub(now.as_millis());
         // Allowed while the TAT is no further ahead of now than the burst tolerance.
+        if ahead_ms.saturating_mul(NS_PER_MS) <= self.tolerance_ns {
+            Decision::Allow {
+                new_tat: Timestamp::from_millis(
+                    tat.as_millis().saturating_add(self.interval_ns / NS_PER_MS),
+                ),
+            }
+        } else {
+            Decision::Deny {
+                retry_after: Timestamp::from_millis(
+                    tat.as_millis().saturating_sub(self.tolerance_ns / NS_PER_MS),
+                ),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The algorithm in `time::Duration` arithmetic, as it was first written.
+    fn reference(l: &RateLimit, tat: Option<Timestamp>, now: Timestamp) -> Decision {
+        let interval = l.period / l.count;
+        let tolerance = l.period - interval;
+        let tat = tat.map_or(now, |t| t.max(now));
         if tat.since(now) <= tolerance {
             Decision::Allow {
                 new_tat: tat.saturating_add(interval),
@@ -79,11 +113,35 @@ impl RateLimit {
             }
         }
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    #[test]
+    fn extreme_states_match_the_reference() {
+        let l = RateLimit::new(7, Duration::days(7)).unwrap();
+        let edges = [i64::MIN, i64::MIN + 1, -1, 0, 1, i64::MAX - 1, i64::MAX];
+        for now in edges {
+            for tat in edges {
+                let (now, tat) = (Timestamp::from_millis(now), Timestamp::from_millis(tat));
+                assert_eq!(l.decide(Some(tat), now), reference(&l, Some(tat), now));
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn integer_arithmetic_equals_the_duration_reference(
+            count in 1u32..=1_000_000_000,
+            period_ms in 1_000i64..=604_800_000,
+            extra_ns in 0i64..1_000_000,
+            now in -1_000_000_000_000i64..4_000_000_000_000,
+            ahead in proptest::option::of(-1_000_000_000i64..2_000_000_000),
+        ) {
+            let period = Duration::milliseconds(period_ms) + Duration::nanoseconds(extra_ns);
+            let Ok(l) = RateLimit::new(count, period) else { return Ok(()) };
+            let now = Timestamp::from_millis(now);
+            let tat = ahead.map(|a| Timestamp::from_millis(now.as_millis() + a));
+            proptest::prop_assert_eq!(l.decide(tat, now), reference(&l, tat, now));
+        }
+    }
 
     fn at(s: i64) -> Timestamp {
         Timestamp::from_millis(s * 1000)
