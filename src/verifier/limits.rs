@@ -200,31 +200,33 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         charges: &[Charge],
         prefetched: Option<&[Option<Versioned>]>,
     ) -> Result<(), ChargeError> {
-        let mut pending: Vec<Charge> = charges.to_vec();
-        let mut states: Option<Vec<Option<Versioned>>> = prefetched.map(<[_]>::to_vec);
+        // The charges still to write: all of them, then those that lost a race.
+        let mut pending: Option<Vec<Charge>> = None;
         for _ in 0..MAX_TRIES {
-            if pending.is_empty() {
+            let list: &[Charge] = pending.as_deref().unwrap_or(charges);
+            if list.is_empty() {
                 return Ok(());
             }
             let now = self.now();
-            let current = match states.take() {
-                Some(s) => s,
-                None => {
-                    let keys: Vec<StoreKey> = pending.iter().map(|c| c.key).collect();
-                    self.read(&keys, now).await?
+            let read;
+            let current: &[Option<Versioned>] = match (&pending, prefetched) {
+                (None, Some(states)) => states,
+                _ => {
+                    let keys: Vec<StoreKey> = list.iter().map(|c| c.key).collect();
+                    read = self.read(&keys, now).await?;
+                    &read
                 }
             };
-            let decided = pending
-                .iter()
-                .zip(&current)
-                .map(|(c, s)| self.decide_charge(c, s.as_ref(), now))
-                .collect::<Result<Vec<Option<Write>>, ChargeError>>()?;
-            // Checks that count nothing need no write.
-            let (charges, writes): (Vec<Charge>, Vec<Write>) = pending
-                .iter()
-                .zip(decided)
-                .filter_map(|(c, w)| w.map(|w| (*c, w)))
-                .unzip();
+            // Every charge is decided before any is written.
+            let mut written = Vec::with_capacity(list.len());
+            let mut writes = Vec::with_capacity(list.len());
+            for (charge, state) in list.iter().zip(current) {
+                // Checks that count nothing need no write.
+                if let Some(w) = self.decide_charge(charge, state.as_ref(), now)? {
+                    written.push(*charge);
+                    writes.push(w);
+                }
+            }
             if writes.is_empty() {
                 return Ok(());
             }
@@ -234,18 +236,20 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                 .commit_batches(&batches, now)
                 .await
                 .map_err(|e| StoreError::Backend(Box::new(e)))?;
-            if results.len() != charges.len() {
+            if results.len() != written.len() {
                 return Err(StoreError::Backend(
                     "the store answered a different number of commits".into(),
                 )
                 .into());
             }
-            pending = charges
-                .into_iter()
-                .zip(results)
-                .filter(|(_, r)| *r == Commit::Conflict)
-                .map(|(c, _)| c)
-                .collect();
+            pending = Some(
+                written
+                    .into_iter()
+                    .zip(results)
+                    .filter(|(_, r)| *r == Commit::Conflict)
+                    .map(|(c, _)| c)
+                    .collect(),
+            );
         }
         Err(StoreError::Contention(MAX_TRIES).into())
     }
