@@ -4,14 +4,18 @@
 //! It carries where the challenge lives (a hash of the subject and the
 //! purpose, not secret), a random nonce (secret enough: 128 bits, so ids
 //! cannot be guessed to cancel or probe someone else's challenge) and a hint
-//! of where the conversion guard counts the destination's prefix (a keyed
-//! hash of the prefix, or zeros), so that a verification can read that count
-//! in its first round trip. It never carries the code or anything derived
-//! from it.
+//! of where the conversion guard counts the destination's prefix, so that a
+//! verification can read that count in its first round trip. It never carries
+//! the code or anything derived from it.
 //!
-//! The hint is not trusted: a verification credits the prefix only when the
-//! hint equals what it computes from the stored destination, and code digests
-//! cover the first 40 bytes (where and which challenge), not the hint.
+//! The hint is the prefix's group (a keyed hash of the prefix, or zeros)
+//! masked with a keyed hash of the nonce: without the key it looks random and
+//! differs between any two challenges, so it tells neither the prefix nor
+//! whether two destinations share one (nor a decoy from a real challenge).
+//! It is not trusted either: a verification credits the prefix only when the
+//! unmasked hint equals what it computes from the stored destination. Code
+//! digests and id equality cover the first 40 bytes (where and which
+//! challenge), not the hint.
 
 use std::fmt;
 use std::str::FromStr;
@@ -31,7 +35,10 @@ pub const CHALLENGE_ID_LEN: usize = crate::base64url::encoded_len(RAW_LEN);
 /// Identifies one challenge; safe to hand to the client (it reveals nothing
 /// about the code), compared in constant time where it matters.
 ///
-/// Its text form is 75 characters of base64url.
+/// Its text form is 75 characters of base64url. Two ids are equal when they
+/// name the same challenge: the last 16 bytes (a hint for the conversion
+/// guard, see the module docs) are left out of equality and hashing, since a
+/// key rotation may change them for the same challenge.
 ///
 /// ```
 /// use vericode::ChallengeId;
@@ -42,8 +49,22 @@ pub const CHALLENGE_ID_LEN: usize = crate::base64url::encoded_len(RAW_LEN);
 /// assert!("not an id".parse::<ChallengeId>().is_err());
 /// # Ok::<(), vericode::InputError>(())
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy)]
 pub struct ChallengeId([u8; RAW_LEN]);
+
+impl PartialEq for ChallengeId {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for ChallengeId {}
+
+impl std::hash::Hash for ChallengeId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
 
 impl ChallengeId {
     pub(crate) fn new(
@@ -58,18 +79,15 @@ impl ChallengeId {
         ChallengeId(raw)
     }
 
-    /// The same challenge, with `group` (the conversion guard's group of its
-    /// destination) as the hint; `None` leaves zeros.
-    pub(crate) fn with_hint(mut self, group: Option<[u8; HINT_LEN]>) -> Self {
-        self.0[CORE_LEN..].copy_from_slice(&group.unwrap_or([0; HINT_LEN]));
+    /// The same challenge with `hint` (masked: see the module docs).
+    pub(crate) fn with_hint(mut self, hint: [u8; HINT_LEN]) -> Self {
+        self.0[CORE_LEN..].copy_from_slice(&hint);
         self
     }
 
-    /// The conversion group the id says its destination counts under, if any
-    /// (untrusted: see the module docs).
-    pub(crate) fn hint(&self) -> Option<[u8; HINT_LEN]> {
-        let hint: [u8; HINT_LEN] = self.0[CORE_LEN..].try_into().ok()?;
-        (hint != [0; HINT_LEN]).then_some(hint)
+    /// The hint as carried (masked, untrusted: see the module docs).
+    pub(crate) fn hint(&self) -> [u8; HINT_LEN] {
+        self.0[CORE_LEN..].try_into().unwrap_or([0; HINT_LEN])
     }
 
     /// Parses the text form; anything else is [`InputError::ChallengeId`].
@@ -163,15 +181,19 @@ mod tests {
     }
 
     #[test]
-    fn the_hint_is_outside_the_digested_bytes() {
+    fn the_hint_is_outside_the_digested_bytes_and_equality() {
+        use std::hash::BuildHasher;
         let id = ChallengeId::new([1; 16], [2; 8], [3; 16]);
-        assert_eq!(id.hint(), None);
-        let hinted = id.with_hint(Some([9; 16]));
-        assert_eq!(hinted.hint(), Some([9; 16]));
+        assert_eq!(id.hint(), [0; 16]);
+        let hinted = id.with_hint([9; 16]);
+        assert_eq!(hinted.hint(), [9; 16]);
         assert_eq!(hinted.as_bytes(), id.as_bytes());
         assert_eq!(hinted.as_bytes().len(), 40);
-        assert_ne!(hinted, id);
-        assert_eq!(hinted.with_hint(None), id);
+        assert_ne!(hinted.to_string(), id.to_string());
+        assert_eq!(hinted, id, "the same challenge");
+        let h = std::collections::hash_map::RandomState::new();
+        assert_eq!(h.hash_one(hinted), h.hash_one(id));
+        assert_ne!(ChallengeId::new([1; 16], [2; 8], [4; 16]), id);
         assert_eq!(hinted.nonce(), [3; 16]);
     }
 }

@@ -87,7 +87,8 @@ impl RateLimit {
         } else {
             Decision::Deny {
                 retry_after: Timestamp::from_millis(
-                    tat.as_millis().saturating_sub(self.tolerance_ns / NS_PER_MS),
+                    tat.as_millis()
+                        .saturating_sub(self.tolerance_ns / NS_PER_MS),
                 ),
             }
         }

@@ -88,6 +88,7 @@ pub(crate) const DOMAIN_CODE: &[u8] = b"vericode/v1/code";
 pub(crate) const DOMAIN_CONTEXT: &[u8] = b"vericode/v1/context";
 pub(crate) const DOMAIN_DEVICE: &[u8] = b"vericode/v1/device";
 pub(crate) const DOMAIN_CONVERSION: &[u8] = b"vericode/v1/conversion";
+pub(crate) const DOMAIN_HINT: &[u8] = b"vericode/v1/hint";
 
 /// One secret's HMAC-SHA256 state after the key schedule: cloning it and
 /// hashing a short message costs two SHA-256 compressions.

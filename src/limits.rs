@@ -270,6 +270,12 @@ impl ConversionGuard {
         }
     }
 
+    /// The start of the fixed window that contains `t`.
+    pub(crate) fn window_start(&self, t: Timestamp) -> Timestamp {
+        let w = self.window.whole_milliseconds().max(1) as i64;
+        Timestamp::from_millis(t.as_millis().div_euclid(w) * w)
+    }
+
     /// The record moved to the window that contains `now`.
     pub(crate) fn roll(
         &self,
@@ -277,7 +283,7 @@ impl ConversionGuard {
         now: Timestamp,
     ) -> crate::record::ConversionRecord {
         let w = self.window.whole_milliseconds().max(1) as i64;
-        let start = Timestamp::from_millis(now.as_millis().div_euclid(w) * w);
+        let start = self.window_start(now);
         if start == r.window_start {
             r.clone()
         } else if start.as_millis().checked_sub(r.window_start.as_millis()) == Some(w) {

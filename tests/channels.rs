@@ -109,6 +109,11 @@ fn a_resend_may_go_to_another_named_destination_only() {
     let sms = Destination::sms("+14155550123").unwrap();
     let t2 = block_on(v.resend_via(t.challenge_id(), &sms)).unwrap();
     assert_eq!(t2.challenge_id(), t.challenge_id());
+    assert_eq!(
+        t2.challenge_id().to_string(),
+        t.challenge_id().to_string(),
+        "a resend answers the id it was given, to the letter"
+    );
     assert_eq!(t2.channel(), &Channel::Email);
     let stranger = Destination::sms("+14155550999").unwrap();
     assert!(matches!(

@@ -12,8 +12,9 @@ use std::sync::{Arc, Barrier};
 use common::*;
 use time::Duration;
 use vericode::{
-    ChallengeId, CodeStore, Commit, ConversionGuard, Destination, IssueRequest, KeyKind,
-    MemoryStore, Policy, Purpose, StoreKey, Subject, Timestamp, VerifyError, Versioned, Write,
+    ChallengeId, Clock, CodeStore, Commit, ConversionGuard, Destination, IssueRequest, KeyId,
+    KeyKind, ManualClock, MemoryStore, Policy, Purpose, RecordingDelivery, StoreKey, Subject,
+    Timestamp, Verifier, VerifyError, Versioned, Write,
 };
 
 /// The guard on, with a threshold no test here reaches.
@@ -29,8 +30,8 @@ fn request(subject: &str, phone: &str) -> IssueRequest {
     )
 }
 
-fn counts<S: CodeStore, C: vericode::Clock>(
-    v: &vericode::Verifier<S, vericode::RecordingDelivery, C>,
+fn counts<S: CodeStore, D: vericode::Delivery, C: Clock>(
+    v: &Verifier<S, D, C>,
     phone: &str,
 ) -> (f64, f64) {
     let seen = block_on(v.prefix_conversion(&Destination::sms(phone).unwrap()))
@@ -45,6 +46,21 @@ struct Counting {
     inner: MemoryStore,
     reads: AtomicUsize,
     commits: AtomicUsize,
+}
+
+impl Counting {
+    /// The reads and commits `op` makes.
+    fn calls(&self, op: impl FnOnce()) -> (usize, usize) {
+        let (r, c) = (
+            self.reads.load(Ordering::SeqCst),
+            self.commits.load(Ordering::SeqCst),
+        );
+        op();
+        (
+            self.reads.load(Ordering::SeqCst) - r,
+            self.commits.load(Ordering::SeqCst) - c,
+        )
+    }
 }
 
 impl CodeStore for Counting {
@@ -84,14 +100,11 @@ fn a_success_is_credited_in_one_read_and_one_batch_of_commits() {
     let v = verifier_with(store.clone(), guarded());
     let t = block_on(v.issue(&request("u1", "+447700900001"))).unwrap();
     let code = v.delivery().last_code().unwrap();
-    store.reads.store(0, Ordering::SeqCst);
-    store.commits.store(0, Ordering::SeqCst);
-    block_on(v.verify(t.challenge_id(), &code)).unwrap();
+    let trips = store.calls(|| {
+        block_on(v.verify(t.challenge_id(), &code)).unwrap();
+    });
     assert_eq!(
-        (
-            store.reads.load(Ordering::SeqCst),
-            store.commits.load(Ordering::SeqCst)
-        ),
+        trips,
         (1, 1),
         "a successful verify: one read, one batch of commits"
     );
@@ -118,14 +131,16 @@ fn a_forged_hint_credits_the_real_prefix_not_the_named_one() {
     assert_eq!(counts(&f.verifier, "+882160000009"), (1.0, 0.0));
 }
 
-#[test]
-fn a_credit_whose_success_lost_its_race_is_taken_back() {
-    // The first commit that consumes a challenge finds it already consumed by
-    // someone else (the hook deletes it and answers a conflict); the credit
-    // sent in the same round trip is applied all the same.
-    let raced = Arc::new(AtomicBool::new(false));
+/// A store where the first commit that consumes a challenge finds it already
+/// consumed by someone else: the hook deletes it, runs `meanwhile`, and
+/// answers a conflict. Commits of other records (the credit sent in the same
+/// round trip) go through. The flag tells whether it happened.
+fn consumed_by_someone_else(
+    raced: &Arc<AtomicBool>,
+    meanwhile: impl Fn() + Send + Sync + 'static,
+) -> HookedStore<impl Fn(&MemoryStore, &[Write]) -> Option<Commit> + Send + Sync> {
     let flag = raced.clone();
-    let store = HookedStore::new(move |inner: &MemoryStore, writes: &[Write]| {
+    HookedStore::new(move |inner: &MemoryStore, writes: &[Write]| {
         let consumes = writes
             .iter()
             .find(|w| matches!(w, Write::Delete { .. }) && w.key().kind() == KeyKind::Challenge)?;
@@ -141,8 +156,18 @@ fn a_credit_whose_success_lost_its_race_is_taken_back() {
             block_on(inner.commit(&[gone], now)).unwrap(),
             Commit::Applied
         );
+        meanwhile();
         Some(Commit::Conflict)
-    });
+    })
+}
+
+#[test]
+fn a_credit_whose_success_lost_its_race_is_taken_back() {
+    // The first commit that consumes a challenge finds it already consumed by
+    // someone else (the hook deletes it and answers a conflict); the credit
+    // sent in the same round trip is applied all the same.
+    let raced = Arc::new(AtomicBool::new(false));
+    let store = consumed_by_someone_else(&raced, || {});
     let v = verifier_with(store, guarded());
     let t = block_on(v.issue(&request("u1", "+447700900001"))).unwrap();
     let code = v.delivery().last_code().unwrap();
@@ -207,4 +232,178 @@ fn racing_right_answers_and_sends_count_each_success_once() {
             CHALLENGES as f64
         )
     );
+}
+
+#[test]
+fn a_success_is_not_counted_twice_when_its_first_commit_conflicts() {
+    // The consuming commit loses a race once (nothing written), its credit
+    // goes through; the retry succeeds and must not credit again.
+    let raced = Arc::new(AtomicBool::new(false));
+    let flag = raced.clone();
+    let store = HookedStore::new(move |_: &MemoryStore, writes: &[Write]| {
+        let consumes = writes
+            .iter()
+            .any(|w| matches!(w, Write::Delete { .. }) && w.key().kind() == KeyKind::Challenge);
+        (consumes && !flag.swap(true, Ordering::SeqCst)).then_some(Commit::Conflict)
+    });
+    let v = verifier_with(store, guarded());
+    let t = block_on(v.issue(&request("u1", "+447700900001"))).unwrap();
+    let code = v.delivery().last_code().unwrap();
+    block_on(v.verify(t.challenge_id(), &code)).unwrap();
+    assert!(raced.load(Ordering::SeqCst));
+    assert_eq!(counts(&v, "+447700900002"), (1.0, 1.0));
+}
+
+#[test]
+fn a_credit_taken_back_in_the_next_window_comes_off_the_window_it_was_counted_in() {
+    let clock = ManualClock::new(start());
+    let hook_clock = clock.clone();
+    // Someone else consumed it, and the guard's hour ends meanwhile.
+    let raced = Arc::new(AtomicBool::new(false));
+    let store = consumed_by_someone_else(&raced, move || hook_clock.advance(Duration::hours(1)));
+    let v = Verifier::builder()
+        .store(store)
+        .delivery(RecordingDelivery::new())
+        .clock(clock)
+        .policy(guarded())
+        .signing_key(KeyId::new(1), key(1))
+        .app_name("Acme")
+        .build()
+        .unwrap();
+    let t = block_on(v.issue(&request("u1", "+447700900001"))).unwrap();
+    let code = v.delivery().last_code().unwrap();
+    assert!(matches!(
+        block_on(v.verify(t.challenge_id(), &code)),
+        Err(VerifyError::UnknownChallenge)
+    ));
+    // At the start of the next window the previous one weighs in full.
+    assert_eq!(counts(&v, "+447700900002"), (1.0, 0.0));
+}
+
+#[test]
+fn ids_tell_neither_the_prefix_nor_a_decoy() {
+    let f = fixture_with(guarded());
+    let mut hints = Vec::new();
+    for (i, phone) in ["+447700900001", "+447700900002", "+14155550100"]
+        .iter()
+        .enumerate()
+    {
+        let t = block_on(f.verifier.issue(&request(&format!("u{i}"), phone))).unwrap();
+        hints.push(b64decode(&t.challenge_id().to_string())[40..].to_vec());
+    }
+    let decoy = block_on(f.verifier.issue_decoy(&request("nobody", "+447700900003"))).unwrap();
+    hints.push(b64decode(&decoy.challenge_id().to_string())[40..].to_vec());
+    let email = IssueRequest::new(
+        Purpose::StepUp,
+        Subject::new("u9").unwrap(),
+        Destination::email("ana@example.com").unwrap(),
+    );
+    let t = block_on(f.verifier.issue(&email)).unwrap();
+    hints.push(b64decode(&t.challenge_id().to_string())[40..].to_vec());
+    for (i, a) in hints.iter().enumerate() {
+        assert_ne!(a, &vec![0u8; 16]);
+        for b in &hints[i + 1..] {
+            assert_ne!(a, b, "two ids share a hint");
+        }
+    }
+}
+
+#[test]
+fn resends_and_repeated_issues_answer_the_same_id_text() {
+    let f = fixture_with(guarded().resend_cooldown(Duration::ZERO, Duration::ZERO));
+    let req = request("u1", "+447700900001");
+    let t = block_on(f.verifier.issue(&req)).unwrap();
+    let again = block_on(f.verifier.resend(t.challenge_id())).unwrap();
+    assert_eq!(
+        again.challenge_id().to_string(),
+        t.challenge_id().to_string()
+    );
+    let reissued = block_on(f.verifier.issue(&req)).unwrap();
+    assert_eq!(
+        reissued.challenge_id().to_string(),
+        t.challenge_id().to_string()
+    );
+}
+
+/// SMS is down (retryably); email is delivered.
+#[derive(Default)]
+struct SmsDown {
+    codes: std::sync::Mutex<Vec<String>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("SMS gateway unavailable")]
+struct GatewayDown;
+
+impl vericode::Delivery for SmsDown {
+    type Error = GatewayDown;
+    fn deliver(
+        &self,
+        m: &vericode::Message<'_>,
+    ) -> impl Future<Output = Result<vericode::Receipt, GatewayDown>> + Send {
+        let r = if m.destination().channel() == &vericode::Channel::Sms {
+            Err(GatewayDown)
+        } else {
+            self.codes
+                .lock()
+                .unwrap()
+                .push(m.code().expose().to_owned());
+            Ok(vericode::Receipt::default())
+        };
+        std::future::ready(r)
+    }
+    fn is_retryable(&self, _: &GatewayDown) -> bool {
+        true
+    }
+}
+
+#[test]
+fn a_fallback_delivery_credits_the_fallback_prefix_in_the_same_round_trips() {
+    let store = Arc::new(Counting::default());
+    let v = Verifier::builder()
+        .store(store.clone())
+        .delivery(SmsDown::default())
+        .clock(ManualClock::new(start()))
+        .policy(guarded())
+        .signing_key(KeyId::new(1), key(1))
+        .app_name("Acme")
+        .build()
+        .unwrap();
+    let email = Destination::email("ana@example.com").unwrap();
+    let req = request("u1", "+14155550100").fallback(email.clone());
+    let t = block_on(v.issue(&req)).unwrap();
+    let code = v.delivery().codes.lock().unwrap()[0].clone();
+    let trips = store.calls(|| {
+        block_on(v.verify(t.challenge_id(), &code)).unwrap();
+    });
+    assert_eq!(trips, (1, 1));
+    let seen = block_on(v.prefix_conversion(&email)).unwrap().unwrap();
+    assert_eq!((seen.sends, seen.verified), (1.0, 1.0));
+}
+
+#[test]
+fn after_a_key_rotation_a_success_is_still_credited_once() {
+    let store = Arc::new(MemoryStore::new());
+    let clock = ManualClock::new(start());
+    let build = |signing: u32, older: Option<u32>| {
+        let mut b = Verifier::builder()
+            .store(store.clone())
+            .delivery(RecordingDelivery::new())
+            .clock(clock.clone())
+            .policy(guarded())
+            .signing_key(KeyId::new(signing), key(signing as u8))
+            .app_name("Acme");
+        if let Some(k) = older {
+            b = b.verification_key(KeyId::new(k), key(k as u8));
+        }
+        b.build().unwrap()
+    };
+    let before = build(1, None);
+    let t = block_on(before.issue(&request("u1", "+447700900001"))).unwrap();
+    let code = before.delivery().last_code().unwrap();
+    let after = build(2, Some(1));
+    block_on(after.verify(t.challenge_id(), &code)).unwrap();
+    // Counts live under the current key's group of the prefix: the send was
+    // counted under the old one, the success under the new one.
+    assert_eq!(counts(&after, "+447700900002"), (0.0, 1.0));
 }

@@ -95,10 +95,14 @@ fn malformed_and_foreign_challenge_ids() {
     for bad in [
         "",
         "short",
-        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-        &"A".repeat(55),
-        &"é".repeat(27),
-        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\u{0}A",
+        // The right length (75), with padding, a NUL, or non-ASCII inside.
+        &format!("{}=", "A".repeat(74)),
+        &format!("{}\u{0}A", "A".repeat(73)),
+        &format!("{}éA", "A".repeat(72)),
+        // The old 54-character form, and one too many.
+        &"A".repeat(54),
+        &"A".repeat(76),
+        &"é".repeat(37),
         &"A".repeat(1 << 20),
     ] {
         assert_eq!(

@@ -294,14 +294,20 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
                 Some(_) => return Err(StoreError::Contention(MAX_TRIES).into()),
                 None => delivered.insert(self.deliver(&id, &record, mode, client).await?),
             };
-            // The hint names the group of the destination that carried the
-            // code: the one counted, unless a fallback carried it.
-            let hint = if d.via == record.destination {
-                counted_group
-            } else {
-                self.conversion_group(&d.via)
+            // A resend answers with the id it was given (its hint included);
+            // a new id's hint names the group of the destination that carried
+            // the code: the one counted, unless a fallback carried it.
+            let id = match intent {
+                Intent::Resend(given) | Intent::ResendVia(given, _) => id.with_hint(given.hint()),
+                Intent::Issue(_) => {
+                    let group = if d.via == record.destination {
+                        counted_group
+                    } else {
+                        self.conversion_group(&d.via)
+                    };
+                    id.with_hint(self.hint_for(&record.nonce, group))
+                }
             };
-            let id = id.with_hint(hint);
             if d.via != record.destination {
                 // A fallback carried the code: it becomes the challenge's
                 // destination, the others stay named in order.

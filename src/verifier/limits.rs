@@ -10,11 +10,12 @@ use std::sync::LazyLock;
 
 use time::OffsetDateTime;
 
+use crate::challenge_id::ChallengeId;
 use crate::clock::{Clock, Timestamp};
 use crate::destination::Destination;
 use crate::error::StoreError;
 use crate::gcra::{Decision, RateLimit};
-use crate::keys::DOMAIN_CONVERSION;
+use crate::keys::{DOMAIN_CONVERSION, DOMAIN_HINT};
 use crate::limits::{ClientKey, ConversionGuard, Limit, PrefixConversion};
 use crate::record::{ConversionRecord, RateRecord, Record};
 use crate::store::{CodeStore, Commit, StoreKey, Versioned, Write};
@@ -49,7 +50,11 @@ static GLOBAL_GROUP: LazyLock<[u8; 16]> = LazyLock::new(|| Limit::Global.group(&
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Credit {
     Count,
-    Undo,
+    /// Takes back a credit counted at `counted_at`: from the window it was
+    /// counted in, even if the record has moved on since.
+    Undo {
+        counted_at: Timestamp,
+    },
 }
 
 /// Why a charge failed.
@@ -264,6 +269,37 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         Some(self.prefix_group(&destination.prefix()?))
     }
 
+    /// The hint a new challenge id carries: the conversion group of its
+    /// destination (zeros for none) masked with a keyed hash of its nonce, so
+    /// that ids tell nothing of the prefix; random bytes when the guard is off.
+    pub(super) fn hint_for(&self, nonce: &[u8; 16], group: Option<[u8; 16]>) -> [u8; 16] {
+        let mut hint = [0u8; 16];
+        if self.policy.conversion_guard.is_none() {
+            rand::fill(&mut hint);
+            return hint;
+        }
+        let mask = self.keys.current().1.tag(DOMAIN_HINT, &[nonce]);
+        let group = group.unwrap_or([0; 16]);
+        for (i, h) in hint.iter_mut().enumerate() {
+            *h = mask[i] ^ group[i];
+        }
+        hint
+    }
+
+    /// The conversion group an id's hint names, unmasked; `None` when the
+    /// guard is off or the hint names none. Untrusted: a hostile client may
+    /// have changed it, so a credit there is made only once the stored
+    /// destination confirms it.
+    pub(super) fn hinted_group(&self, id: &ChallengeId) -> Option<[u8; 16]> {
+        self.policy.conversion_guard?;
+        let mask = self.keys.current().1.tag(DOMAIN_HINT, &[&id.nonce()]);
+        let mut group = id.hint();
+        for (g, m) in group.iter_mut().zip(mask) {
+            *g ^= m;
+        }
+        (group != [0; 16]).then_some(group)
+    }
+
     /// [`Self::conversion_group`] of a prefix.
     fn prefix_group(&self, prefix: &str) -> [u8; 16] {
         let tag = self
@@ -333,10 +369,22 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             Some(Err(_)) => return None,
         };
         let mut next = guard.roll(&before, now);
-        next.verified = match credit {
-            Credit::Count => next.verified.saturating_add(1),
-            Credit::Undo => next.verified.saturating_sub(1),
-        };
+        match credit {
+            Credit::Count => next.verified = next.verified.saturating_add(1),
+            Credit::Undo { counted_at } => {
+                let counted_in = guard.window_start(counted_at);
+                if counted_in == next.window_start {
+                    next.verified = next.verified.saturating_sub(1);
+                } else if guard.window_start(counted_in.saturating_add(guard.window()))
+                    == next.window_start
+                {
+                    next.prev_verified = next.prev_verified.saturating_sub(1);
+                } else {
+                    // Counted in a window the guard no longer weighs.
+                    return None;
+                }
+            }
+        }
         Some(conversion_write(
             key,
             next,

@@ -65,21 +65,25 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     async fn check(&self, attempt: Attempt<'_>) -> Result<Verified, VerifyError> {
         let mut credited = None;
         let outcome = self.check_once(attempt, &mut credited).await;
-        if let (Some(key), Err(_)) = (credited, &outcome) {
-            // A credit went out with a commit that lost its race, and no
-            // success followed: take it back (best effort, like the credit).
-            self.adjust_conversion(key, Credit::Undo).await;
+        if let (Some((key, counted_at)), Err(_)) = (credited, &outcome) {
+            // A credit went out with a commit that lost its race (or whose
+            // fate is unknown), and no success followed: take it back, from
+            // the window it was counted in (best effort, like the credit).
+            self.adjust_conversion(key, Credit::Undo { counted_at })
+                .await;
         }
         outcome
     }
 
-    /// The verification; `credited` is set to the conversion key once a
-    /// success has been counted there, so a retry does not count it twice
-    /// and a final failure can take it back.
+    /// The verification; `credited` is set to the conversion key and time
+    /// once a success may have been counted there, so a retry does not count
+    /// it twice and a final failure can take it back. (A verification
+    /// dropped before it answers keeps a credit it made: the guard is then
+    /// lenient by one.)
     async fn check_once(
         &self,
         attempt: Attempt<'_>,
-        credited: &mut Option<StoreKey>,
+        credited: &mut Option<(StoreKey, Timestamp)>,
     ) -> Result<Verified, VerifyError> {
         let (id, context) = (attempt.id, attempt.context);
         if let Some(p) = attempt.purpose
@@ -97,11 +101,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         let mut client_charge = self.verify_charge(attempt.client);
         // The prefix's conversion counts, read up front where the id's hint
         // says they are, so a success is credited in its own commit round trip.
-        let conversion_key = self
-            .policy
-            .conversion_guard
-            .and(id.hint())
-            .map(StoreKey::conversion);
+        let conversion_key = self.hinted_group(id).map(StoreKey::conversion);
         for _ in 0..MAX_TRIES {
             let now = self.now();
             // Both slots are read: an id does not say whether it is a decoy's.
@@ -241,6 +241,12 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             }
             let [client_batch, credit_batch] = at;
             let batches = &batches[..count];
+            // Until the store answers, a credit sent counts as made: if the
+            // answer is lost, the failure that follows takes it back (the
+            // guard errs strict).
+            if credit_batch.is_some() {
+                *credited = conversion_key.map(|k| (k, now));
+            }
             let results = if batches.len() == 1 {
                 vec![
                     self.store
@@ -267,8 +273,8 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             if client_result == Some(Commit::Applied) {
                 client_charge = None;
             }
-            if credit_batch.map(|i| results[i]) == Some(Commit::Applied) {
-                *credited = conversion_key;
+            if credit_batch.map(|i| results[i]) == Some(Commit::Conflict) {
+                *credited = None;
             }
             if results[0] == Commit::Conflict {
                 continue;
