@@ -112,6 +112,22 @@ fn a_success_is_credited_in_one_read_and_one_batch_of_commits() {
 }
 
 #[test]
+fn in_the_process_a_success_is_credited_after_its_outcome() {
+    // MemoryStore is not remote: no hint is unmasked, the credit has its own
+    // read and write, and each success still counts once.
+    let v = verifier_with(MemoryStore::new(), guarded());
+    assert!(!v.store().is_remote());
+    let t = block_on(v.issue(&request("u1", "+447700900001"))).unwrap();
+    let code = v.delivery().last_code().unwrap();
+    assert!(block_on(v.verify(t.challenge_id(), &wrong(&code))).is_err());
+    assert_eq!(counts(&v, "+447700900002"), (1.0, 0.0));
+    block_on(v.verify(t.challenge_id(), &code)).unwrap();
+    assert_eq!(counts(&v, "+447700900002"), (1.0, 1.0));
+    assert!(block_on(v.verify(t.challenge_id(), &code)).is_err());
+    assert_eq!(counts(&v, "+447700900002"), (1.0, 1.0));
+}
+
+#[test]
 fn a_forged_hint_credits_the_real_prefix_not_the_named_one() {
     let f = fixture_with(guarded());
     let pumped = block_on(f.verifier.issue(&request("p1", "+882160000001"))).unwrap();
@@ -185,11 +201,18 @@ fn a_credit_whose_success_lost_its_race_is_taken_back() {
 
 #[test]
 fn racing_right_answers_and_sends_count_each_success_once() {
+    // A remote store (the credit sent with the outcome) and the in-process
+    // one (the credit after the outcome).
+    race_on(Counting::default());
+    race_on(MemoryStore::new());
+}
+
+fn race_on<S: CodeStore>(store: S) {
     const CHALLENGES: usize = 24;
     const RACERS: usize = 4;
     const SENDERS: usize = 2;
     const SENDS_EACH: usize = 15;
-    let v = Arc::new(verifier_with(MemoryStore::new(), guarded()));
+    let v = Arc::new(verifier_with(store, guarded()));
     let mut issued = Vec::new();
     for i in 0..CHALLENGES {
         let t = block_on(v.issue(&request(&format!("u{i}"), &format!("+4477009{i:05}")))).unwrap();

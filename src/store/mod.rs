@@ -334,6 +334,18 @@ pub trait CodeStore: Send + Sync {
         now: Timestamp,
     ) -> impl Future<Output = Result<Commit, Self::Error>> + Send;
 
+    /// Whether a call costs a round trip to another process (Redis, SQL),
+    /// rather than a function call: `true` unless the store says otherwise.
+    ///
+    /// A hint, never a matter of correctness: where calls are round trips the
+    /// verifier reads more up front to make fewer calls (a successful
+    /// verification reads the conversion guard's record with the challenge);
+    /// where they are not it does less work instead (it reads that record
+    /// only after a success, and skips unmasking the id's hint).
+    fn is_remote(&self) -> bool {
+        true
+    }
+
     /// Applies several independent commits, each all or none on its own (each
     /// batch within one group), answering in order. The default runs them one
     /// after the other; a remote store may override it to send them in one
@@ -378,5 +390,9 @@ impl<S: CodeStore + ?Sized> CodeStore for std::sync::Arc<S> {
         now: Timestamp,
     ) -> impl Future<Output = Result<Vec<Commit>, Self::Error>> + Send {
         (**self).commit_batches(batches, now)
+    }
+
+    fn is_remote(&self) -> bool {
+        (**self).is_remote()
     }
 }

@@ -101,7 +101,13 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         let mut client_charge = self.verify_charge(attempt.client);
         // The prefix's conversion counts, read up front where the id's hint
         // says they are, so a success is credited in its own commit round trip.
-        let conversion_key = self.hinted_group(id).map(StoreKey::conversion);
+        // (Only for a remote store: in the process, the credit's own read and
+        // write after a success cost less than unmasking the hint.)
+        let conversion_key = if self.store.is_remote() {
+            self.hinted_group(id).map(StoreKey::conversion)
+        } else {
+            None
+        };
         for _ in 0..MAX_TRIES {
             let now = self.now();
             // Both slots are read: an id does not say whether it is a decoy's.
