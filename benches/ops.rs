@@ -35,6 +35,8 @@
 //! - `threads`: one issue followed by one verify, on distinct subjects, by 1
 //!   and by 2 threads sharing one verifier and store; the time per operation
 //!   falls as throughput rises, so the throughput ratio is `1_thread / 2_threads`.
+//!   `hmac_floor` runs the floor's HMAC the same way: work that shares
+//!   nothing, so its ratio is the most this machine gives any work.
 //!
 //! Futures are polled once on the bench thread with a no-op waker (every
 //! future on `MemoryStore` is ready at once), and the clock is a
@@ -385,29 +387,22 @@ fn verify_pending(c: &mut Criterion, sizes: &[usize]) {
     group.finish();
 }
 
-/// `reqs.len()` threads, each issuing and verifying on its own subjects,
-/// `iters` operations in all; the wall time from the first thread's start
-/// (after a common barrier) to the last thread's end, as each thread reads
-/// the clock itself (the spawning thread may wake from the barrier late).
-fn issue_verify_threads(
-    v: &Verifier<MemoryStore, CaptureDelivery, ManualClock>,
-    reqs: &[Vec<IssueRequest>],
-    iters: u64,
-) -> Duration {
-    let per_thread = iters.div_ceil(reqs.len() as u64).max(1);
-    let barrier = Barrier::new(reqs.len());
+/// `n` threads, each running `op(thread, i)` for its share of `iters`
+/// operations in all; the wall time from the first thread's start (after a
+/// common barrier) to the last thread's end, as each thread reads the clock
+/// itself (the spawning thread may wake from the barrier late).
+fn on_threads(n: usize, iters: u64, op: impl Fn(usize, usize) + Sync) -> Duration {
+    let per_thread = iters.div_ceil(n as u64).max(1);
+    let barrier = Barrier::new(n);
     let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
-        let workers: Vec<_> = reqs
-            .iter()
-            .map(|mine| {
-                let barrier = &barrier;
+        let workers: Vec<_> = (0..n)
+            .map(|t| {
+                let (barrier, op) = (&barrier, &op);
                 s.spawn(move || {
                     barrier.wait();
                     let start = Instant::now();
                     for i in 0..per_thread as usize {
-                        let ticket = run(v.issue(&mine[i % mine.len()])).expect("issue");
-                        let code = CaptureDelivery::take();
-                        run(v.verify(ticket.challenge_id(), &code)).expect("verify");
+                        op(t, i);
                     }
                     (start, Instant::now())
                 })
@@ -429,7 +424,7 @@ fn issue_verify_threads(
         .max()
         .expect("one thread at least");
     // The threads did `per_thread` each, at least `iters` in all: scale to `iters`.
-    let did = per_thread * reqs.len() as u64;
+    let did = per_thread * n as u64;
     end.duration_since(start).mul_f64(iters as f64 / did as f64)
 }
 
@@ -447,9 +442,32 @@ fn threads(c: &mut Criterion) {
         for n in [1usize, 2] {
             let threads = format!("{n}_thread{}", if n == 1 { "" } else { "s" });
             group.bench_function(BenchmarkId::new(name, threads), |b| {
-                b.iter_custom(|iters| issue_verify_threads(&v, &reqs[..n], iters))
+                b.iter_custom(|iters| {
+                    on_threads(n, iters, |t, i| {
+                        let mine = &reqs[t];
+                        let ticket = run(v.issue(&mine[i % mine.len()])).expect("issue");
+                        let code = CaptureDelivery::take();
+                        run(v.verify(ticket.challenge_id(), &code)).expect("verify");
+                    })
+                })
             });
         }
+    }
+    // What the machine itself gives: the floor's HMAC, which shares nothing,
+    // on 1 and 2 threads (two vCPUs of a VM may not scale as two cores).
+    let key = <Hmac<Sha256> as KeyInit>::new_from_slice(&[7u8; 32]).expect("any key length");
+    let msg = digest_input(b"login_new_device", b"123456");
+    for n in [1usize, 2] {
+        let threads = format!("{n}_thread{}", if n == 1 { "" } else { "s" });
+        group.bench_function(BenchmarkId::new("hmac_floor", threads), |b| {
+            b.iter_custom(|iters| {
+                on_threads(n, iters, |_, _| {
+                    let mut mac = key.clone();
+                    mac.update(black_box(&msg));
+                    black_box(mac.finalize().into_bytes());
+                })
+            })
+        });
     }
     group.finish();
 }
@@ -539,6 +557,15 @@ fn print_ratios(since: SystemTime) {
             &format!("threads/{name}/1_thread"),
             &format!("threads/{name}/2_threads"),
             (">=", 1.8),
+        );
+    }
+    if let (Some(one), Some(two)) = (
+        get("threads/hmac_floor/1_thread"),
+        get("threads/hmac_floor/2_threads"),
+    ) {
+        println!(
+            "  the machine: the floor's HMAC on 2 threads / 1  {:>6.2}  (the most any work scales here)",
+            one / two
         );
     }
     line(

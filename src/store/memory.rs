@@ -29,8 +29,22 @@ const MIN_SWEEP_LEN: usize = 64;
 /// ```
 pub struct MemoryStore {
     shards: Box<[Padded]>,
-    len: AtomicUsize,
+    // On cache lines of its own: every insert and removal writes it, and it
+    // must not evict the fields around it (nor the verifier's, which holds
+    // the store inline) from the other cores' caches.
+    len: PaddedCount,
     capacity: usize,
+}
+
+/// The record count on its own cache lines.
+#[repr(align(128))]
+struct PaddedCount(AtomicUsize);
+
+impl std::ops::Deref for PaddedCount {
+    type Target = AtomicUsize;
+    fn deref(&self) -> &AtomicUsize {
+        &self.0
+    }
 }
 
 /// A shard on its own cache lines, so that threads locking neighbouring
@@ -119,7 +133,7 @@ impl MemoryStore {
                     }))
                 })
                 .collect(),
-            len: AtomicUsize::new(0),
+            len: PaddedCount(AtomicUsize::new(0)),
             capacity: capacity.max(1),
         }
     }
