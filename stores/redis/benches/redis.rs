@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::Criterion;
 use vericode::{
-    Destination, IssueRequest, KeyId, Policy, Purpose, RecordingDelivery, SecretKey, Subject,
-    SystemClock, Verifier,
+    ConversionGuard, Destination, IssueRequest, KeyId, Policy, Purpose, RecordingDelivery,
+    SecretKey, Subject, SystemClock, Verifier,
 };
 use vericode_redis::RedisStore;
 
@@ -39,45 +39,57 @@ fn main() {
         .with_prefix(common::unique_prefix("bench"))
         .unwrap();
     rt.block_on(store.load_scripts()).unwrap();
-    let verifier: V = Verifier::builder()
-        .store(store)
-        .delivery(RecordingDelivery::new())
-        .policy(Policy::default().without_abuse_limits())
-        .signing_key(KeyId::new(1), SecretKey::generate())
-        .app_name("Acme")
-        .build()
-        .unwrap();
+    // The default policy, with a conversion guard that reads and writes its
+    // record on every send but never trips (the bench never verifies most
+    // codes it sends): every default limit costs what it costs in service.
+    let guard = ConversionGuard::new(time::Duration::days(7), u32::MAX, 1.0).unwrap();
+    let configs = [
+        ("no_limits", Policy::default().without_abuse_limits()),
+        ("default_limits", Policy::default().conversion_guard(guard)),
+    ];
     let next = AtomicU64::new(0);
-
     let mut c = Criterion::default().configure_from_args();
-    let mut group = c.benchmark_group("redis");
-    group.bench_function("issue", |b| {
-        b.iter(|| {
-            let n = next.fetch_add(1, Ordering::Relaxed);
-            rt.block_on(verifier.issue(&request(n))).unwrap()
-        })
-    });
-    group.bench_function("issue_then_verify_right_code", |b| {
-        b.iter(|| {
-            let n = next.fetch_add(1, Ordering::Relaxed);
-            let t = rt.block_on(verifier.issue(&request(n))).unwrap();
-            let code = verifier.delivery().last_code().unwrap();
-            rt.block_on(verifier.verify(t.challenge_id(), &code))
-                .unwrap()
-        })
-    });
-    group.finish();
+    let mut trips = Vec::new();
+    for (name, policy) in configs {
+        let verifier: V = Verifier::builder()
+            .store(store.clone())
+            .delivery(RecordingDelivery::new())
+            .policy(policy)
+            .signing_key(KeyId::new(1), SecretKey::generate())
+            .app_name("Acme")
+            .build()
+            .unwrap();
+        let mut group = c.benchmark_group(format!("redis_{name}"));
+        group.bench_function("issue", |b| {
+            b.iter(|| {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                rt.block_on(verifier.issue(&request(n))).unwrap()
+            })
+        });
+        group.bench_function("issue_then_verify_right_code", |b| {
+            b.iter(|| {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                let t = rt.block_on(verifier.issue(&request(n))).unwrap();
+                let code = verifier.delivery().last_code().unwrap();
+                rt.block_on(verifier.verify(t.challenge_id(), &code))
+                    .unwrap()
+            })
+        });
+        group.finish();
 
-    // Round trips, counted on the connection.
-    let n = next.fetch_add(1, Ordering::Relaxed);
-    let before = conn.trips();
-    let t = rt.block_on(verifier.issue(&request(n))).unwrap();
-    let issue = conn.trips() - before;
-    let code = verifier.delivery().last_code().unwrap();
-    let before = conn.trips();
-    rt.block_on(verifier.verify(t.challenge_id(), &code))
-        .unwrap();
-    let verify = conn.trips() - before;
-    println!("round trips (no abuse limits): issue {issue}, verify {verify}");
+        // Round trips, counted on the connection.
+        let n = next.fetch_add(1, Ordering::Relaxed);
+        let before = conn.trips();
+        let t = rt.block_on(verifier.issue(&request(n))).unwrap();
+        let issue = conn.trips() - before;
+        let code = verifier.delivery().last_code().unwrap();
+        let before = conn.trips();
+        rt.block_on(verifier.verify(t.challenge_id(), &code))
+            .unwrap();
+        trips.push((name, issue, conn.trips() - before));
+    }
+    for (name, issue, verify) in trips {
+        println!("round trips ({name}): issue {issue}, verify {verify}");
+    }
     c.final_summary();
 }
