@@ -42,7 +42,9 @@ pub(crate) enum Decision {
 }
 
 impl RateLimit {
-    /// `count` events per `period`: `count` at least 1, `period` 1 second to 7 days.
+    /// `count` events per `period`: `count` at least 1, `period` 1 second to
+    /// 7 days, and events at most one per millisecond on average (state is
+    /// kept in milliseconds: a finer rate would never refuse).
     pub fn new(count: u32, period: Duration) -> Result<Self, ConfigError> {
         if count == 0 || period < Duration::seconds(1) || period > Duration::days(7) {
             return Err(ConfigError::Policy(
@@ -51,6 +53,11 @@ impl RateLimit {
         }
         let period_ns = i64::try_from(period.whole_nanoseconds()).unwrap_or(i64::MAX);
         let interval_ns = period_ns / i64::from(count);
+        if interval_ns < 1_000_000 {
+            return Err(ConfigError::Policy(
+                "a rate limit allows at most 1 event per millisecond on average",
+            ));
+        }
         Ok(RateLimit {
             count,
             period,
@@ -113,6 +120,23 @@ mod tests {
                 retry_after: tat.saturating_add(-tolerance),
             }
         }
+    }
+
+    #[test]
+    fn rates_finer_than_a_millisecond_are_refused_at_build() {
+        // Kept in milliseconds, such a limit would never move its state.
+        assert!(RateLimit::new(2_000, Duration::seconds(1)).is_err());
+        assert!(RateLimit::new(1_001, Duration::seconds(1)).is_err());
+        let l = RateLimit::new(1_000, Duration::seconds(1)).unwrap();
+        let mut tat = None;
+        let now = Timestamp::from_millis(0);
+        for _ in 0..1_000 {
+            match l.decide(tat, now) {
+                Decision::Allow { new_tat } => tat = Some(new_tat),
+                d => panic!("{d:?}"),
+            }
+        }
+        assert!(matches!(l.decide(tat, now), Decision::Deny { .. }));
     }
 
     #[test]

@@ -222,6 +222,12 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                     &read
                 }
             };
+            if current.len() != list.len() {
+                return Err(StoreError::Backend(
+                    "the states read do not match the limits charged".into(),
+                )
+                .into());
+            }
             // Every charge is decided before any is written.
             let mut written = Vec::with_capacity(list.len());
             let mut writes = Vec::with_capacity(list.len());
@@ -363,6 +369,10 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         credit: Credit,
     ) -> Option<Write> {
         let guard = self.policy.conversion_guard?;
+        if current.is_none() && matches!(credit, Credit::Undo { .. }) {
+            // Nothing left to take back from.
+            return None;
+        }
         let before = match current.map(|v| v.record.as_conversion()) {
             None => ConversionRecord::default(),
             Some(Ok(c)) => c.clone(),
