@@ -279,17 +279,12 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     /// destination (zeros for none) masked with a keyed hash of its nonce, so
     /// that ids tell nothing of the prefix; random bytes when the guard is off.
     pub(super) fn hint_for(&self, nonce: &[u8; 16], group: Option<[u8; 16]>) -> [u8; 16] {
-        let mut hint = [0u8; 16];
         if self.policy.conversion_guard.is_none() {
+            let mut hint = [0u8; 16];
             rand::fill(&mut hint);
             return hint;
         }
-        let mask = self.keys.current().1.tag(DOMAIN_HINT, &[nonce]);
-        let group = group.unwrap_or([0; 16]);
-        for (i, h) in hint.iter_mut().enumerate() {
-            *h = mask[i] ^ group[i];
-        }
-        hint
+        self.mask_hint(nonce, group.unwrap_or([0; 16]))
     }
 
     /// The conversion group an id's hint names, unmasked; `None` when the
@@ -298,12 +293,18 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     /// destination confirms it.
     pub(super) fn hinted_group(&self, id: &ChallengeId) -> Option<[u8; 16]> {
         self.policy.conversion_guard?;
-        let mask = self.keys.current().1.tag(DOMAIN_HINT, &[&id.nonce()]);
-        let mut group = id.hint();
-        for (g, m) in group.iter_mut().zip(mask) {
-            *g ^= m;
-        }
+        let group = self.mask_hint(&id.nonce(), id.hint());
         (group != [0; 16]).then_some(group)
+    }
+
+    /// `bytes` XOR a keyed hash of `nonce`: masks a group into a hint, and
+    /// (being its own inverse) a hint back into the group.
+    fn mask_hint(&self, nonce: &[u8; 16], mut bytes: [u8; 16]) -> [u8; 16] {
+        let mask = self.keys.current().1.tag(DOMAIN_HINT, &[nonce]);
+        for (b, m) in bytes.iter_mut().zip(mask) {
+            *b ^= m;
+        }
+        bytes
     }
 
     /// [`Self::conversion_group`] of a prefix.
@@ -403,20 +404,11 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         ))
     }
 
-    /// Counts a successful verification for the destination's prefix, so the
-    /// conversion guard sees that codes there are used (the slow path, when
-    /// the verification could not do it in its own round trip). Best effort:
-    /// a failure here only makes the guard stricter, and must not turn a
-    /// success the store has already recorded into an error.
-    pub(super) async fn credit_conversion(&self, destination: &Destination) {
-        if let Some(group) = self.conversion_group(destination) {
-            self.adjust_conversion(StoreKey::conversion(group), Credit::Count)
-                .await;
-        }
-    }
-
     /// Counts or takes back one verification in the conversion record at
-    /// `key`, with its own read and write; best effort.
+    /// `key`, with its own read and write (the slow path, when the
+    /// verification could not do it in its own round trip). Best effort: a
+    /// failure here must not turn an outcome the store has already recorded
+    /// into an error; a lost credit only makes the guard stricter.
     pub(super) async fn adjust_conversion(&self, key: StoreKey, credit: Credit) {
         let _ = self
             .update(&[key], |got, now| -> Result<Step<()>, StoreError> {

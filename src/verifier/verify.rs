@@ -179,6 +179,9 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
 
             let finding = self.compare(id, rec, context, &code);
             let mut credit: Option<Write> = None;
+            // On a success, the conversion group of the stored destination
+            // (one HMAC, for the credit here or on the slow path below).
+            let mut group = None;
             let writes: [Write; 2] = match finding {
                 Finding::Match => {
                     let consume = Write::Delete {
@@ -203,8 +206,9 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                     };
                     // The hint is only trusted when it names the group of the
                     // stored destination.
+                    group = self.conversion_group(&rec.destination);
                     if let (Some(key), Some(i)) = (conversion_key, conversion_at)
-                        && self.conversion_group(&rec.destination) == Some(*key.group())
+                        && group == Some(*key.group())
                     {
                         credit = self.credit_write(key, got[i].as_ref(), now, Credit::Count);
                     }
@@ -297,10 +301,11 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                 .saturating_sub(u32::from(rec.attempts) + 1);
             return match finding {
                 Finding::Match => {
-                    if credited.is_none() {
+                    if let (None, Some(g)) = (*credited, group) {
                         // No hint, a wrong one, or a credit that lost a race
                         // with a send to the prefix: the slow path.
-                        self.credit_conversion(&rec.destination).await;
+                        self.adjust_conversion(StoreKey::conversion(g), Credit::Count)
+                            .await;
                     }
                     Ok(Verified {
                         challenge: shared.clone(),
