@@ -60,6 +60,10 @@ pub(crate) enum RecordKind {
     // a reference count, and a rate record does not pay for a challenge's size.
     Challenge(Arc<ChallengeRecord>),
     Subject(Arc<SubjectRecord>),
+    /// [`CLEAN_SUBJECT`], what every success writes: kept without an
+    /// allocation. (Only [`Record::subject`] makes subject records, so a clean
+    /// one is always this variant and equality stays structural.)
+    CleanSubject,
     Rate(RateRecord),
     Conversion(Arc<ConversionRecord>),
     Device(Arc<DeviceRecord>),
@@ -113,7 +117,71 @@ pub(crate) struct ChallengeRecord {
     /// The digest of the bound details, if any.
     pub context: Option<StoredTag>,
     /// Digests of the live codes, oldest first; empty once cancelled.
-    pub codes: Vec<StoredTag>,
+    pub codes: Codes,
+}
+
+/// The digests of a challenge's live codes, oldest first. The first is kept
+/// in the record itself (most challenges send one code): no allocation of its
+/// own to make, read (a cache miss in a large store) or free.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Codes {
+    /// The oldest; `None` only when there are no codes at all.
+    first: Option<StoredTag>,
+    /// The newer ones, oldest first.
+    more: Vec<StoredTag>,
+}
+
+impl Codes {
+    /// Adds the newest code.
+    pub(crate) fn push(&mut self, tag: StoredTag) {
+        if self.first.is_none() {
+            self.first = Some(tag);
+        } else {
+            self.more.push(tag);
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.more.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &StoredTag> {
+        self.first.iter().chain(&self.more)
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.first = None;
+        self.more.clear();
+    }
+
+    /// Drops the oldest codes until at most `n` are left.
+    pub(crate) fn keep_newest(&mut self, n: usize) {
+        let drop = self.len().saturating_sub(n);
+        if drop == 0 {
+            return;
+        }
+        if drop > self.more.len() {
+            self.clear();
+        } else {
+            // The newest `len - drop` stay: the first of them moves inline.
+            self.first = Some(self.more[drop - 1]);
+            self.more.drain(..drop);
+        }
+    }
+}
+
+impl FromIterator<StoredTag> for Codes {
+    fn from_iter<I: IntoIterator<Item = StoredTag>>(iter: I) -> Self {
+        let mut codes = Codes::default();
+        for t in iter {
+            codes.push(t);
+        }
+        codes
+    }
 }
 
 /// A digest with the id of the key that made it.
@@ -122,6 +190,14 @@ pub(crate) struct StoredTag {
     pub key: KeyId,
     pub tag: Tag,
 }
+
+/// A subject with no failures and no lock: what a success leaves. (With no
+/// failures, the time of the last one delays nothing.)
+pub(crate) const CLEAN_SUBJECT: SubjectRecord = SubjectRecord {
+    failures: 0,
+    last_failure_at: Timestamp::from_millis(0),
+    lock: Lock::None,
+};
 
 /// A subject's consecutive failures across challenges.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -168,6 +244,9 @@ impl Record {
     }
 
     pub(crate) fn subject(s: SubjectRecord) -> Record {
+        if s == CLEAN_SUBJECT {
+            return Record(RecordKind::CleanSubject);
+        }
         Record(RecordKind::Subject(Arc::new(s)))
     }
 
@@ -230,6 +309,7 @@ impl Record {
     pub(crate) fn as_subject(&self) -> Result<&SubjectRecord, DecodeError> {
         match &self.0 {
             RecordKind::Subject(s) => Ok(s),
+            RecordKind::CleanSubject => Ok(&CLEAN_SUBJECT),
             _ => Err(DecodeError::WrongKind),
         }
     }
@@ -265,7 +345,7 @@ impl Record {
                     }
                 }
                 out.push(c.codes.len() as u8);
-                for t in &c.codes {
+                for t in c.codes.iter() {
                     put_tag(&mut out, t);
                 }
                 out.push(c.alternates.len() as u8);
@@ -288,7 +368,11 @@ impl Record {
                     }
                 }
             }
-            RecordKind::Subject(s) => {
+            RecordKind::Subject(_) | RecordKind::CleanSubject => {
+                let s = match &self.0 {
+                    RecordKind::Subject(s) => s,
+                    _ => &CLEAN_SUBJECT,
+                };
                 out.push(KIND_SUBJECT);
                 out.extend_from_slice(&s.failures.to_be_bytes());
                 out.extend_from_slice(&s.last_failure_at.as_millis().to_be_bytes());
@@ -358,7 +442,7 @@ impl Record {
                 if n > MAX_LIVE_CODES {
                     return Err(DecodeError::Invalid("code count"));
                 }
-                let mut codes = Vec::with_capacity(n);
+                let mut codes = Codes::default();
                 for _ in 0..n {
                     codes.push(r.tag()?);
                 }
@@ -525,7 +609,7 @@ pub(crate) mod tests {
                 key: KeyId::new(3),
                 tag: [4; 32],
             }),
-            codes: vec![
+            codes: [
                 StoredTag {
                     key: KeyId::new(2),
                     tag: [5; 32],
@@ -534,7 +618,9 @@ pub(crate) mod tests {
                     key: KeyId::new(3),
                     tag: [6; 32],
                 },
-            ],
+            ]
+            .into_iter()
+            .collect(),
         })
     }
 
@@ -573,9 +659,55 @@ pub(crate) mod tests {
             conv,
             device,
             Record::epoch(12),
+            // A success's subject record (kept without an allocation), and one
+            // that differs from it only in the time of its last failure.
+            Record::subject(CLEAN_SUBJECT),
+            Record::subject(SubjectRecord {
+                last_failure_at: Timestamp::from_millis(1),
+                ..CLEAN_SUBJECT
+            }),
         ] {
             assert_eq!(Record::decode(&r.encode()).unwrap(), r);
         }
+    }
+
+    #[test]
+    fn codes_keep_the_newest_in_order_like_a_vector() {
+        let tag = |i: u8| StoredTag {
+            key: KeyId::new(u32::from(i)),
+            tag: [i; 32],
+        };
+        for pushed in 0..=MAX_LIVE_CODES as u8 + 2 {
+            for keep in 0..=MAX_LIVE_CODES + 2 {
+                let (mut codes, mut model) = (Codes::default(), Vec::new());
+                for i in 0..pushed {
+                    codes.push(tag(i));
+                    model.push(tag(i));
+                    codes.keep_newest(keep);
+                    let drop = model.len().saturating_sub(keep);
+                    model.drain(..drop);
+                    let got: Vec<StoredTag> = codes.iter().copied().collect();
+                    assert_eq!(got, model, "pushed {pushed}, keep {keep}");
+                    assert_eq!(
+                        (codes.len(), codes.is_empty()),
+                        (model.len(), model.is_empty())
+                    );
+                }
+                codes.clear();
+                assert!(codes.is_empty() && codes.iter().next().is_none());
+            }
+        }
+    }
+
+    #[test]
+    fn a_clean_subject_reads_and_encodes_as_a_subject_record() {
+        let clean = Record::subject(CLEAN_SUBJECT);
+        assert_eq!(clean.as_subject(), Ok(&CLEAN_SUBJECT));
+        assert_eq!(clean.as_challenge(), Err(DecodeError::WrongKind));
+        let mut bytes = sample_subject().encode();
+        let at = bytes.len() - 21;
+        bytes[at..].fill(0);
+        assert_eq!(clean.encode(), bytes);
     }
 
     #[test]

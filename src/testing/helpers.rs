@@ -140,7 +140,7 @@ pub(super) fn sample_records() -> Result<Vec<Record>, String> {
                 crate::subject::Details::new("aprovar 42,00 € à ACME — “ação”").map_err(e)?,
             ),
             context,
-            codes,
+            codes: codes.into_iter().collect(),
         }))
     };
     Ok(vec![

@@ -18,7 +18,7 @@ use crate::keys::tags_equal;
 use crate::limits::ClientKey;
 use crate::limits::Limit;
 use crate::message::Rendered;
-use crate::record::{ChallengeRecord, MAX_ALTERNATES, Record, StoredTag};
+use crate::record::{ChallengeRecord, Codes, MAX_ALTERNATES, Record, StoredTag};
 use crate::store::{CodeStore, Commit, StoreKey, Version, Versioned, Write};
 
 use super::limits::ChargeError;
@@ -321,11 +321,9 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
             }
 
             record.codes.push(d.tag);
-            let keep = self.policy.max_live_codes as usize;
-            if record.codes.len() > keep {
-                let drop = record.codes.len() - keep;
-                record.codes.drain(..drop);
-            }
+            record
+                .codes
+                .keep_newest(self.policy.max_live_codes as usize);
             record.sends = record.sends.saturating_add(1);
             record.next_send_at =
                 now.saturating_add(self.policy.cooldown_before(u32::from(record.sends)));
@@ -484,7 +482,7 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
             locale: req.locale,
             details: req.details.clone(),
             context,
-            codes: Vec::with_capacity(1),
+            codes: Codes::default(),
         }
     }
 

@@ -13,7 +13,7 @@ use crate::clock::{Clock, Timestamp};
 use crate::code::Code;
 use crate::error::{CancelError, StoreError, VerifyError};
 use crate::policy::Lockout;
-use crate::record::{ChallengeRecord, Lock, Record, SubjectRecord};
+use crate::record::{CLEAN_SUBJECT, ChallengeRecord, Lock, Record, SubjectRecord};
 use crate::store::{CodeStore, Commit, StoreKey, Write};
 use crate::subject::{Context, Subject};
 
@@ -192,14 +192,9 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                     // written as a put of the same shape as a failure's (never a
                     // bare delete), so a store that refuses new records refuses
                     // right and wrong codes alike: no oracle, no free guesses.
-                    let reset = SubjectRecord {
-                        failures: 0,
-                        last_failure_at: now,
-                        lock: Lock::None,
-                    };
                     let reset = Write::Put {
                         key: subject_key,
-                        record: Record::subject(reset),
+                        record: Record::subject(CLEAN_SUBJECT),
                         expected: subject.map(|(v, _)| v.version),
                         // A record of zero failures is the same as none.
                         expires_at: now.saturating_add(time::Duration::minutes(1)),
@@ -257,18 +252,22 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             if credit_batch.is_some() {
                 *credited = conversion_key.map(|k| (k, now));
             }
-            let results = if batches.len() == 1 {
-                vec![
-                    self.store
-                        .commit(&writes, now)
-                        .await
-                        .map_err(|e| StoreError::Backend(Box::new(e)))?,
-                ]
+            // One commit's answer stays on the stack.
+            let (one, many);
+            let results: &[Commit] = if batches.len() == 1 {
+                one = [self
+                    .store
+                    .commit(&writes, now)
+                    .await
+                    .map_err(|e| StoreError::Backend(Box::new(e)))?];
+                &one
             } else {
-                self.store
+                many = self
+                    .store
                     .commit_batches(batches, now)
                     .await
-                    .map_err(|e| StoreError::Backend(Box::new(e)))?
+                    .map_err(|e| StoreError::Backend(Box::new(e)))?;
+                &many
             };
             if results.len() != batches.len() {
                 return Err(StoreError::Backend(
@@ -332,7 +331,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         let mut code_ok = Choice::from(0);
         // Codes are usually all under one key: hash once per distinct key.
         let mut last: Option<(crate::keys::KeyId, crate::keys::Tag)> = None;
-        for stored in &rec.codes {
+        for stored in rec.codes.iter() {
             let tag = match last {
                 Some((k, t)) if k == stored.key => t,
                 _ => match self.keys.get(stored.key) {
