@@ -41,6 +41,10 @@ use crate::record::Record;
 
 pub use memory::{MemoryStore, MemoryStoreError};
 
+/// Set in the first byte of a decoy challenge's item (never set in a
+/// purpose's key bytes).
+const DECOY_BIT: u8 = 0x40;
+
 /// What kind of record a key holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -111,7 +115,7 @@ impl StoreKey {
     /// challenge. Challenge ids do not say which slot they are in.
     pub(crate) fn decoy_challenge(subject: [u8; 16], purpose: [u8; 8]) -> Self {
         let mut item = purpose;
-        item[0] |= 0x40;
+        item[0] |= DECOY_BIT;
         StoreKey {
             kind: KeyKind::Challenge,
             group: subject,
@@ -184,13 +188,15 @@ impl StoreKey {
 }
 
 impl std::hash::Hash for StoreKey {
-    /// One `u64` folded from the key (the group is already a hash). The
-    /// challenge, decoy and failure records of a subject fold from the group
-    /// alone: a hash table puts them in one probe group, so a verify's three
-    /// lookups share their cache lines (fewer misses in a large
-    /// [`MemoryStore`]). A subject has at most two such keys per purpose and
-    /// one more, so this makes no long probe chains; other kinds mix in their
-    /// kind and item.
+    /// One `u64` folded from the key (the group is already a hash).
+    ///
+    /// A subject's failure record and its challenges (real and decoy) for the
+    /// built-in purposes fold from the group alone: a hash table puts them in
+    /// one probe group, so a verify's three lookups share their cache lines
+    /// (fewer misses in a large [`MemoryStore`] of the default layout). That
+    /// is at most 9 keys with one hash. A custom purpose's challenge and its
+    /// decoy share a hash of their own (custom purposes are open-ended, so
+    /// they must not pile onto one chain); other kinds mix in kind and item.
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         let word = |b: &[u8]| {
             let mut w = [0u8; 8];
@@ -198,8 +204,16 @@ impl std::hash::Hash for StoreKey {
             u64::from_le_bytes(w)
         };
         let mut folded = word(&self.group[..8]) ^ word(&self.group[8..]).rotate_left(29);
-        if !matches!(self.kind, KeyKind::Challenge | KeyKind::Subject) {
-            folded ^= word(&self.item).rotate_left(47) ^ (self.kind as u64);
+        match self.kind {
+            KeyKind::Subject => {}
+            // Built-in purposes have the high bit clear (`Purpose::key_bytes`).
+            KeyKind::Challenge if self.item[0] & 0x80 == 0 => {}
+            KeyKind::Challenge => {
+                let mut item = self.item;
+                item[0] &= !DECOY_BIT;
+                folded ^= word(&item).rotate_left(47);
+            }
+            kind => folded ^= word(&self.item).rotate_left(47) ^ (kind as u64),
         }
         state.write_u64(folded);
     }
@@ -417,13 +431,24 @@ mod tests {
     #[test]
     fn a_subjects_challenge_decoy_and_failure_keys_share_a_hash_and_others_do_not() {
         let (a, b) = ([1u8; 16], [2u8; 16]);
-        let (p, q) = ([3u8; 8], [4u8; 8]);
+        let (p, q) = (
+            crate::Purpose::StepUp.key_bytes(),
+            crate::Purpose::PasswordReset.key_bytes(),
+        );
         let same = [
             StoreKey::challenge(a, p),
             StoreKey::decoy_challenge(a, p),
             StoreKey::challenge(a, q),
             StoreKey::subject(a),
         ];
+        // Custom purposes: a challenge and its decoy share a hash, apart from
+        // the subject's other keys and from other custom purposes.
+        let wire = crate::Purpose::custom("wire_transfer").unwrap().key_bytes();
+        let payee = crate::Purpose::custom("new_payee").unwrap().key_bytes();
+        let custom = hash_of(&StoreKey::challenge(a, wire));
+        assert_eq!(hash_of(&StoreKey::decoy_challenge(a, wire)), custom);
+        assert_ne!(hash_of(&StoreKey::challenge(a, payee)), custom);
+        assert_ne!(hash_of(&same[0]), custom);
         for k in &same {
             assert_eq!(hash_of(k), hash_of(&same[0]), "{k}");
         }
