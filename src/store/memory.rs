@@ -101,7 +101,7 @@ impl MemoryStore {
 
     /// A store for up to `capacity` records (at least 1).
     pub fn with_capacity(capacity: usize) -> Self {
-        let seed = rand::random::<u64>();
+        let seed = rand::random::<[u64; 2]>();
         Self::build(capacity, || Table::shared(seed))
     }
 
@@ -117,8 +117,8 @@ impl MemoryStore {
     /// assert_eq!(store.capacity(), 1_000_000);
     /// ```
     pub fn compact(capacity: usize) -> Self {
-        let seed = rand::random::<u64>();
-        let seeds = [rand::random::<u64>(), rand::random::<u64>()];
+        let seed = rand::random::<[u64; 2]>();
+        let seeds = rand::random::<[[u64; 2]; 2]>();
         Self::build(capacity, || Table::compact(seed, seeds))
     }
 

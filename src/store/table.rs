@@ -10,20 +10,33 @@ use super::{StoreKey, Version};
 use crate::clock::Timestamp;
 use crate::record::{DecodeError, Record};
 
-/// Hashes store keys cheaply: their groups are already SHA-256 prefixes or
-/// HMACs, so a multiply-and-fold seeded per store spreads them well; SipHash
-/// would only cost time here.
+/// Hashes store keys cheaply, under two secret per-store seeds: each word is
+/// mixed in by a folded multiply (the 128-bit product of the state and a
+/// secret, its halves XORed, as foldhash does), so every bit of the key
+/// reaches the low bits a table picks buckets by, and which keys share a
+/// bucket cannot be worked out without the seeds. The words are SHA-256
+/// prefixes or HMACs already; SipHash would only cost time here.
 #[derive(Clone, Copy)]
-pub(super) struct KeyHasher(pub(super) u64);
+pub(super) struct KeyHasher(pub(super) [u64; 2]);
 
 impl BuildHasher for KeyHasher {
     type Hasher = FoldHasher;
     fn build_hasher(&self) -> FoldHasher {
-        FoldHasher(self.0)
+        FoldHasher::new(self.0)
     }
 }
 
-pub(super) struct FoldHasher(u64);
+pub(super) struct FoldHasher {
+    acc: u64,
+    key: u64,
+}
+
+impl FoldHasher {
+    fn new([acc, key]: [u64; 2]) -> FoldHasher {
+        // An even multiplier loses a bit of the state; zero would lose all.
+        FoldHasher { acc, key: key | 1 }
+    }
+}
 
 impl Hasher for FoldHasher {
     fn write(&mut self, bytes: &[u8]) {
@@ -35,11 +48,12 @@ impl Hasher for FoldHasher {
     }
 
     fn write_u64(&mut self, x: u64) {
-        self.0 = (self.0.rotate_left(23) ^ x).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let product = u128::from(self.acc ^ x) * u128::from(self.key);
+        self.acc = (product as u64) ^ ((product >> 64) as u64);
     }
 
     fn finish(&self) -> u64 {
-        self.0 ^ (self.0 >> 29)
+        self.acc
     }
 }
 
@@ -68,28 +82,29 @@ pub(super) enum Table {
     Shared(HashMap<StoreKey, Entry, KeyHasher>),
     /// Keys are a 128-bit hash of the store key under two secret seeds: a
     /// collision is a 2^-128 event that no one outside the process can aim at
-    /// (and would read as a corrupt record, failing closed).
+    /// (and would fail closed: a record of another kind reads as corrupt,
+    /// another challenge's fails its nonce check).
     Compact {
         map: HashMap<u128, Packed, KeyHasher>,
-        seeds: [u64; 2],
+        seeds: [[u64; 2]; 2],
     },
 }
 
 impl Table {
-    pub(super) fn shared(seed: u64) -> Table {
+    pub(super) fn shared(seed: [u64; 2]) -> Table {
         Table::Shared(HashMap::with_hasher(KeyHasher(seed)))
     }
 
-    pub(super) fn compact(seed: u64, seeds: [u64; 2]) -> Table {
+    pub(super) fn compact(seed: [u64; 2], seeds: [[u64; 2]; 2]) -> Table {
         Table::Compact {
             map: HashMap::with_hasher(KeyHasher(seed)),
             seeds,
         }
     }
 
-    fn packed_key(seeds: &[u64; 2], key: &StoreKey) -> u128 {
-        let lane = |seed: u64| {
-            let mut h = FoldHasher(seed);
+    fn packed_key(seeds: &[[u64; 2]; 2], key: &StoreKey) -> u128 {
+        let lane = |seed: [u64; 2]| {
+            let mut h = FoldHasher::new(seed);
             h.write(&[key.kind().tag() as u8]);
             h.write(key.group());
             h.write(key.item());
@@ -188,5 +203,43 @@ impl Table {
             Table::Compact { map, .. } => map.retain(|_, p| p.expires_at > now.as_millis()),
         }
         before - self.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash(seed: [u64; 2], x: u64) -> u64 {
+        let mut h = KeyHasher(seed).build_hasher();
+        h.write_u64(x);
+        h.finish()
+    }
+
+    #[test]
+    fn the_high_bits_of_a_key_reach_the_bucket_bits_under_every_seed() {
+        // Keys that differ only in their top bits must not share a bucket
+        // whatever the seed (a multiply alone carries no bit downwards, so
+        // such keys could be aimed at one bucket without knowing the seed).
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut same_bucket = 0;
+        for _ in 0..1000 {
+            let seed = [next(), next()];
+            let x = next();
+            for bit in 48..64 {
+                let mask = (1 << 16) - 1;
+                if hash(seed, x) & mask == hash(seed, x ^ (1 << bit)) & mask {
+                    same_bucket += 1;
+                }
+            }
+        }
+        // 16,000 pairs over 65,536 buckets: a handful by chance at most.
+        assert!(same_bucket < 10, "{same_bucket} pairs shared a bucket");
     }
 }
