@@ -702,7 +702,27 @@ pub(crate) mod tests {
     #[test]
     fn a_clean_subject_reads_and_encodes_as_a_subject_record() {
         let clean = Record::subject(CLEAN_SUBJECT);
+        assert!(matches!(clean.0, RecordKind::CleanSubject));
         assert_eq!(clean.as_subject(), Ok(&CLEAN_SUBJECT));
+        // Only the clean record is shortened: anything else keeps its fields.
+        for other in [
+            SubjectRecord {
+                last_failure_at: Timestamp::from_millis(1),
+                ..CLEAN_SUBJECT
+            },
+            SubjectRecord {
+                failures: 1,
+                ..CLEAN_SUBJECT
+            },
+            SubjectRecord {
+                lock: Lock::UntilUnlocked,
+                ..CLEAN_SUBJECT
+            },
+        ] {
+            let r = Record::subject(other.clone());
+            assert!(matches!(r.0, RecordKind::Subject(_)));
+            assert_eq!(r.as_subject(), Ok(&other));
+        }
         assert_eq!(clean.as_challenge(), Err(DecodeError::WrongKind));
         let mut bytes = sample_subject().encode();
         let at = bytes.len() - 21;

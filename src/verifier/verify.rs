@@ -458,3 +458,46 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::record::{CLEAN_SUBJECT, RecordKind};
+    use crate::store::{CodeStore, StoreKey};
+    use crate::*;
+
+    #[test]
+    fn a_success_writes_the_clean_subject_record_without_an_allocation() {
+        pollster::block_on(async {
+            let clock =
+                ManualClock::new(time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(1));
+            let v = Verifier::builder()
+                .store(MemoryStore::new())
+                .delivery(RecordingDelivery::new())
+                .clock(clock)
+                .signing_key(KeyId::new(1), SecretKey::generate())
+                .app_name("Acme")
+                .build()
+                .unwrap();
+            let req = IssueRequest::new(
+                Purpose::StepUp,
+                Subject::new("u1").unwrap(),
+                Destination::email("u1@example.com").unwrap(),
+            );
+            let key = |t: &Ticket| StoreKey::subject(t.challenge_id().subject_bytes());
+            let now = v.now();
+            // A wrong code first, so the success has a failure to reset.
+            let t = v.issue(&req).await.unwrap();
+            let code = v.delivery().last_code().unwrap();
+            let wrong = if code == "000000" { "111111" } else { "000000" };
+            assert!(v.verify(t.challenge_id(), wrong).await.is_err());
+            let read = v.store().get_many(&[key(&t)], now).await.unwrap();
+            let failed = read[0].as_ref().unwrap().record.as_subject().unwrap();
+            assert_eq!(failed.failures, 1);
+            v.verify(t.challenge_id(), &code).await.unwrap();
+            let read = v.store().get_many(&[key(&t)], now).await.unwrap();
+            let record = &read[0].as_ref().unwrap().record;
+            assert!(matches!(record.0, RecordKind::CleanSubject));
+            assert_eq!(record.as_subject(), Ok(&CLEAN_SUBJECT));
+        });
+    }
+}
