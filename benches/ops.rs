@@ -46,7 +46,13 @@
 //! system-clock read.
 //!
 //! After the groups, the target ratios are printed from criterion's estimates
-//! of this run (medians).
+//! of this run (medians), then measured again as paired ratios: the two sides
+//! of each ratio timed in alternation, 21 rounds of about 25 ms a side, and
+//! the median of the rounds' ratios with the middle half of them (about 30 s
+//! more, and part of every `cargo bench --bench ops`, a filtered one too). On
+//! a shared host a neighbour's load comes and goes over seconds; criterion's
+//! two medians of a ratio are taken minutes apart, the paired rounds 25 ms
+//! apart.
 //!
 //! ```sh
 //! cargo bench --bench ops
@@ -57,7 +63,7 @@ mod common;
 
 use std::hint::black_box;
 use std::path::PathBuf;
-use std::sync::Barrier;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use criterion::measurement::WallTime;
@@ -109,20 +115,33 @@ fn digest_input(purpose: &[u8], code: &[u8]) -> Vec<u8> {
     msg
 }
 
-fn floor(c: &mut Criterion) {
-    let key = <Hmac<Sha256> as KeyInit>::new_from_slice(&[7u8; 32]).expect("any key length");
+/// The floor's key: an HMAC-SHA256 key schedule, computed once.
+fn floor_key() -> Hmac<Sha256> {
+    <Hmac<Sha256> as KeyInit>::new_from_slice(&[7u8; 32]).expect("any key length")
+}
+
+/// The floor's message: vericode's digest input, 98 bytes.
+fn floor_message() -> Vec<u8> {
     let exact = digest_input(b"login_new_device", b"123456");
     assert_eq!(exact.len(), 98);
+    exact
+}
+
+/// The floor: one HMAC of `msg` with the precomputed `key`.
+#[inline]
+fn floor_once(key: &Hmac<Sha256>, msg: &[u8]) {
+    let mut mac = key.clone();
+    mac.update(black_box(msg));
+    black_box(mac.finalize().into_bytes());
+}
+
+fn floor(c: &mut Criterion) {
+    let key = floor_key();
+    let exact = floor_message();
     let short = vec![0x5a_u8; 70];
     let mut group = c.benchmark_group("floor");
     for (name, msg) in [("hmac_sha256_98B", &exact), ("hmac_sha256_70B", &short)] {
-        group.bench_function(name, |b| {
-            b.iter(|| {
-                let mut mac = key.clone();
-                mac.update(black_box(msg));
-                mac.finalize().into_bytes()
-            })
-        });
+        group.bench_function(name, |b| b.iter(|| floor_once(&key, msg)));
     }
     group.finish();
 }
@@ -153,31 +172,55 @@ fn code_generation(c: &mut Criterion) {
     group.finish();
 }
 
-/// Times `issue` under `policy` (distinct subjects, a delivery that does
+/// `issue` under a policy (distinct subjects, a delivery that does
 /// nothing); after each round the clock moves on and every challenge and
 /// rate-limit state expires, untimed.
-fn bench_issue(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, policy: Policy) {
-    let clock = ManualClock::new(common::start());
-    let v = verifier(store_for(BATCH), NullDelivery, policy, &clock);
-    let reqs = requests("issue", BATCH);
-    let mut ids: Vec<ChallengeId> = Vec::with_capacity(BATCH);
-    group.bench_function(name, |b| {
-        b.iter_custom(|iters| {
-            batched(iters, BATCH, |n| {
-                ids.clear();
-                let start = Instant::now();
-                for r in &reqs[..n] {
-                    if let Ok(ticket) = run(v.issue(r)) {
-                        ids.push(*ticket.challenge_id());
-                    }
+struct IssueBench {
+    clock: ManualClock,
+    v: Verifier<MemoryStore, NullDelivery, ManualClock>,
+    reqs: Vec<IssueRequest>,
+    ids: Vec<ChallengeId>,
+}
+
+impl IssueBench {
+    fn new(policy: Policy) -> IssueBench {
+        let clock = ManualClock::new(common::start());
+        let v = verifier(store_for(BATCH), NullDelivery, policy, &clock);
+        IssueBench {
+            clock,
+            v,
+            reqs: requests("issue", BATCH),
+            ids: Vec::with_capacity(BATCH),
+        }
+    }
+
+    /// The time of `iters` issues.
+    fn time(&mut self, iters: u64) -> Duration {
+        let IssueBench {
+            clock,
+            v,
+            reqs,
+            ids,
+        } = self;
+        batched(iters, BATCH, |n| {
+            ids.clear();
+            let start = Instant::now();
+            for r in &reqs[..n] {
+                if let Ok(ticket) = run(v.issue(r)) {
+                    ids.push(*ticket.challenge_id());
                 }
-                let took = start.elapsed();
-                assert_eq!(ids.len(), n, "every issue succeeds");
-                common::expire_all(&clock, v.store());
-                took
-            })
+            }
+            let took = start.elapsed();
+            assert_eq!(ids.len(), n, "every issue succeeds");
+            common::expire_all(clock, v.store());
+            took
         })
-    });
+    }
+}
+
+fn bench_issue(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, policy: Policy) {
+    let mut bench = IssueBench::new(policy);
+    group.bench_function(name, |b| b.iter_custom(|iters| bench.time(iters)));
 }
 
 fn issue(c: &mut Criterion) {
@@ -211,83 +254,116 @@ fn issue_all<'a>(
     }
 }
 
-/// Times `verify` with the right and with a wrong code under `policy`; with
-/// `clients`, through `verify_attempt` naming the client (so the per-client
-/// attempt limit is charged).
+/// `verify` with the right or a wrong code under a policy; with clients,
+/// through `verify_attempt` naming the client (so the per-client attempt
+/// limit is charged). Challenges are issued before, and expired and subjects
+/// unlocked after, the timed part.
+struct VerifyBench {
+    clock: ManualClock,
+    v: Verifier<MemoryStore, CaptureDelivery, ManualClock>,
+    reqs: Vec<IssueRequest>,
+    clients: Option<Vec<ClientKey>>,
+    pending: Vec<(ChallengeId, String)>,
+}
+
+impl VerifyBench {
+    fn new(policy: Policy, clients: Option<Vec<ClientKey>>, store: MemoryStore) -> VerifyBench {
+        let clock = ManualClock::new(common::start());
+        let v = verifier(store, CaptureDelivery, policy, &clock);
+        VerifyBench {
+            clock,
+            v,
+            reqs: requests("verify", BATCH),
+            clients,
+            pending: Vec::with_capacity(BATCH),
+        }
+    }
+
+    /// The time of `iters` verifications with the right code (each consumes
+    /// its challenge).
+    fn right(&mut self, iters: u64) -> Duration {
+        self.rounds(iters, false)
+    }
+
+    /// The time of `iters` verifications with a wrong code (each counts an
+    /// attempt and a subject failure).
+    fn wrong(&mut self, iters: u64) -> Duration {
+        self.rounds(iters, true)
+    }
+
+    fn rounds(&mut self, iters: u64, wrong_code: bool) -> Duration {
+        let VerifyBench {
+            clock,
+            v,
+            reqs,
+            clients,
+            pending,
+        } = self;
+        let attempt = |i: usize, id: &ChallengeId, code: &str| {
+            let mut a = Attempt::new(id, code);
+            if let Some(c) = clients.as_deref() {
+                a = a.client(&c[i]);
+            }
+            run(v.verify_attempt(a))
+        };
+        batched(iters, BATCH, |n| {
+            pending.clear();
+            issue_all(v, &reqs[..n], pending);
+            if wrong_code {
+                for (_, code) in pending.iter_mut() {
+                    *code = wrong(code);
+                }
+            }
+            let mut expected = 0usize;
+            let start = Instant::now();
+            for (i, (id, code)) in pending.iter().enumerate() {
+                expected += usize::from(match attempt(i, id, code) {
+                    Ok(_) => !wrong_code,
+                    Err(VerifyError::WrongCode { .. }) => wrong_code,
+                    Err(_) => false,
+                });
+            }
+            let took = start.elapsed();
+            assert_eq!(
+                expected, n,
+                "every right code verifies, every wrong one is refused as wrong"
+            );
+            // A fresh start for the next round: no challenge, no failures.
+            common::expire_all(clock, v.store());
+            if wrong_code {
+                for r in &reqs[..n] {
+                    run(v.unlock(r.subject())).expect("unlock");
+                }
+            }
+            took
+        })
+    }
+}
+
+/// Times `verify` with the right and with a wrong code.
 fn bench_verify(
     group: &mut BenchmarkGroup<'_, WallTime>,
     suffix: &str,
     policy: Policy,
-    clients: Option<&[ClientKey]>,
+    clients: Option<Vec<ClientKey>>,
     store: MemoryStore,
 ) {
-    let clock = ManualClock::new(common::start());
-    let v = verifier(store, CaptureDelivery, policy, &clock);
-    let reqs = requests("verify", BATCH);
-    let mut pending: Vec<(ChallengeId, String)> = Vec::with_capacity(BATCH);
-    let attempt = |i: usize, id: &ChallengeId, code: &str| {
-        let mut a = Attempt::new(id, code);
-        if let Some(c) = clients {
-            a = a.client(&c[i]);
-        }
-        run(v.verify_attempt(a))
-    };
-
+    let mut bench = VerifyBench::new(policy, clients, store);
     group.bench_function(format!("right_code{suffix}"), |b| {
-        b.iter_custom(|iters| {
-            batched(iters, BATCH, |n| {
-                pending.clear();
-                issue_all(&v, &reqs[..n], &mut pending);
-                let mut ok = 0usize;
-                let start = Instant::now();
-                for (i, (id, code)) in pending.iter().enumerate() {
-                    ok += usize::from(attempt(i, id, code).is_ok());
-                }
-                let took = start.elapsed();
-                assert_eq!(ok, n, "every right code verifies");
-                common::expire_all(&clock, v.store());
-                took
-            })
-        })
+        b.iter_custom(|iters| bench.right(iters))
     });
-
     group.bench_function(format!("wrong_code{suffix}"), |b| {
-        b.iter_custom(|iters| {
-            batched(iters, BATCH, |n| {
-                pending.clear();
-                issue_all(&v, &reqs[..n], &mut pending);
-                for (_, code) in &mut pending {
-                    *code = wrong(code);
-                }
-                let mut refused = 0usize;
-                let start = Instant::now();
-                for (i, (id, code)) in pending.iter().enumerate() {
-                    refused += usize::from(matches!(
-                        attempt(i, id, code),
-                        Err(VerifyError::WrongCode { .. })
-                    ));
-                }
-                let took = start.elapsed();
-                assert_eq!(refused, n, "every wrong code is refused as wrong");
-                // A fresh start for the next round: no challenge, no failures.
-                common::expire_all(&clock, v.store());
-                for r in &reqs[..n] {
-                    run(v.unlock(r.subject())).expect("unlock");
-                }
-                took
-            })
-        })
+        b.iter_custom(|iters| bench.wrong(iters))
     });
 }
 
 fn verify(c: &mut Criterion) {
     let mut group = c.benchmark_group("verify");
-    let clients = clients("verify", BATCH);
     bench_verify(
         &mut group,
         "",
         common::default_limits(),
-        Some(&clients),
+        Some(clients("verify", BATCH)),
         store_for(BATCH),
     );
     bench_verify(
@@ -351,6 +427,12 @@ impl Pending {
         }
     }
 
+    /// The time of `iters` verifications.
+    fn time(&mut self, iters: u64) -> Duration {
+        let batch = PENDING_BATCH.min(self.pool.len());
+        batched(iters, batch, |k| self.round(k))
+    }
+
     /// Verifies `k` challenges drawn from the permutation (distinct, as
     /// `k <= n`), timed; then issues them again, untimed.
     fn round(&mut self, k: usize) -> Duration {
@@ -384,7 +466,7 @@ fn verify_pending(c: &mut Criterion, sizes: &[usize]) {
         let mut state: Option<Pending> = None;
         group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
             let p = state.get_or_insert_with(|| Pending::fill(n));
-            b.iter_custom(|iters| batched(iters, PENDING_BATCH.min(n), |k| p.round(k)))
+            b.iter_custom(|iters| p.time(iters))
         });
         // Free this store before filling the next one.
         drop(state);
@@ -394,17 +476,23 @@ fn verify_pending(c: &mut Criterion, sizes: &[usize]) {
 
 /// `n` threads, each running `op(thread, i)` for its share of `iters`
 /// operations in all; the wall time from the first thread's start (after a
-/// common barrier) to the last thread's end, as each thread reads the clock
+/// common spinning barrier) to the last thread's end, as each thread reads the clock
 /// itself (the spawning thread may wake from the barrier late).
 fn on_threads(n: usize, iters: u64, op: impl Fn(usize, usize) + Sync) -> Duration {
     let per_thread = iters.div_ceil(n as u64).max(1);
-    let barrier = Barrier::new(n);
+    // A spinning barrier: a thread that slept in a blocking one would start
+    // late by the time its (virtual) CPU takes to wake, which on this kind of
+    // host is long enough to show in a 25 ms slice.
+    let arrived = AtomicUsize::new(0);
     let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..n)
             .map(|t| {
-                let (barrier, op) = (&barrier, &op);
+                let (arrived, op) = (&arrived, &op);
                 s.spawn(move || {
-                    barrier.wait();
+                    arrived.fetch_add(1, Ordering::SeqCst);
+                    while arrived.load(Ordering::SeqCst) < n {
+                        std::hint::spin_loop();
+                    }
                     let start = Instant::now();
                     for i in 0..per_thread as usize {
                         op(t, i);
@@ -433,45 +521,64 @@ fn on_threads(n: usize, iters: u64, op: impl Fn(usize, usize) + Sync) -> Duratio
     end.duration_since(start).mul_f64(iters as f64 / did as f64)
 }
 
+/// One issue followed by one verify per operation, by `n` threads sharing
+/// one verifier and store, each on subjects of its own.
+struct ThreadsBench {
+    v: Verifier<MemoryStore, CaptureDelivery, ManualClock>,
+    reqs: Vec<Vec<IssueRequest>>,
+}
+
+impl ThreadsBench {
+    fn new(policy: Policy) -> ThreadsBench {
+        let clock = ManualClock::new(common::start());
+        ThreadsBench {
+            v: verifier(store_for(BATCH), CaptureDelivery, policy, &clock),
+            reqs: (0..2)
+                .map(|t| requests(&format!("thread{t}"), BATCH))
+                .collect(),
+        }
+    }
+
+    /// The wall time of `iters` operations shared among `n` threads.
+    fn time(&self, n: usize, iters: u64) -> Duration {
+        on_threads(n, iters, |t, i| {
+            let mine = &self.reqs[t];
+            let ticket = run(self.v.issue(&mine[i % mine.len()])).expect("issue");
+            let code = CaptureDelivery::take();
+            run(self.v.verify(ticket.challenge_id(), &code)).expect("verify");
+        })
+    }
+}
+
+/// The wall time of `iters` of the floor's HMACs shared among `n` threads:
+/// work that shares nothing, the most this machine scales any work.
+fn floor_on_threads(n: usize, iters: u64) -> Duration {
+    let (key, msg) = (floor_key(), floor_message());
+    on_threads(n, iters, |_, _| floor_once(&key, &msg))
+}
+
+fn thread_label(n: usize) -> String {
+    format!("{n}_thread{}", if n == 1 { "" } else { "s" })
+}
+
 fn threads(c: &mut Criterion) {
-    let reqs: Vec<Vec<IssueRequest>> = (0..2)
-        .map(|t| requests(&format!("thread{t}"), BATCH))
-        .collect();
     let mut group = c.benchmark_group("threads");
     for (name, policy) in [
         ("issue_verify", common::default_limits()),
         ("issue_verify_no_limits", common::no_limits()),
     ] {
-        let clock = ManualClock::new(common::start());
-        let v = verifier(store_for(BATCH), CaptureDelivery, policy, &clock);
+        let bench = ThreadsBench::new(policy);
         for n in [1usize, 2] {
-            let threads = format!("{n}_thread{}", if n == 1 { "" } else { "s" });
-            group.bench_function(BenchmarkId::new(name, threads), |b| {
-                b.iter_custom(|iters| {
-                    on_threads(n, iters, |t, i| {
-                        let mine = &reqs[t];
-                        let ticket = run(v.issue(&mine[i % mine.len()])).expect("issue");
-                        let code = CaptureDelivery::take();
-                        run(v.verify(ticket.challenge_id(), &code)).expect("verify");
-                    })
-                })
+            group.bench_function(BenchmarkId::new(name, thread_label(n)), |b| {
+                b.iter_custom(|iters| bench.time(n, iters))
             });
         }
     }
-    // What the machine itself gives: the floor's HMAC, which shares nothing,
-    // on 1 and 2 threads (two vCPUs of a VM may not scale as two cores).
-    let key = <Hmac<Sha256> as KeyInit>::new_from_slice(&[7u8; 32]).expect("any key length");
-    let msg = digest_input(b"login_new_device", b"123456");
+    // What the machine itself gives (two vCPUs of a VM may not scale as two
+    // cores).
     for n in [1usize, 2] {
-        let threads = format!("{n}_thread{}", if n == 1 { "" } else { "s" });
-        group.bench_function(BenchmarkId::new("hmac_floor", threads), |b| {
-            b.iter_custom(|iters| {
-                on_threads(n, iters, |_, _| {
-                    let mut mac = key.clone();
-                    mac.update(black_box(&msg));
-                    black_box(mac.finalize().into_bytes());
-                })
-            })
+        group.bench_function(BenchmarkId::new("hmac_floor", thread_label(n)), |b| {
+            b.iter_custom(|iters| floor_on_threads(n, iters))
         });
     }
     group.finish();
@@ -599,6 +706,158 @@ fn print_ratios(since: SystemTime) {
     println!("  (bytes per pending challenge: cargo bench --bench memory)");
 }
 
+/// Rounds of a paired measurement.
+const PAIRED_ROUNDS: usize = 21;
+/// About how long each side of a round runs.
+const PAIRED_SLICE: Duration = Duration::from_millis(25);
+
+/// How many operations of `time` take about `PAIRED_SLICE`.
+fn calibrate(time: &mut dyn FnMut(u64) -> Duration) -> u64 {
+    let mut iters = 64u64;
+    loop {
+        let took = time(iters);
+        if took >= PAIRED_SLICE / 4 || iters >= 1 << 24 {
+            let per = took.as_secs_f64() / iters as f64;
+            return ((PAIRED_SLICE.as_secs_f64() / per.max(1e-12)) as u64).max(1);
+        }
+        iters *= 4;
+    }
+}
+
+/// Times `a` and `b` in alternation (which goes first alternates too), in
+/// `PAIRED_ROUNDS` rounds of about `PAIRED_SLICE` each, and returns the
+/// ratios of their times per operation, one a round, sorted. A load that
+/// comes and goes on a shared host then weighs on both sides of most rounds
+/// alike, where criterion's medians of `a` and of `b` are taken minutes apart.
+fn paired(a: &mut dyn FnMut(u64) -> Duration, b: &mut dyn FnMut(u64) -> Duration) -> Paired {
+    let (ia, ib) = (calibrate(a), calibrate(b));
+    let mut rounds: Vec<[f64; 3]> = (0..PAIRED_ROUNDS)
+        .map(|round| {
+            let (ta, tb) = if round % 2 == 0 {
+                let ta = a(ia);
+                (ta, b(ib))
+            } else {
+                let tb = b(ib);
+                (a(ia), tb)
+            };
+            let (pa, pb) = (
+                ta.as_secs_f64() * 1e9 / ia as f64,
+                tb.as_secs_f64() * 1e9 / ib as f64,
+            );
+            [pa / pb, pa, pb]
+        })
+        .collect();
+    let median = |rounds: &mut Vec<[f64; 3]>, i: usize| {
+        rounds.sort_by(|x, y| x[i].total_cmp(&y[i]));
+        rounds[rounds.len() / 2][i]
+    };
+    let (a_ns, b_ns) = (median(&mut rounds, 1), median(&mut rounds, 2));
+    rounds.sort_by(|x, y| x[0].total_cmp(&y[0]));
+    Paired {
+        ratios: rounds.iter().map(|r| r[0]).collect(),
+        a_ns,
+        b_ns,
+    }
+}
+
+/// What [`paired`] measured: the ratios of the rounds, sorted, and the
+/// median time per operation of each side.
+struct Paired {
+    ratios: Vec<f64>,
+    a_ns: f64,
+    b_ns: f64,
+}
+
+/// Prints a paired ratio: its median, the middle half of the rounds, and
+/// the verdict against `target`.
+fn print_paired(what: &str, p: &Paired, target: Option<(&str, f64)>) {
+    let ratios = &p.ratios;
+    let at = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
+    let median = at(0.5);
+    let verdict = match target {
+        Some((">=", t)) => format!(
+            "(target >= {t}) {}",
+            if median >= t { "met" } else { "MISSED" }
+        ),
+        Some((_, t)) => format!(
+            "(target <= {t}) {}",
+            if median <= t { "met" } else { "MISSED" }
+        ),
+        None => "(the most any work scales here)".to_string(),
+    };
+    println!(
+        "  {what:<44} {median:>6.2}  [middle half {:.2}-{:.2}] {verdict} [{:.0} ns / {:.0} ns]",
+        at(0.25),
+        at(0.75),
+        p.a_ns,
+        p.b_ns
+    );
+}
+
+/// The targets again, each measured as a paired ratio (see [`paired`]).
+fn paired_ratios() {
+    println!(
+        "\nTargets, paired ({PAIRED_ROUNDS} alternating rounds of about {} ms a side; median ratio):",
+        PAIRED_SLICE.as_millis()
+    );
+    let (key, msg) = (floor_key(), floor_message());
+    let mut floor = |iters: u64| {
+        let start = Instant::now();
+        for _ in 0..iters {
+            floor_once(&key, &msg);
+        }
+        start.elapsed()
+    };
+    let mut plain = VerifyBench::new(common::no_limits(), None, store_for(BATCH));
+    let ratios = paired(&mut |i| plain.right(i), &mut floor);
+    print_paired(
+        "verify right code, no limits / floor",
+        &ratios,
+        Some(("<=", 2.0)),
+    );
+    let mut limited = VerifyBench::new(
+        common::default_limits(),
+        Some(clients("verify", BATCH)),
+        store_for(BATCH),
+    );
+    let ratios = paired(&mut |i| limited.right(i), &mut floor);
+    print_paired("verify right code / floor", &ratios, Some(("<=", 2.0)));
+    for (what, policy) in [
+        ("issue, no limits / floor", common::no_limits()),
+        ("issue, every limit / floor", common::every_limit()),
+    ] {
+        let mut issue = IssueBench::new(policy);
+        let ratios = paired(&mut |i| issue.time(i), &mut floor);
+        print_paired(what, &ratios, Some(("<=", 4.0)));
+    }
+    for (what, policy) in [
+        ("throughput 2 threads / 1 thread", common::default_limits()),
+        ("throughput 2 threads / 1, no limits", common::no_limits()),
+    ] {
+        let bench = ThreadsBench::new(policy);
+        let ratios = paired(&mut |i| bench.time(1, i), &mut |i| bench.time(2, i));
+        print_paired(what, &ratios, Some((">=", 1.8)));
+    }
+    let ratios = paired(&mut |i| floor_on_threads(1, i), &mut |i| {
+        floor_on_threads(2, i)
+    });
+    print_paired(
+        "the machine: the floor's HMAC on 2 threads / 1",
+        &ratios,
+        None,
+    );
+    let mut small = Pending::fill(PENDING[0]);
+    for &n in &PENDING[1..] {
+        let mut large = Pending::fill(n);
+        let ratios = paired(&mut |i| large.time(i), &mut |i| small.time(i));
+        print_paired(
+            &format!("verify at {}K pending / at 1K", n / 1000),
+            &ratios,
+            Some(("<=", 1.5)),
+        );
+    }
+}
+
 fn main() {
     let since = SystemTime::now();
     let mut c = Criterion::default().configure_from_args();
@@ -614,4 +873,7 @@ fn main() {
     rate_limit(&mut c);
     c.final_summary();
     print_ratios(since);
+    if full {
+        paired_ratios();
+    }
 }
