@@ -213,13 +213,20 @@ impl Destination {
     pub fn masked(&self) -> MaskedDestination {
         MaskedDestination(match self.channel {
             Channel::Sms | Channel::Voice => {
-                let digits = &self.address[self.address.len() - 4..];
-                format!("•••• ••• {digits}")
+                // The last four digits (numbers are validated E.164: ASCII).
+                let digits = self.address.get(self.address.len().saturating_sub(4)..);
+                let mut out = String::with_capacity(32);
+                out.push_str("•••• ••• ");
+                out.push_str(digits.unwrap_or(""));
+                out
             }
             Channel::Email => {
                 let (local, domain) = self.address.split_once('@').unwrap_or(("", &self.address));
-                let first = local.chars().next().map(String::from).unwrap_or_default();
-                format!("{first}•••@{domain}")
+                let mut out = String::with_capacity(domain.len() + 14);
+                out.extend(local.chars().next());
+                out.push_str("•••@");
+                out.push_str(domain);
+                out
             }
             Channel::Custom(_) => {
                 let n = self.address.chars().count();
