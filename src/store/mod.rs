@@ -188,22 +188,27 @@ impl StoreKey {
 }
 
 impl std::hash::Hash for StoreKey {
-    /// One `u64` folded from the key (the group is already a hash).
+    /// Two `u64`: the group's halves (the group is already a hash), the
+    /// second mixed with the kind and item.
     ///
     /// A subject's failure record and its challenges (real and decoy) for the
-    /// built-in purposes fold from the group alone: a hash table puts them in
+    /// built-in purposes hash from the group alone: a hash table puts them in
     /// one probe group, so a verify's three lookups share their cache lines
-    /// (fewer misses in a large [`MemoryStore`] of the default layout). That
-    /// is at most 9 keys with one hash. A custom purpose's challenge and its
-    /// decoy share a hash of their own (custom purposes are open-ended, so
-    /// they must not pile onto one chain); other kinds mix in kind and item.
+    /// (fewer misses in a large [`MemoryStore`] of the default layout). Of the
+    /// keys the verifier makes, that is at most 9 with one hash. A custom
+    /// purpose's challenge and its decoy share a hash of their own (custom
+    /// purposes are open-ended, so they must not pile onto one chain); other
+    /// kinds mix in kind and item.
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         let word = |b: &[u8]| {
             let mut w = [0u8; 8];
             w.copy_from_slice(b);
             u64::from_le_bytes(w)
         };
-        let mut folded = word(&self.group[..8]) ^ word(&self.group[8..]).rotate_left(29);
+        // Both halves of the group go to the hasher as they are: folding them
+        // together first, unkeyed, would let subjects be searched for offline
+        // whose keys collide under every seed.
+        let mut second = word(&self.group[8..]);
         match self.kind {
             KeyKind::Subject => {}
             // Built-in purposes have the high bit clear (`Purpose::key_bytes`).
@@ -211,11 +216,12 @@ impl std::hash::Hash for StoreKey {
             KeyKind::Challenge => {
                 let mut item = self.item;
                 item[0] &= !DECOY_BIT;
-                folded ^= word(&item).rotate_left(47);
+                second ^= word(&item).rotate_left(29);
             }
-            kind => folded ^= word(&self.item).rotate_left(47) ^ (kind as u64),
+            kind => second ^= word(&self.item).rotate_left(29) ^ (kind as u64),
         }
-        state.write_u64(folded);
+        state.write_u64(word(&self.group[..8]));
+        state.write_u64(second);
     }
 }
 
@@ -466,6 +472,17 @@ mod tests {
         assert_ne!(
             hash_of(&StoreKey::new(KeyKind::Device, a, [9; 8])),
             hash_of(&StoreKey::new(KeyKind::Device, a, [8; 8]))
+        );
+        // Groups whose halves an unkeyed fold would merge alike still hash
+        // apart: the hasher gets both halves.
+        let x = 0x0123_4567_89ab_cdefu64;
+        let mut c = [0u8; 16];
+        c[8..].copy_from_slice(&x.to_le_bytes());
+        let mut d = [0u8; 16];
+        d[..8].copy_from_slice(&x.rotate_left(29).to_le_bytes());
+        assert_ne!(
+            hash_of(&StoreKey::subject(c)),
+            hash_of(&StoreKey::subject(d))
         );
     }
 }

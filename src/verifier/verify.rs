@@ -466,7 +466,7 @@ mod tests {
     use crate::*;
 
     #[test]
-    fn a_success_writes_the_clean_subject_record_without_an_allocation() {
+    fn a_success_writes_the_clean_subject_variant() {
         pollster::block_on(async {
             let clock =
                 ManualClock::new(time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(1));
