@@ -49,7 +49,9 @@
 //! of this run (medians), then measured again as paired ratios: the two sides
 //! of each ratio timed in alternation, 21 rounds of about 25 ms a side, and
 //! the median of the rounds' ratios with the middle half of them (about 30 s
-//! more, and part of every `cargo bench --bench ops`, a filtered one too). On
+//! more: run by a whole `cargo bench --bench ops`, or alone by
+//! `cargo bench --bench ops -- paired`; a run filtered to other benches skips
+//! them). On
 //! a shared host a neighbour's load comes and goes over seconds; criterion's
 //! two medians of a ratio are taken minutes apart, the paired rounds 25 ms
 //! apart.
@@ -873,7 +875,43 @@ fn main() {
     rate_limit(&mut c);
     c.final_summary();
     print_ratios(since);
-    if full {
+    if full && wants_paired() {
         paired_ratios();
     }
+}
+
+/// Whether this run asked for the paired ratios: a whole run (no filter), or
+/// a filter that names them (`cargo bench --bench ops -- paired`), and not a
+/// `--list` or `--profile-time` run.
+fn wants_paired() -> bool {
+    // Criterion's options that take a value.
+    const VALUED: [&str; 14] = [
+        "--warm-up-time",
+        "--measurement-time",
+        "--sample-size",
+        "--nresamples",
+        "--noise-threshold",
+        "--confidence-level",
+        "--significance-level",
+        "--save-baseline",
+        "--baseline",
+        "--baseline-lenient",
+        "--load-baseline",
+        "--color",
+        "--output-format",
+        "--plotting-backend",
+    ];
+    let mut filters = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--list" || arg.starts_with("--profile-time") {
+            return false;
+        }
+        if VALUED.contains(&arg.as_str()) {
+            args.next();
+        } else if !arg.starts_with('-') {
+            filters.push(arg);
+        }
+    }
+    filters.is_empty() || filters.iter().any(|f| f == "paired")
 }
