@@ -31,9 +31,17 @@
 //! - `verify_pending`: verify with the right code on challenges drawn at
 //!   random among 1 thousand, 100 thousand and 1 million pending ones (no
 //!   abuse limits, so the store holds the challenges and little else); each
-//!   verified challenge is issued again (untimed) so the store stays at size.
-//!   The ids and codes of a round are copied out of the pool before the
-//!   timer starts, as a server has them in hand from the request.
+//!   verified challenge's subject is unlocked and its challenge issued again
+//!   (untimed) so the store stays at size (a success leaves its subject a
+//!   record of no failures for a minute, which the standing clock would
+//!   otherwise keep: the store would come to hold twice the records). The
+//!   ids and codes of a round are copied out of the pool before the timer
+//!   starts, as a server has them in hand from the request.
+//! - `pending_floor`: the same sizes on a bare map (64 locked `HashMap`s of
+//!   random `u64` keys to reference-counted 288-byte records sharing two
+//!   strings; one operation removes a record and drops it): the least any
+//!   store of shared records pays as it grows on this machine, the reference
+//!   for `verify_pending` as `threads/hmac_floor` is for two threads.
 //! - `threads`: one issue followed by one verify, on distinct subjects, by 1
 //!   and by 2 threads sharing one verifier and store; the time per operation
 //!   falls as throughput rises, so the throughput ratio is `1_thread / 2_threads`.
@@ -63,9 +71,12 @@
 
 mod common;
 
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use criterion::measurement::WallTime;
@@ -408,8 +419,31 @@ struct Pending {
     v: Verifier<MemoryStore, CaptureDelivery, ManualClock>,
     reqs: Vec<IssueRequest>,
     pool: Vec<(ChallengeId, String)>,
+    draws: Draws,
+}
+
+/// Distinct slots at random: a fixed random permutation of `0..n`, walked
+/// round after round.
+struct Draws {
     order: Vec<usize>,
     cursor: usize,
+}
+
+impl Draws {
+    fn new(n: usize) -> Draws {
+        Draws {
+            order: permutation(n),
+            cursor: 0,
+        }
+    }
+
+    /// The next `k` slots (distinct while `k <= n`).
+    fn take(&mut self, k: usize) -> Vec<usize> {
+        let n = self.order.len();
+        let picks = (0..k).map(|j| self.order[(self.cursor + j) % n]).collect();
+        self.cursor = (self.cursor + k) % n;
+        picks
+    }
 }
 
 impl Pending {
@@ -424,8 +458,7 @@ impl Pending {
             v,
             reqs,
             pool,
-            order: permutation(n),
-            cursor: 0,
+            draws: Draws::new(n),
         }
     }
 
@@ -438,9 +471,7 @@ impl Pending {
     /// Verifies `k` challenges drawn from the permutation (distinct, as
     /// `k <= n`), timed; then issues them again, untimed.
     fn round(&mut self, k: usize) -> Duration {
-        let n = self.pool.len();
-        let picks: Vec<usize> = (0..k).map(|j| self.order[(self.cursor + j) % n]).collect();
-        self.cursor = (self.cursor + k) % n;
+        let picks = self.draws.take(k);
         // The ids and codes in hand, as a server has them from the request:
         // the timed part measures the store, not this pool's cache misses.
         let batch: Vec<(ChallengeId, String)> =
@@ -452,6 +483,12 @@ impl Pending {
         }
         let took = start.elapsed();
         assert_eq!(ok, k, "every right code verifies");
+        // A success leaves its subject a record of no failures, which lives
+        // a minute; the clock stands still here, so without this the store
+        // would come to hold a record per subject beside the n challenges.
+        for &i in &picks {
+            run(self.v.unlock(self.reqs[i].subject())).expect("unlock");
+        }
         let mut fresh = Vec::with_capacity(k);
         issue_all(&self.v, picks.iter().map(|&i| &self.reqs[i]), &mut fresh);
         for (&i, f) in picks.iter().zip(fresh) {
@@ -471,6 +508,136 @@ fn verify_pending(c: &mut Criterion, sizes: &[usize]) {
             b.iter_custom(|iters| p.time(iters))
         });
         // Free this store before filling the next one.
+        drop(state);
+    }
+    group.finish();
+}
+
+/// A record of the bare map: 288 bytes, like a challenge record, sharing
+/// two strings (a subject and a destination) with the requests.
+struct BareRecord {
+    nonce: u64,
+    _body: [u64; 31],
+    _subject: Arc<str>,
+    _destination: Arc<str>,
+}
+
+/// Hashes a `u64` key that is random already: as itself.
+#[derive(Default)]
+struct AsIs(u64);
+
+impl std::hash::Hasher for AsIs {
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("the bare map hashes u64 keys only")
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0 = x;
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type BareShard = Mutex<HashMap<u64, Arc<BareRecord>, BuildHasherDefault<AsIs>>>;
+
+/// The least any store of shared records pays as it grows, the reference for
+/// `verify_pending`'s ratios (as `threads/hmac_floor` is for two threads):
+/// 64 locked maps of random 8-byte keys to 288-byte records held by
+/// reference count, each sharing two strings. One operation locks a map,
+/// removes a record, unlocks, reads the record and drops it (as a verify
+/// consumes a challenge); no hashing of keys, no decision, no write back.
+/// Each removed record is put back under a new key, untimed.
+struct BareMap {
+    shards: Vec<BareShard>,
+    strings: Vec<(Arc<str>, Arc<str>)>,
+    keys: Vec<u64>,
+    draws: Draws,
+    minted: u64,
+}
+
+impl BareMap {
+    fn fill(n: usize) -> BareMap {
+        let mut map = BareMap {
+            shards: (0..64).map(|_| Mutex::default()).collect(),
+            strings: (0..n)
+                .map(|i| {
+                    (
+                        Arc::from(format!("user-{i}")),
+                        Arc::from(format!("+4479{i:08}")),
+                    )
+                })
+                .collect(),
+            keys: vec![0; n],
+            draws: Draws::new(n),
+            minted: 0,
+        };
+        for slot in 0..n {
+            map.put(slot);
+        }
+        map
+    }
+
+    /// Puts slot `slot`'s record back under a fresh key.
+    fn put(&mut self, slot: usize) {
+        self.minted += 1;
+        // splitmix64 of a counter: distinct random-looking keys.
+        let mut k = self.minted.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        k = (k ^ (k >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        k = (k ^ (k >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        k ^= k >> 31;
+        self.keys[slot] = k;
+        let (subject, destination) = self.strings[slot].clone();
+        let record = Arc::new(BareRecord {
+            nonce: k,
+            _body: [k; 31],
+            _subject: subject,
+            _destination: destination,
+        });
+        self.shard(k).insert(k, record);
+    }
+
+    fn shard(
+        &self,
+        key: u64,
+    ) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<BareRecord>, BuildHasherDefault<AsIs>>> {
+        self.shards[(key >> 58) as usize]
+            .lock()
+            .expect("not poisoned")
+    }
+
+    fn time(&mut self, iters: u64) -> Duration {
+        let batch = PENDING_BATCH.min(self.keys.len());
+        batched(iters, batch, |k| self.round(k))
+    }
+
+    fn round(&mut self, k: usize) -> Duration {
+        let picks = self.draws.take(k);
+        let keys: Vec<u64> = picks.iter().map(|&i| self.keys[i]).collect();
+        let mut found = 0usize;
+        let start = Instant::now();
+        for &key in &keys {
+            let taken = self.shard(key).remove(&key);
+            if let Some(record) = taken {
+                found += usize::from(black_box(record.nonce) == key);
+            }
+        }
+        let took = start.elapsed();
+        assert_eq!(found, k, "every key is held");
+        for slot in picks {
+            self.put(slot);
+        }
+        took
+    }
+}
+
+fn pending_floor(c: &mut Criterion, sizes: &[usize]) {
+    let mut group = c.benchmark_group("pending_floor");
+    for &n in sizes {
+        let mut state: Option<BareMap> = None;
+        group.bench_with_input(BenchmarkId::new("bare_map", n), &n, |b, &n| {
+            let m = state.get_or_insert_with(|| BareMap::fill(n));
+            b.iter_custom(|iters| m.time(iters))
+        });
         drop(state);
     }
     group.finish();
@@ -694,6 +861,18 @@ fn print_ratios(since: SystemTime) {
         "verify_pending/1000",
         ("<=", 1.5),
     );
+    for n in ["100000", "1000000"] {
+        if let (Some(large), Some(small)) = (
+            get(&format!("pending_floor/bare_map/{n}")),
+            get("pending_floor/bare_map/1000"),
+        ) {
+            println!(
+                "  a bare map of shared records at {:>4} / at 1K {:>6.2}  (the least any such store grows) [{large:.0} ns / {small:.0} ns]",
+                if n == "100000" { "100K" } else { "1M" },
+                large / small
+            );
+        }
+    }
     if let (Some(one), Some(none), Some(f)) = (
         get("rate_limit/issue_one_limit"),
         get("issue/no_limits"),
@@ -771,21 +950,21 @@ struct Paired {
 }
 
 /// Prints a paired ratio: its median, the middle half of the rounds, and
-/// the verdict against `target`.
-fn print_paired(what: &str, p: &Paired, target: Option<(&str, f64)>) {
+/// the verdict against `target`, or what the reference it measures means.
+fn print_paired(what: &str, p: &Paired, target: Result<(&str, f64), &str>) {
     let ratios = &p.ratios;
     let at = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
     let median = at(0.5);
     let verdict = match target {
-        Some((">=", t)) => format!(
+        Ok((">=", t)) => format!(
             "(target >= {t}) {}",
             if median >= t { "met" } else { "MISSED" }
         ),
-        Some((_, t)) => format!(
+        Ok((_, t)) => format!(
             "(target <= {t}) {}",
             if median <= t { "met" } else { "MISSED" }
         ),
-        None => "(the most any work scales here)".to_string(),
+        Err(reference) => format!("({reference})"),
     };
     println!(
         "  {what:<44} {median:>6.2}  [middle half {:.2}-{:.2}] {verdict} [{:.0} ns / {:.0} ns]",
@@ -815,7 +994,7 @@ fn paired_ratios() {
     print_paired(
         "verify right code, no limits / floor",
         &ratios,
-        Some(("<=", 2.0)),
+        Ok(("<=", 2.0)),
     );
     let mut limited = VerifyBench::new(
         common::default_limits(),
@@ -823,14 +1002,14 @@ fn paired_ratios() {
         store_for(BATCH),
     );
     let ratios = paired(&mut |i| limited.right(i), &mut floor);
-    print_paired("verify right code / floor", &ratios, Some(("<=", 2.0)));
+    print_paired("verify right code / floor", &ratios, Ok(("<=", 2.0)));
     for (what, policy) in [
         ("issue, no limits / floor", common::no_limits()),
         ("issue, every limit / floor", common::every_limit()),
     ] {
         let mut issue = IssueBench::new(policy);
         let ratios = paired(&mut |i| issue.time(i), &mut floor);
-        print_paired(what, &ratios, Some(("<=", 4.0)));
+        print_paired(what, &ratios, Ok(("<=", 4.0)));
     }
     for (what, policy) in [
         ("throughput 2 threads / 1 thread", common::default_limits()),
@@ -838,7 +1017,7 @@ fn paired_ratios() {
     ] {
         let bench = ThreadsBench::new(policy);
         let ratios = paired(&mut |i| bench.time(1, i), &mut |i| bench.time(2, i));
-        print_paired(what, &ratios, Some((">=", 1.8)));
+        print_paired(what, &ratios, Ok((">=", 1.8)));
     }
     let ratios = paired(&mut |i| floor_on_threads(1, i), &mut |i| {
         floor_on_threads(2, i)
@@ -846,16 +1025,30 @@ fn paired_ratios() {
     print_paired(
         "the machine: the floor's HMAC on 2 threads / 1",
         &ratios,
-        None,
+        Err("the most any work scales here"),
     );
     let mut small = Pending::fill(PENDING[0]);
+    let mut bare_small = BareMap::fill(PENDING[0]);
     for &n in &PENDING[1..] {
+        let label = if n >= 1_000_000 {
+            format!("{}M", n / 1_000_000)
+        } else {
+            format!("{}K", n / 1000)
+        };
         let mut large = Pending::fill(n);
         let ratios = paired(&mut |i| large.time(i), &mut |i| small.time(i));
         print_paired(
-            &format!("verify at {}K pending / at 1K", n / 1000),
+            &format!("verify at {label} pending / at 1K"),
             &ratios,
-            Some(("<=", 1.5)),
+            Ok(("<=", 1.5)),
+        );
+        drop(large);
+        let mut bare = BareMap::fill(n);
+        let ratios = paired(&mut |i| bare.time(i), &mut |i| bare_small.time(i));
+        print_paired(
+            &format!("a bare map at {label} / at 1K"),
+            &ratios,
+            Err("the least any such store grows"),
         );
     }
 }
@@ -871,6 +1064,7 @@ fn main() {
     // once, unoptimised: keep that quick.
     let full = std::env::args().any(|a| a == "--bench");
     verify_pending(&mut c, if full { &PENDING } else { &PENDING[..1] });
+    pending_floor(&mut c, if full { &PENDING } else { &PENDING[..1] });
     threads(&mut c);
     rate_limit(&mut c);
     c.final_summary();
