@@ -56,7 +56,7 @@
 //! After the groups, the target ratios are printed from criterion's estimates
 //! of this run (medians), then measured again as paired ratios: the two sides
 //! of each ratio timed in alternation, 21 rounds of about 25 ms a side, and
-//! the median of the rounds' ratios with the middle half of them (about 30 s
+//! the median of the rounds' ratios with the middle half of them (about 40 s
 //! more: run by a whole `cargo bench --bench ops`, or alone by
 //! `cargo bench --bench ops -- paired`; a run filtered to other benches skips
 //! them). On
