@@ -541,7 +541,7 @@ impl std::hash::Hasher for AsIs {
     }
 }
 
-type BareShard = Mutex<HashMap<u64, Arc<BareRecord>, BuildHasherDefault<AsIs>>>;
+type BareTable = HashMap<u64, Arc<BareRecord>, BuildHasherDefault<AsIs>>;
 
 /// The least a store of `MemoryStore`'s shape pays as it grows, the
 /// reference for `verify_pending`'s ratios (as `threads/hmac_floor` is for
@@ -552,7 +552,7 @@ type BareShard = Mutex<HashMap<u64, Arc<BareRecord>, BuildHasherDefault<AsIs>>>;
 /// back. A smaller record, or strings kept inside it, would pay less.
 /// Each removed record is put back under a new key, untimed.
 struct BareMap {
-    shards: Vec<BareShard>,
+    shards: Vec<Mutex<BareTable>>,
     strings: Vec<(Arc<str>, Arc<str>)>,
     keys: Vec<u64>,
     draws: Draws,
@@ -600,10 +600,7 @@ impl BareMap {
         self.shard(k).insert(k, record);
     }
 
-    fn shard(
-        &self,
-        key: u64,
-    ) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<BareRecord>, BuildHasherDefault<AsIs>>> {
+    fn shard(&self, key: u64) -> std::sync::MutexGuard<'_, BareTable> {
         // Bits the map's buckets and tags (its low and top seven bits) do
         // not use, so each shard's map sees keys spread as in any other.
         self.shards[((key >> 32) & 63) as usize]
@@ -873,7 +870,7 @@ fn print_ratios(since: SystemTime) {
             get("pending_floor/bare_map/1000"),
         ) {
             println!(
-                "  a bare map of shared records at {:>4} / at 1K {:>6.2}  (the least a store of this shape grows) [{large:.0} ns / {small:.0} ns]",
+                "  a bare map of the store's shape at {:>4} / at 1K {:>6.2}  (the least a store of this shape grows) [{large:.0} ns / {small:.0} ns]",
                 if n == "100000" { "100K" } else { "1M" },
                 large / small
             );
