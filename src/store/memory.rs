@@ -225,27 +225,51 @@ impl MemoryStore {
         let mut shard = self.lock(i);
         let mut added = 0usize;
         for w in writes {
-            let existing = shard.map.meta(w.key());
-            let live = existing.filter(|e| e.expires_at > now);
-            if live.map(|e| e.version) != w.expected() {
-                return Ok(Commit::Conflict);
-            }
-            if existing.is_none() && matches!(w, Write::Put { .. }) {
-                added += 1;
+            match Self::admit(&shard, w, now) {
+                Some(new) => added += usize::from(new),
+                None => return Ok(Commit::Conflict),
             }
         }
-        if added > 0 && self.len() + added > self.capacity {
-            self.sweep(&mut shard, now);
-            if self.len() + added > self.capacity {
-                return Err(MemoryStoreError::Full {
-                    capacity: self.capacity,
-                });
-            }
-        }
+        self.make_room(added, std::iter::once(&mut *shard), now)?;
         for w in writes {
             self.write_one(&mut shard, w, now);
         }
         Ok(Commit::Applied)
+    }
+
+    /// Whether `w` may be applied to `shard`: `None` if the record's live
+    /// version is not the one the write expects (a conflict), else whether
+    /// the write adds a record.
+    fn admit(shard: &Shard, w: &Write, now: Timestamp) -> Option<bool> {
+        let existing = shard.map.meta(w.key());
+        let live = existing.filter(|e| e.expires_at > now);
+        if live.map(|e| e.version) != w.expected() {
+            return None;
+        }
+        Some(existing.is_none() && matches!(w, Write::Put { .. }))
+    }
+
+    /// Makes room for `added` new records: if the store would pass its
+    /// capacity, sweeps the locked `shards` of expired records, and refuses
+    /// if that was not enough.
+    fn make_room<'s>(
+        &self,
+        added: usize,
+        shards: impl Iterator<Item = &'s mut Shard>,
+        now: Timestamp,
+    ) -> Result<(), MemoryStoreError> {
+        if added == 0 || self.len() + added <= self.capacity {
+            return Ok(());
+        }
+        for shard in shards {
+            self.sweep(shard, now);
+        }
+        if self.len() + added > self.capacity {
+            return Err(MemoryStoreError::Full {
+                capacity: self.capacity,
+            });
+        }
+        Ok(())
     }
 
     fn write_one(&self, shard: &mut Shard, w: &Write, now: Timestamp) {
@@ -296,25 +320,12 @@ impl MemoryStore {
 
         let mut added = 0usize;
         for (w, &p) in writes.iter().zip(&positions) {
-            let existing = guards[p].1.map.meta(w.key());
-            let live = existing.filter(|e| e.expires_at > now);
-            if live.map(|e| e.version) != w.expected() {
-                return Ok(Commit::Conflict);
-            }
-            if existing.is_none() && matches!(w, Write::Put { .. }) {
-                added += 1;
+            match Self::admit(&guards[p].1, w, now) {
+                Some(new) => added += usize::from(new),
+                None => return Ok(Commit::Conflict),
             }
         }
-        if added > 0 && self.len() + added > self.capacity {
-            for (_, g) in guards.iter_mut() {
-                self.sweep(g, now);
-            }
-            if self.len() + added > self.capacity {
-                return Err(MemoryStoreError::Full {
-                    capacity: self.capacity,
-                });
-            }
-        }
+        self.make_room(added, guards.iter_mut().map(|(_, g)| &mut **g), now)?;
         for (w, &p) in writes.iter().zip(&positions) {
             self.write_one(&mut guards[p].1, w, now);
         }
