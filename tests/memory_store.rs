@@ -194,3 +194,41 @@ fn many_threads_on_distinct_subjects() {
     });
     assert_eq!(f.store.inner.len(), 1600);
 }
+
+#[test]
+fn a_commit_across_shards_is_refused_whole_when_full_and_sweeps_for_room() {
+    // `sample`'s keys lie in distinct groups, so each of these commits locks
+    // two shards.
+    let (keys, records) = sample();
+    for store in [MemoryStore::with_capacity(2), MemoryStore::compact(2)] {
+        let put = |k: StoreKey, expires_at: i64| Write::Put {
+            key: k,
+            record: records[0].clone(),
+            expected: None,
+            expires_at: Timestamp::from_millis(expires_at),
+        };
+        let early = Timestamp::from_millis(0);
+        let first = [put(keys[0], 1_000), put(keys[1], 1_000)];
+        assert_eq!(
+            block_on(store.commit(&first, early)).unwrap(),
+            Commit::Applied
+        );
+        let second = [put(keys[2], 5_000), put(keys[3], 5_000)];
+        let e = block_on(store.commit(&second, early)).unwrap_err();
+        assert_eq!(e, MemoryStoreError::Full { capacity: 2 });
+        assert!(
+            block_on(store.get_many(&keys[2..4], early))
+                .unwrap()
+                .iter()
+                .all(Option::is_none),
+            "a refused commit writes nothing"
+        );
+        // Once the first two expire, the store sweeps them out and the commit fits.
+        let later = Timestamp::from_millis(1_000);
+        assert_eq!(
+            block_on(store.commit(&second, later)).unwrap(),
+            Commit::Applied
+        );
+        assert_eq!(store.len(), 2);
+    }
+}
