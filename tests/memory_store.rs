@@ -232,3 +232,124 @@ fn a_commit_across_shards_is_refused_whole_when_full_and_sweeps_for_room() {
         assert_eq!(store.len(), 2);
     }
 }
+
+/// A key of its own for each `n`, spread over the shards (the shard is chosen
+/// by the group's first byte).
+fn spread_key(n: u32) -> StoreKey {
+    let mut group = [0u8; 16];
+    group[0] = n as u8;
+    group[1..5].copy_from_slice(&n.to_le_bytes());
+    StoreKey::new(KeyKind::Challenge, group, [7; 8])
+}
+
+/// Puts a new record under `key`, for an hour.
+fn put_new(
+    store: &MemoryStore,
+    key: StoreKey,
+    record: &Record,
+) -> Result<Commit, MemoryStoreError> {
+    let write = Write::Put {
+        key,
+        record: record.clone(),
+        expected: None,
+        expires_at: Timestamp::from_millis(3_600_000),
+    };
+    block_on(store.commit(&[write], Timestamp::from_millis(0)))
+}
+
+#[test]
+fn threads_racing_for_the_last_places_never_pass_the_capacity_and_leave_none_unusable() {
+    // Large enough that shards take capacity in grants of several records.
+    const CAPACITY: usize = 50_000;
+    let (_, records) = sample();
+    let record = &records[0];
+    for store in [
+        MemoryStore::with_capacity(CAPACITY),
+        MemoryStore::compact(CAPACITY),
+    ] {
+        // Four threads try 80,000 new records in all, racing for 50,000 places.
+        let applied: usize = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..4u32)
+                .map(|t| {
+                    let store = &store;
+                    s.spawn(move || {
+                        (0..20_000u32)
+                            .filter(
+                                |i| match put_new(store, spread_key(t * 20_000 + i), record) {
+                                    Ok(c) => {
+                                        assert_eq!(c, Commit::Applied);
+                                        true
+                                    }
+                                    Err(e) => {
+                                        assert_eq!(
+                                            e,
+                                            MemoryStoreError::Full { capacity: CAPACITY }
+                                        );
+                                        false
+                                    }
+                                },
+                            )
+                            .count()
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).sum()
+        });
+        assert!(
+            applied <= CAPACITY,
+            "{applied} records in {CAPACITY} places"
+        );
+        assert_eq!(store.len(), applied);
+        // Whatever the race left (capacity granted to a shard and not used)
+        // is there to take: one thread now fills the store exactly.
+        let mut more = 0;
+        while put_new(&store, spread_key(100_000 + more), record).is_ok() {
+            more += 1;
+        }
+        assert_eq!(applied + more as usize, CAPACITY);
+        assert_eq!(store.len(), CAPACITY);
+    }
+}
+
+#[test]
+fn capacity_freed_in_one_shard_can_be_used_in_another() {
+    const CAPACITY: usize = 40_000;
+    let (_, records) = sample();
+    let record = &records[0];
+    let store = MemoryStore::with_capacity(CAPACITY);
+    // Fill the store through shard 0 alone.
+    let in_shard_0 = |n: u32| spread_key(n * 256);
+    for n in 0..CAPACITY as u32 {
+        assert_eq!(put_new(&store, in_shard_0(n), record), Ok(Commit::Applied));
+    }
+    assert_eq!(
+        put_new(&store, spread_key(5), record),
+        Err(MemoryStoreError::Full { capacity: CAPACITY })
+    );
+    // Free 100 places there; exactly 100 fit in shard 5.
+    for n in 0..100 {
+        let delete = Write::Delete {
+            key: in_shard_0(n),
+            expected: block_on(store.get_many(&[in_shard_0(n)], Timestamp::from_millis(0)))
+                .unwrap()[0]
+                .as_ref()
+                .map(|v| v.version)
+                .unwrap(),
+        };
+        assert_eq!(
+            block_on(store.commit(&[delete], Timestamp::from_millis(0))),
+            Ok(Commit::Applied)
+        );
+    }
+    for n in 0..100 {
+        assert_eq!(
+            put_new(&store, spread_key(5 + n * 256), record),
+            Ok(Commit::Applied)
+        );
+    }
+    assert_eq!(
+        put_new(&store, spread_key(5 + 100 * 256), record),
+        Err(MemoryStoreError::Full { capacity: CAPACITY })
+    );
+    assert_eq!(store.len(), CAPACITY);
+}

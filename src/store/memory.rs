@@ -12,6 +12,8 @@ const SHARDS: usize = 64;
 /// Shards are swept of expired records when they have doubled since the last
 /// sweep, and never below this size.
 const MIN_SWEEP_LEN: usize = 64;
+/// The most spare capacity a shard is granted beyond what it needs.
+const MAX_GRANT: usize = 16;
 
 /// The in-memory [`CodeStore`]: sharded (64 locks, chosen by the subject, so
 /// threads working for different subjects rarely meet), bounded by a capacity,
@@ -29,14 +31,23 @@ const MIN_SWEEP_LEN: usize = 64;
 /// ```
 pub struct MemoryStore {
     shards: Box<[Padded]>,
-    // On cache lines of its own: every insert and removal writes it, and it
-    // must not evict the fields around it (nor the verifier's, which holds
-    // the store inline) from the other cores' caches.
-    len: PaddedCount,
+    // The capacity handed out to the shards: the records they hold, and the
+    // spare each was granted beyond them. A shard takes capacity in grants
+    // and gives back what it stops using, so most inserts and removals leave
+    // this count alone: written by every one, it was a cache line the cores
+    // passed back and forth (README, "Performance"). Never above `capacity`.
+    // On cache lines of its own, so it does not evict the fields around it
+    // (nor the verifier's, which holds the store inline) from other cores.
+    granted: PaddedCount,
     capacity: usize,
+    /// The spare a shard is granted when it takes capacity, and keeps when
+    /// records go: a 16384th of the capacity, at most `MAX_GRANT` (so at
+    /// most a 128th of the capacity is held spare by the 64 shards, and a
+    /// store of under 16384 records grants exactly what it needs).
+    grant: usize,
 }
 
-/// The record count on its own cache lines.
+/// A count on its own cache lines.
 #[repr(align(128))]
 struct PaddedCount(AtomicUsize);
 
@@ -56,6 +67,8 @@ struct Shard {
     map: Table,
     next_version: u64,
     len_after_sweep: usize,
+    /// The capacity this shard was granted: at least `map.len()`.
+    granted: usize,
 }
 
 /// Why the [`MemoryStore`] refused a write.
@@ -130,17 +143,20 @@ impl MemoryStore {
                         map: table(),
                         next_version: 0,
                         len_after_sweep: 0,
+                        granted: 0,
                     }))
                 })
                 .collect(),
-            len: PaddedCount(AtomicUsize::new(0)),
+            granted: PaddedCount(AtomicUsize::new(0)),
             capacity: capacity.max(1),
+            grant: (capacity / (SHARDS * 256)).min(MAX_GRANT),
         }
     }
 
-    /// Records held, expired ones not yet dropped included.
+    /// Records held, expired ones not yet dropped included (each shard is
+    /// counted under its lock in turn: with writers running, a snapshot).
     pub fn len(&self) -> usize {
-        self.len.load(Ordering::Relaxed)
+        (0..SHARDS).map(|i| self.lock(i).map.len()).sum()
     }
 
     /// `true` if no records are held.
@@ -154,9 +170,15 @@ impl MemoryStore {
     }
 
     /// Drops every record past its expiry; returns how many were dropped.
+    /// (Every shard also gives back its spare capacity.)
     pub fn purge_expired(&self, now: Timestamp) -> usize {
         (0..SHARDS)
-            .map(|i| self.sweep(&mut self.lock(i), now))
+            .map(|i| {
+                let mut shard = self.lock(i);
+                let dropped = self.sweep(&mut shard, now);
+                self.trim(&mut shard, 0);
+                dropped
+            })
             .sum()
     }
 
@@ -170,11 +192,47 @@ impl MemoryStore {
         self.shards[i].0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Drops `shard`'s expired records (keeping the capacity they held:
+    /// the caller trims once its writes are done).
     fn sweep(&self, shard: &mut Shard, now: Timestamp) -> usize {
         let dropped = shard.map.retain_live(now);
         shard.len_after_sweep = shard.map.len();
-        self.len.fetch_sub(dropped, Ordering::Relaxed);
         dropped
+    }
+
+    /// Takes `n` of the capacity left, all or nothing.
+    fn take(&self, n: usize) -> bool {
+        self.granted
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |g| {
+                g.checked_add(n).filter(|&total| total <= self.capacity)
+            })
+            .is_ok()
+    }
+
+    /// Gives back `shard`'s spare capacity down to `keep`, once it holds
+    /// more than twice that (so a shard whose records come and go near a
+    /// grant's edge does not take and give back on every write).
+    fn trim(&self, shard: &mut Shard, keep: usize) {
+        let spare = shard.granted.saturating_sub(shard.map.len());
+        if spare > 2 * keep {
+            let back = spare - keep;
+            shard.granted -= back;
+            self.granted.fetch_sub(back, Ordering::Relaxed);
+        }
+    }
+
+    /// Makes sure `shard` is granted room for `added` more records, and
+    /// `extra` spare beside them if the capacity left allows.
+    fn reserve(&self, shard: &mut Shard, added: usize, extra: usize) -> bool {
+        let short = (shard.map.len() + added).saturating_sub(shard.granted);
+        if short == 0 {
+            return true;
+        }
+        let got = [short + extra, short].into_iter().find(|&n| self.take(n));
+        if let Some(n) = got {
+            shard.granted += n;
+        }
+        got.is_some()
     }
 
     /// Reads `keys`, locking each shard once for a run of keys in it (the
@@ -206,7 +264,7 @@ impl MemoryStore {
                 Some(Err(e)) => return Err(MemoryStoreError::Corrupt(e)),
                 Some(Ok(_)) => {
                     shard.map.remove(key);
-                    self.len.fetch_sub(1, Ordering::Relaxed);
+                    self.trim(shard, self.grant);
                     None
                 }
                 None => None,
@@ -230,10 +288,11 @@ impl MemoryStore {
                 None => return Ok(Commit::Conflict),
             }
         }
-        self.make_room(added, std::iter::once(&mut *shard), now)?;
+        self.make_room(&mut [(&mut *shard, added)], now)?;
         for w in writes {
             self.write_one(&mut shard, w, now);
         }
+        self.trim(&mut shard, self.grant);
         Ok(Commit::Applied)
     }
 
@@ -249,27 +308,32 @@ impl MemoryStore {
         Some(existing.is_none() && matches!(w, Write::Put { .. }))
     }
 
-    /// Makes room for `added` new records: if the store would pass its
-    /// capacity, sweeps the locked `shards` of expired records, and refuses
-    /// if that was not enough.
-    fn make_room<'s>(
+    /// Makes room in each locked shard for the records it is to add: if the
+    /// store would pass its capacity, sweeps the locked shards of expired
+    /// records (giving back their spare), and refuses if that was not enough.
+    fn make_room(
         &self,
-        added: usize,
-        shards: impl Iterator<Item = &'s mut Shard>,
+        needs: &mut [(&mut Shard, usize)],
         now: Timestamp,
     ) -> Result<(), MemoryStoreError> {
-        if added == 0 || self.len() + added <= self.capacity {
+        let fits = |extra: usize, needs: &mut [(&mut Shard, usize)]| {
+            needs
+                .iter_mut()
+                .all(|(shard, added)| self.reserve(shard, *added, extra))
+        };
+        if fits(self.grant, needs) {
             return Ok(());
         }
-        for shard in shards {
+        for (shard, _) in needs.iter_mut() {
             self.sweep(shard, now);
+            self.trim(shard, 0);
         }
-        if self.len() + added > self.capacity {
-            return Err(MemoryStoreError::Full {
-                capacity: self.capacity,
-            });
+        if fits(0, needs) {
+            return Ok(());
         }
-        Ok(())
+        Err(MemoryStoreError::Full {
+            capacity: self.capacity,
+        })
     }
 
     fn write_one(&self, shard: &mut Shard, w: &Write, now: Timestamp) {
@@ -282,14 +346,10 @@ impl MemoryStore {
             } => {
                 shard.next_version += 1;
                 let version = Version(shard.next_version);
-                if shard.map.insert(*key, version, record, *expires_at) {
-                    self.len.fetch_add(1, Ordering::Relaxed);
-                }
+                shard.map.insert(*key, version, record, *expires_at);
             }
             Write::Delete { key, .. } => {
-                if shard.map.remove(key) {
-                    self.len.fetch_sub(1, Ordering::Relaxed);
-                }
+                shard.map.remove(key);
             }
         }
         if shard.map.len() >= (2 * shard.len_after_sweep).max(MIN_SWEEP_LEN) {
@@ -318,16 +378,25 @@ impl MemoryStore {
         };
         let positions: Vec<usize> = writes.iter().map(|w| shard_for(w.key())).collect();
 
-        let mut added = 0usize;
+        let mut added = vec![0usize; guards.len()];
         for (w, &p) in writes.iter().zip(&positions) {
             match Self::admit(&guards[p].1, w, now) {
-                Some(new) => added += usize::from(new),
+                Some(new) => added[p] += usize::from(new),
                 None => return Ok(Commit::Conflict),
             }
         }
-        self.make_room(added, guards.iter_mut().map(|(_, g)| &mut **g), now)?;
+        let mut needs: Vec<(&mut Shard, usize)> = guards
+            .iter_mut()
+            .zip(added)
+            .map(|((_, g), n)| (&mut **g, n))
+            .collect();
+        self.make_room(&mut needs, now)?;
+        drop(needs);
         for (w, &p) in writes.iter().zip(&positions) {
             self.write_one(&mut guards[p].1, w, now);
+        }
+        for (_, shard) in &mut guards {
+            self.trim(shard, self.grant);
         }
         Ok(Commit::Applied)
     }
