@@ -69,7 +69,15 @@ struct Shard {
     len_after_sweep: usize,
     /// The capacity this shard was granted: at least `map.len()`.
     granted: usize,
+    /// No record here expires before this (the earliest expiry written
+    /// since the last sweep, or the last sweep's earliest survivor): until
+    /// then a sweep has nothing to drop, and skips its scan. So a full store
+    /// refuses a write without reading every record it holds.
+    earliest_expiry: Timestamp,
 }
+
+/// An `earliest_expiry` for a shard with no records.
+const NOT_BEFORE_END: Timestamp = Timestamp::from_millis(i64::MAX);
 
 /// Why the [`MemoryStore`] refused a write.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -144,6 +152,7 @@ impl MemoryStore {
                         next_version: 0,
                         len_after_sweep: 0,
                         granted: 0,
+                        earliest_expiry: NOT_BEFORE_END,
                     }))
                 })
                 .collect(),
@@ -195,8 +204,13 @@ impl MemoryStore {
     /// Drops `shard`'s expired records (keeping the capacity they held:
     /// the caller trims once its writes are done).
     fn sweep(&self, shard: &mut Shard, now: Timestamp) -> usize {
-        let dropped = shard.map.retain_live(now);
         shard.len_after_sweep = shard.map.len();
+        if now < shard.earliest_expiry {
+            return 0;
+        }
+        let (dropped, earliest) = shard.map.retain_live(now);
+        shard.len_after_sweep = shard.map.len();
+        shard.earliest_expiry = earliest.unwrap_or(NOT_BEFORE_END);
         dropped
     }
 
@@ -347,6 +361,7 @@ impl MemoryStore {
                 shard.next_version += 1;
                 let version = Version(shard.next_version);
                 shard.map.insert(*key, version, record, *expires_at);
+                shard.earliest_expiry = shard.earliest_expiry.min(*expires_at);
             }
             Write::Delete { key, .. } => {
                 shard.map.remove(key);

@@ -195,14 +195,25 @@ impl Table {
         }
     }
 
-    /// Drops records past their expiry; returns how many.
-    pub(super) fn retain_live(&mut self, now: Timestamp) -> usize {
+    /// Drops records past their expiry; returns how many, and the earliest
+    /// expiry of those kept.
+    pub(super) fn retain_live(&mut self, now: Timestamp) -> (usize, Option<Timestamp>) {
         let before = self.len();
+        let mut earliest: Option<Timestamp> = None;
+        let mut keep = |expires_at: Timestamp| {
+            let live = expires_at > now;
+            if live {
+                earliest = Some(earliest.map_or(expires_at, |e| e.min(expires_at)));
+            }
+            live
+        };
         match self {
-            Table::Shared(m) => m.retain(|_, e| e.expires_at > now),
-            Table::Compact { map, .. } => map.retain(|_, p| p.expires_at > now.as_millis()),
+            Table::Shared(m) => m.retain(|_, e| keep(e.expires_at)),
+            Table::Compact { map, .. } => {
+                map.retain(|_, p| keep(Timestamp::from_millis(p.expires_at)))
+            }
         }
-        before - self.len()
+        (before - self.len(), earliest)
     }
 }
 
