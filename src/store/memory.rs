@@ -120,7 +120,9 @@ impl MemoryStore {
         Self::with_capacity(Self::DEFAULT_CAPACITY)
     }
 
-    /// A store for up to `capacity` records (at least 1).
+    /// A store for up to `capacity` records (at least 1): a hard bound, with
+    /// threads racing too. Once it is reached, a write that adds a record
+    /// fails with [`MemoryStoreError::Full`] until records expire or go.
     pub fn with_capacity(capacity: usize) -> Self {
         let seed = rand::random::<[u64; 2]>();
         Self::build(capacity, || Table::shared(seed))
