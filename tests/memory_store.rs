@@ -354,61 +354,151 @@ fn capacity_freed_in_one_shard_can_be_used_in_another() {
     assert_eq!(store.len(), CAPACITY);
 }
 
-#[test]
-fn a_purge_drops_exactly_the_expired_records_whatever_was_written_since_the_last() {
-    // Shards skip their scan until their earliest expiry: a model of the
-    // records checks that no expired record outlives a purge, whatever mix
-    // of new records, replacements, removals and purges came before.
+/// Runs 3,000 random steps (new records, replacements, removals, clock
+/// moves, purges) on `store` over `keys` keys spread on 4 shards, checking
+/// each against a model of the records: every write is applied or refused
+/// exactly when the model says (a put that adds a record is refused as full
+/// exactly when the live records fill the capacity), and a purge leaves
+/// exactly the live records. Puts of keys the model holds as absent or
+/// expired do not read first, so they land on expired records still in the
+/// map as well as on absent keys.
+fn check_against_model(store: &MemoryStore, keys: u32, seed: u64) {
     let (_, records) = sample();
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut state = seed;
     let mut next = move |n: u64| {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
         state % n
     };
-    for store in [MemoryStore::new(), MemoryStore::compact(1_000_000)] {
-        // key number -> its expiry; 40 keys over 4 shards.
-        let mut model: std::collections::BTreeMap<u32, i64> = Default::default();
-        let key = |n: u32| spread_key((n % 4) + 256 * (n / 4));
-        let mut now = 0i64;
-        for _ in 0..3_000 {
-            let n = next(40) as u32;
-            let current = block_on(store.get_many(&[key(n)], Timestamp::from_millis(now))).unwrap()
-                [0]
-            .as_ref()
-            .map(|v| v.version);
-            match next(10) {
-                0..=5 => {
-                    let expires_at = now + 1 + next(500) as i64;
-                    let put = Write::Put {
-                        key: key(n),
-                        record: records[0].clone(),
-                        expected: current,
-                        expires_at: Timestamp::from_millis(expires_at),
+    // key number -> its expiry
+    let mut model: std::collections::BTreeMap<u32, i64> = Default::default();
+    let key = |n: u32| spread_key((n % 4) + 256 * (n / 4));
+    let mut now = 0i64;
+    for _ in 0..3_000 {
+        let n = next(u64::from(keys)) as u32;
+        let at = Timestamp::from_millis(now);
+        let live_in_model = model.get(&n).is_some_and(|e| *e > now);
+        let live_count = model.values().filter(|e| **e > now).count();
+        let version = || {
+            block_on(store.get_many(&[key(n)], at)).unwrap()[0]
+                .as_ref()
+                .map(|v| v.version)
+        };
+        match next(10) {
+            0..=5 => {
+                let expected = if live_in_model { version() } else { None };
+                assert_eq!(expected.is_some(), live_in_model);
+                let expires_at = now + 1 + next(500) as i64;
+                let put = Write::Put {
+                    key: key(n),
+                    record: records[0].clone(),
+                    expected,
+                    expires_at: Timestamp::from_millis(expires_at),
+                };
+                let done = block_on(store.commit(&[put], at));
+                if !live_in_model && live_count >= store.capacity() {
+                    let full = MemoryStoreError::Full {
+                        capacity: store.capacity(),
                     };
-                    let done = block_on(store.commit(&[put], Timestamp::from_millis(now)));
-                    assert_eq!(done, Ok(Commit::Applied));
+                    assert_eq!(done, Err(full), "at {now}");
+                } else {
+                    assert_eq!(done, Ok(Commit::Applied), "at {now}");
                     model.insert(n, expires_at);
                 }
-                6 => {
-                    if let Some(expected) = current {
-                        let delete = Write::Delete {
-                            key: key(n),
-                            expected,
-                        };
-                        let done = block_on(store.commit(&[delete], Timestamp::from_millis(now)));
-                        assert_eq!(done, Ok(Commit::Applied));
-                        model.remove(&n);
-                    }
-                }
-                7 => now += next(200) as i64,
-                _ => {
-                    store.purge_expired(Timestamp::from_millis(now));
-                    model.retain(|_, e| *e > now);
-                    assert_eq!(store.len(), model.len(), "at {now}");
+            }
+            6 => {
+                if let Some(expected) = version() {
+                    let delete = Write::Delete {
+                        key: key(n),
+                        expected,
+                    };
+                    assert_eq!(block_on(store.commit(&[delete], at)), Ok(Commit::Applied));
+                    model.remove(&n);
                 }
             }
+            7 => now += next(200) as i64,
+            _ => {
+                store.purge_expired(at);
+                model.retain(|_, e| *e > now);
+                assert_eq!(store.len(), model.len(), "at {now}");
+            }
         }
+        assert!(store.len() <= store.capacity());
+    }
+}
+
+#[test]
+fn a_purge_drops_exactly_the_expired_records_whatever_was_written_since_the_last() {
+    // Shards skip their scan until their earliest expiry. 400 keys put about
+    // 100 in a shard, past the size at which writes sweep on their own.
+    for store in [MemoryStore::new(), MemoryStore::compact(1_000_000)] {
+        check_against_model(&store, 400, 0x2545_F491_4F6C_DD1D);
+    }
+}
+
+#[test]
+fn a_full_store_refuses_exactly_the_writes_that_would_pass_its_capacity() {
+    // 40 keys for 12 places: the store is often full, with expired records
+    // in it that writes land on.
+    for seed in [1u64, 0x9E37_79B9_7F4A_7C15, 0xDEAD_BEEF_CAFE_F00D] {
+        for store in [MemoryStore::with_capacity(12), MemoryStore::compact(12)] {
+            check_against_model(&store, 40, seed);
+        }
+    }
+}
+
+#[test]
+fn a_put_over_an_expired_record_counts_against_the_capacity() {
+    let (_, records) = sample();
+    let group = [9u8; 16];
+    let k = StoreKey::new(KeyKind::Challenge, group, [1; 8]);
+    let l = StoreKey::new(KeyKind::Challenge, group, [2; 8]);
+    let put = |key, expected, expires_at| Write::Put {
+        key,
+        record: records[0].clone(),
+        expected,
+        expires_at: Timestamp::from_millis(expires_at),
+    };
+    for store in [MemoryStore::with_capacity(1), MemoryStore::compact(1)] {
+        let at = Timestamp::from_millis;
+        assert_eq!(
+            block_on(store.commit(&[put(k, None, 100)], at(0))),
+            Ok(Commit::Applied)
+        );
+        // K has expired but is still held: putting it again and L adds two
+        // records to a store of one place.
+        let both = [put(k, None, 1_000), put(l, None, 1_000)];
+        assert_eq!(
+            block_on(store.commit(&both, at(200))),
+            Err(MemoryStoreError::Full { capacity: 1 })
+        );
+        assert!(store.len() <= 1);
+        // One fits; it can be replaced and removed while the store is full.
+        assert_eq!(
+            block_on(store.commit(&[put(l, None, 1_000)], at(200))),
+            Ok(Commit::Applied)
+        );
+        let v = block_on(store.get_many(&[l], at(200))).unwrap()[0]
+            .as_ref()
+            .unwrap()
+            .version;
+        assert_eq!(
+            block_on(store.commit(&[put(l, Some(v), 2_000)], at(200))),
+            Ok(Commit::Applied)
+        );
+        let v = block_on(store.get_many(&[l], at(200))).unwrap()[0]
+            .as_ref()
+            .unwrap()
+            .version;
+        let delete = Write::Delete {
+            key: l,
+            expected: v,
+        };
+        assert_eq!(
+            block_on(store.commit(&[delete], at(200))),
+            Ok(Commit::Applied)
+        );
+        assert_eq!(store.len(), 0);
     }
 }

@@ -12,7 +12,8 @@ const SHARDS: usize = 64;
 /// Shards are swept of expired records when they have doubled since the last
 /// sweep, and never below this size.
 const MIN_SWEEP_LEN: usize = 64;
-/// The most spare capacity a shard is granted beyond what it needs.
+/// The most spare capacity a shard takes beyond what a commit needs (it
+/// keeps up to twice that as records go).
 const MAX_GRANT: usize = 16;
 
 /// The in-memory [`CodeStore`]: sharded (64 locks, chosen by the subject, so
@@ -40,10 +41,11 @@ pub struct MemoryStore {
     // (nor the verifier's, which holds the store inline) from other cores.
     granted: PaddedCount,
     capacity: usize,
-    /// The spare a shard is granted when it takes capacity, and keeps when
-    /// records go: a 16384th of the capacity, at most `MAX_GRANT` (so at
-    /// most a 128th of the capacity is held spare by the 64 shards, and a
-    /// store of under 16384 records grants exactly what it needs).
+    /// The spare a shard takes beside what a commit needs, and keeps (up to
+    /// twice this) as records go: a 16384th of the capacity, at most
+    /// `MAX_GRANT` (so at most a 128th of the capacity is held spare by the
+    /// 64 shards, and a store of under 16384 records grants exactly what it
+    /// needs).
     grant: usize,
 }
 
@@ -229,6 +231,10 @@ impl MemoryStore {
     /// more than twice that (so a shard whose records come and go near a
     /// grant's edge does not take and give back on every write).
     fn trim(&self, shard: &mut Shard, keep: usize) {
+        debug_assert!(
+            shard.granted >= shard.map.len(),
+            "a shard holds more records than it was granted"
+        );
         let spare = shard.granted.saturating_sub(shard.map.len());
         if spare > 2 * keep {
             let back = spare - keep;
@@ -314,14 +320,15 @@ impl MemoryStore {
 
     /// Whether `w` may be applied to `shard`: `None` if the record's live
     /// version is not the one the write expects (a conflict), else whether
-    /// the write adds a record.
+    /// the write may add a record. A put over an expired record counts as
+    /// adding one: a sweep before it is written would drop the old record
+    /// (the room it did not need is given back once the commit is written).
     fn admit(shard: &Shard, w: &Write, now: Timestamp) -> Option<bool> {
-        let existing = shard.map.meta(w.key());
-        let live = existing.filter(|e| e.expires_at > now);
+        let live = shard.map.meta(w.key()).filter(|e| e.expires_at > now);
         if live.map(|e| e.version) != w.expected() {
             return None;
         }
-        Some(existing.is_none() && matches!(w, Write::Put { .. }))
+        Some(live.is_none() && matches!(w, Write::Put { .. }))
     }
 
     /// Makes room in each locked shard for the records it is to add: if the
@@ -346,6 +353,11 @@ impl MemoryStore {
         }
         if fits(0, needs) {
             return Ok(());
+        }
+        // Refused: a shard granted room before another could not be holds
+        // none it will use.
+        for (shard, _) in needs.iter_mut() {
+            self.trim(shard, 0);
         }
         Err(MemoryStoreError::Full {
             capacity: self.capacity,
