@@ -14,6 +14,9 @@
 //!   (`CodeFormat::generate` is crate-private); its public path is `issue`,
 //!   measured in `issue`. This group measures a replica of the generator (six
 //!   digits by rejection sampling over `rand::rng()`) as the generator's share.
+//! - `sms_length`: `vericode::sms_length` of a 131-byte ASCII text, the size
+//!   of a login message with its autofill line: every SMS `issue` renders
+//!   is measured so, to pick the text that fits one segment.
 //! - `issue`: `Verifier::issue` on `MemoryStore` with a delivery that does
 //!   nothing, for distinct subjects: `no_limits` (the core path),
 //!   `default_limits` (the abuse limits that are on by default) and
@@ -182,6 +185,17 @@ fn code_generation(c: &mut Criterion) {
     group.bench_function("replica_6_digits", |b| {
         let mut rng = rand::rng();
         b.iter(|| replica_code(&mut rng))
+    });
+    group.finish();
+}
+
+fn sms_length(c: &mut Criterion) {
+    let text = "123456 is your Acme code to sign in from a new device. It expires in 10 \
+                minutes. Never share it with anyone.\n\n@acme.example #123456";
+    assert_eq!(text.len(), 131);
+    let mut group = c.benchmark_group("sms_length");
+    group.bench_function("ascii_131B", |b| {
+        b.iter(|| vericode::sms_length(std::hint::black_box(text)))
     });
     group.finish();
 }
@@ -1061,6 +1075,7 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     floor(&mut c);
     code_generation(&mut c);
+    sms_length(&mut c);
     issue(&mut c);
     verify(&mut c);
     // `cargo bench` passes `--bench`; `cargo test --benches` runs each bench
