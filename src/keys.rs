@@ -9,7 +9,6 @@ use std::fmt;
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
-use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::error::ConfigError;
@@ -173,7 +172,7 @@ fn absorb(mac: &mut Hmac<Sha256>, part: &[u8]) {
 
 /// Constant-time equality of two tags.
 pub(crate) fn tags_equal(a: &Tag, b: &Tag) -> bool {
-    a.ct_eq(b).into()
+    crate::ct_eq::ct_eq(a, b).into()
 }
 
 #[cfg(test)]
@@ -232,5 +231,25 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e, ConfigError::DuplicateKeyId(KeyId::new(1)));
+    }
+
+    #[test]
+    fn equal_only_when_every_byte_is() {
+        let a = [0x5Au8; 32];
+        assert!(bool::from(crate::ct_eq::ct_eq(&a, &a)));
+        // A difference in any bit of any byte is seen.
+        for i in 0..32 {
+            for bit in 0..8 {
+                let mut b = a;
+                b[i] ^= 1 << bit;
+                assert!(
+                    !bool::from(crate::ct_eq::ct_eq(&a, &b)),
+                    "byte {i}, bit {bit}"
+                );
+            }
+        }
+        let (x, y) = ([1u8; 16], [1u8; 16]);
+        assert!(bool::from(crate::ct_eq::ct_eq(&x, &y)));
+        assert!(!bool::from(crate::ct_eq::ct_eq(&x, &[0u8; 16])));
     }
 }

@@ -7,6 +7,7 @@ mod base64url;
 mod challenge_id;
 mod clock;
 mod code;
+mod ct_eq;
 mod delivery;
 mod destination;
 mod devices;

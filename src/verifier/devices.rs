@@ -3,8 +3,8 @@
 //! (the subject's group and an id), the rest is a secret of which only a keyed
 //! digest is stored and which is compared in constant time.
 
+use crate::ct_eq::ct_eq;
 use rand::Rng;
-use subtle::ConstantTimeEq;
 
 use crate::clock::Clock;
 use crate::devices::{DeviceError, DeviceToken, ID_LEN, RememberedDevice, SECRET_LEN};
@@ -132,7 +132,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         token: &DeviceToken,
     ) -> Result<(), DeviceError> {
         let s = subject.key_bytes();
-        let same_subject: bool = s.ct_eq(&token.subject()).into();
+        let same_subject: bool = ct_eq(&s, &token.subject()).into();
         if !same_subject {
             return Err(DeviceError::NotRemembered);
         }
@@ -154,7 +154,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         let matches = self
             .keys
             .get(record.tag.key)
-            .is_some_and(|mac| bool::from(device_tag(mac, token).ct_eq(&record.tag.tag)));
+            .is_some_and(|mac| bool::from(ct_eq(&device_tag(mac, token), &record.tag.tag)));
         if matches && record.epoch == epoch && now < record.expires_at {
             Ok(())
         } else {
@@ -170,7 +170,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         token: &DeviceToken,
     ) -> Result<(), StoreError> {
         let s = subject.key_bytes();
-        if !bool::from(s.ct_eq(&token.subject())) {
+        if !bool::from(ct_eq(&s, &token.subject())) {
             return Ok(());
         }
         let key = StoreKey::device(s, token.id());
@@ -183,7 +183,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             let holder = self
                 .keys
                 .get(record.tag.key)
-                .is_some_and(|mac| bool::from(device_tag(mac, token).ct_eq(&record.tag.tag)));
+                .is_some_and(|mac| bool::from(ct_eq(&device_tag(mac, token), &record.tag.tag)));
             if !holder {
                 return Ok(Step::Done(()));
             }

@@ -630,6 +630,5 @@ pub(super) fn holds(current: Option<&Versioned>, id: &ChallengeId) -> bool {
 }
 
 fn tags_equal16(a: &[u8; 16], b: &[u8; 16]) -> bool {
-    use subtle::ConstantTimeEq;
-    a.ct_eq(b).into()
+    crate::ct_eq::ct_eq(a, b).into()
 }

@@ -6,7 +6,9 @@
 //! verifications each write is conditional on the version the decision was
 //! made from, so exactly one can consume a challenge.
 
-use subtle::{Choice, ConstantTimeEq};
+use subtle::Choice;
+
+use crate::ct_eq::ct_eq;
 
 use crate::challenge_id::ChallengeId;
 use crate::clock::{Clock, Timestamp};
@@ -135,7 +137,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                 .shared_challenge()
                 .map_err(StoreError::Corrupt)?;
             let rec: &ChallengeRecord = shared;
-            if !bool::from(rec.nonce.ct_eq(&id.nonce())) {
+            if !bool::from(ct_eq(&rec.nonce, &id.nonce())) {
                 return Err(VerifyError::UnknownChallenge);
             }
             if rec.codes.is_empty() {
@@ -344,14 +346,14 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                     None => continue,
                 },
             };
-            code_ok |= tag.ct_eq(&stored.tag);
+            code_ok |= ct_eq(&tag, &stored.tag);
         }
         let context_ok = match (&rec.context, context) {
             (None, None) => true,
             (Some(bound), Some(presented)) => self
                 .keys
                 .get(bound.key)
-                .is_some_and(|mac| bool::from(context_tag(mac, id, presented).ct_eq(&bound.tag))),
+                .is_some_and(|mac| bool::from(ct_eq(&context_tag(mac, id, presented), &bound.tag))),
             _ => false,
         };
         match (bool::from(code_ok), context_ok) {
@@ -418,7 +420,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                 return Err(CancelError::UnknownChallenge);
             };
             let rec = current.record.as_challenge().map_err(StoreError::Corrupt)?;
-            if !bool::from(rec.nonce.ct_eq(&id.nonce()))
+            if !bool::from(ct_eq(&rec.nonce, &id.nonce()))
                 || rec.codes.is_empty()
                 || now >= rec.expires_at
             {
