@@ -155,43 +155,47 @@ impl Table {
         }
     }
 
-    /// Stores `record`; `true` if the key was new.
+    /// Stores `record` under `key`, replacing what was there.
     pub(super) fn insert(
         &mut self,
         key: StoreKey,
         version: Version,
         record: &Record,
         expires_at: Timestamp,
-    ) -> bool {
+    ) {
         match self {
-            Table::Shared(m) => m
-                .insert(
+            Table::Shared(m) => {
+                m.insert(
                     key,
                     Entry {
                         version,
                         record: record.clone(),
                         expires_at,
                     },
-                )
-                .is_none(),
-            Table::Compact { map, seeds } => map
-                .insert(
+                );
+            }
+            Table::Compact { map, seeds } => {
+                map.insert(
                     Self::packed_key(seeds, &key),
                     Packed {
                         version: version.0,
                         expires_at: expires_at.as_millis(),
                         bytes: record.encode().into_boxed_slice(),
                     },
-                )
-                .is_none(),
+                );
+            }
         }
     }
 
-    /// Removes `key`; `true` if it was there.
-    pub(super) fn remove(&mut self, key: &StoreKey) -> bool {
+    /// Removes `key`, if it is there.
+    pub(super) fn remove(&mut self, key: &StoreKey) {
         match self {
-            Table::Shared(m) => m.remove(key).is_some(),
-            Table::Compact { map, seeds } => map.remove(&Self::packed_key(seeds, key)).is_some(),
+            Table::Shared(m) => {
+                m.remove(key);
+            }
+            Table::Compact { map, seeds } => {
+                map.remove(&Self::packed_key(seeds, key));
+            }
         }
     }
 
