@@ -194,9 +194,9 @@ mod tests {
 
     #[test]
     fn long_ascii_texts_agree_with_the_general_path() {
-        // Texts up to 700 bytes (past the 255-byte runs), drawn mostly from
-        // the one-septet characters with extension characters and, now and
-        // then, one without a GSM-7 form, against a count by `gsm7_septets`.
+        // Texts up to 700 bytes, drawn mostly from the one-septet characters
+        // with extension characters and, now and then, one without a GSM-7
+        // form, against a count by `gsm7_septets`.
         let mut state = 0x9E37_79B9_7F4A_7C15u64;
         let mut next = move |n: u64| {
             state ^= state << 13;
@@ -210,7 +210,11 @@ mod tests {
                 .map(|_| match next(100) {
                     0 if next(20) == 0 => (next(128) as u8) as char,
                     0..=9 => ['^', '{', '}', '\\', '[', '~', ']', '|', '\u{0C}'][next(9) as usize],
-                    _ => (b' ' + next(95) as u8) as char,
+                    // Printable ASCII but the grave accent (no GSM-7 form).
+                    _ => match (b' ' + next(95) as u8) as char {
+                        '`' => 'a',
+                        c => c,
+                    },
                 })
                 .collect();
             let expected = text
@@ -220,6 +224,23 @@ mod tests {
                 .map_or((SmsEncoding::Ucs2, text.len()), |n| (SmsEncoding::Gsm7, n));
             let got = sms_length(&text);
             assert_eq!((got.encoding(), got.units()), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn runs_of_extension_characters_longer_than_a_counter_holds() {
+        // Extension characters are counted in one-byte counters, per run of
+        // 255 bytes: texts of them alone, around and far past that size.
+        for c in ['{', '^', '\u{0C}'] {
+            for n in [254, 255, 256, 510, 511, 766, 70_000] {
+                let text = c.to_string().repeat(n);
+                assert_eq!(len(&text).0, SmsEncoding::Gsm7);
+                assert_eq!(len(&text).1, 2 * n, "{c:?} x {n}");
+                let mut refused = text.clone();
+                refused.push('`');
+                assert_eq!(len(&refused).0, SmsEncoding::Ucs2, "{c:?} x {n}");
+                assert_eq!(len(&refused).1, n + 1, "{c:?} x {n}");
+            }
         }
     }
 
