@@ -28,7 +28,7 @@
 //! It keeps everything in memory (vericode's `MemoryStore`). For Redis, run
 //! the same `app.rs` from the Redis crate (this crate cannot depend on
 //! `vericode-redis`, which depends on it):
-//! `REDIS_URL=redis://127.0.0.1:6379/ cargo run -p vericode-redis --example web_service`.
+//! `REDIS_URL=redis://127.0.0.1:6379/ cargo run -p vericode-redis --example web_service_redis`.
 
 // Some of its items (the quiet outbox and its readers) serve the test only.
 #[allow(dead_code)]
@@ -47,7 +47,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     if std::env::var_os("REDIS_URL").is_some() {
         eprintln!(
-            "note: REDIS_URL is set; for Redis run `cargo run -p vericode-redis --example web_service`"
+            "note: REDIS_URL is set; for Redis run `cargo run -p vericode-redis --example web_service_redis`"
         );
     }
     // A real service loads its signing key from a secret manager; a key made

@@ -5,7 +5,7 @@
 //!
 //! ```sh
 //! redis-server --port 6379 --save "" &
-//! REDIS_URL=redis://127.0.0.1:6379/ cargo run -p vericode-redis --example web_service
+//! REDIS_URL=redis://127.0.0.1:6379/ cargo run -p vericode-redis --example web_service_redis
 //! ```
 //!
 //! Every instance needs the same signing key: this demo reads it from
