@@ -46,6 +46,9 @@
 //!   operation removes a record, reads its nonce and drops it): the least a
 //!   store of this shape pays as it grows on this machine, the reference
 //!   for `verify_pending` as `threads/hmac_floor` is for two threads.
+//! - `full_store`: a new record refused by a `MemoryStore` whose 100
+//!   thousand records are all live (what each request of a flood costs once
+//!   the store is full).
 //! - `threads`: one issue followed by one verify, on distinct subjects, by 1
 //!   and by 2 threads sharing one verifier and store; the time per operation
 //!   falls as throughput rises, so the throughput ratio is `1_thread / 2_threads`.
@@ -88,8 +91,8 @@ use criterion::{BenchmarkGroup, BenchmarkId, Criterion};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use vericode::{
-    Attempt, ChallengeId, ClientKey, IssueRequest, ManualClock, MemoryStore, Policy, Verifier,
-    VerifyError,
+    Attempt, ChallengeId, ClientKey, CodeStore, IssueRequest, KeyKind, ManualClock, MemoryStore,
+    MemoryStoreError, Policy, Record, StoreKey, Timestamp, Verifier, VerifyError, Write,
 };
 
 use common::{CaptureDelivery, NullDelivery, clients, requests, run, store_for, verifier, wrong};
@@ -660,6 +663,43 @@ fn pending_floor(c: &mut Criterion, sizes: &[usize]) {
     group.finish();
 }
 
+/// A put of a new record into a `MemoryStore` holding `n` live records,
+/// its capacity: refused as full.
+fn full_store(c: &mut Criterion, n: usize) {
+    // A subject's failure count in its byte form: the smallest record.
+    let mut bytes = vec![1u8, 2, 0, 0, 0, 3];
+    bytes.extend_from_slice(&5i64.to_be_bytes());
+    bytes.push(0);
+    bytes.extend_from_slice(&0i64.to_be_bytes());
+    let record = Record::decode(&bytes).expect("a record");
+    let key = |i: u32| {
+        let mut group = [0u8; 16];
+        group[..4].copy_from_slice(&i.to_le_bytes());
+        StoreKey::new(KeyKind::Challenge, group, [0; 8])
+    };
+    let put = |i: u32| Write::Put {
+        key: key(i),
+        record: record.clone(),
+        expected: None,
+        expires_at: Timestamp::from_millis(3_600_000),
+    };
+    let now = Timestamp::from_millis(0);
+    let store = MemoryStore::with_capacity(n);
+    for i in 0..n as u32 {
+        let done = run(store.commit(&[put(i)], now)).expect("room");
+        assert_eq!(done, vericode::Commit::Applied);
+    }
+    let refused = [put(n as u32)];
+    let mut group = c.benchmark_group("full_store");
+    group.bench_with_input(BenchmarkId::new("refuse_new_record", n), &n, |b, _| {
+        b.iter(|| {
+            let r = run(store.commit(&refused, now));
+            assert!(matches!(r, Err(MemoryStoreError::Full { .. })));
+        })
+    });
+    group.finish();
+}
+
 /// `n` threads, each running `op(thread, i)` for its share of `iters`
 /// operations in all; the wall time from the first thread's start (after a
 /// common spinning barrier) to the last thread's end, as each thread reads the clock
@@ -1083,6 +1123,7 @@ fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     verify_pending(&mut c, if full { &PENDING } else { &PENDING[..1] });
     pending_floor(&mut c, if full { &PENDING } else { &PENDING[..1] });
+    full_store(&mut c, if full { 100_000 } else { 1_000 });
     threads(&mut c);
     rate_limit(&mut c);
     c.final_summary();
