@@ -40,6 +40,10 @@
 //!   otherwise keep: the store would come to hold twice the records). The
 //!   ids and codes of a round are copied out of the pool before the timer
 //!   starts, as a server has them in hand from the request.
+//! - `store_calls`: the two calls a right-code `verify` without limits makes
+//!   to its `MemoryStore` (`get_many` of three keys, a `commit` of a delete
+//!   and a put), made directly on a store of 1,000 challenges: the store's
+//!   share of a verify, beside the floor's HMAC.
 //! - `pending_floor`: the same sizes on a bare map of the store's shape (64
 //!   locked `HashMap`s of random `u64` keys to reference-counted 272-byte
 //!   records, the size of a challenge record, sharing two strings; one
@@ -91,8 +95,9 @@ use criterion::{BenchmarkGroup, BenchmarkId, Criterion};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use vericode::{
-    Attempt, ChallengeId, ClientKey, CodeStore, IssueRequest, KeyKind, ManualClock, MemoryStore,
-    MemoryStoreError, Policy, Record, StoreKey, Timestamp, Verifier, VerifyError, Write,
+    Attempt, ChallengeId, ClientKey, Clock, CodeStore, IssueRequest, KeyKind, ManualClock,
+    MemoryStore, MemoryStoreError, Policy, Record, StoreKey, Timestamp, Verifier, VerifyError,
+    Write,
 };
 
 use common::{CaptureDelivery, NullDelivery, clients, requests, run, store_for, verifier, wrong};
@@ -413,6 +418,136 @@ fn verify(c: &mut Criterion) {
         None,
         compact,
     );
+    group.finish();
+}
+
+/// The bytes of a challenge id, from its text (base64url without padding):
+/// subject (16 bytes), purpose (8), nonce (16), hint.
+fn id_bytes(id: &ChallengeId) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'-' => 62,
+        b'_' => 63,
+        _ => panic!("not base64url: {c}"),
+    };
+    let (mut out, mut acc, mut bits) = (Vec::new(), 0u32, 0);
+    for c in id.to_string().bytes() {
+        acc = (acc << 6) | u32::from(value(c));
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// The keys a verify reads for `id`: the challenge, its decoy slot, the
+/// subject's failure record (the layout of `StoreKey`'s constructors in
+/// `src/store/mod.rs`; the bench asserts that every challenge is found, so a
+/// change there stops it rather than measuring misses).
+fn verify_keys(id: &ChallengeId) -> [StoreKey; 3] {
+    let raw = id_bytes(id);
+    let subject: [u8; 16] = raw[..16].try_into().expect("subject bytes");
+    let purpose: [u8; 8] = raw[16..24].try_into().expect("purpose bytes");
+    let mut decoy = purpose;
+    decoy[0] |= 0x40;
+    [
+        StoreKey::new(KeyKind::Challenge, subject, purpose),
+        StoreKey::new(KeyKind::Challenge, subject, decoy),
+        StoreKey::new(KeyKind::Subject, subject, [0; 8]),
+    ]
+}
+
+/// The two calls a right-code `verify` without limits makes to its
+/// `MemoryStore`, made directly on the store `verify/right_code_no_limits`
+/// uses, with its 1,000 challenges: `get_many` of the challenge, its decoy
+/// slot and the subject's failure record, then a `commit` that deletes the
+/// challenge and puts a record of no failures (dropping what was read frees
+/// the challenge, as a verify does). What the store alone costs of a verify.
+struct StoreCallsBench {
+    clock: ManualClock,
+    v: Verifier<MemoryStore, CaptureDelivery, ManualClock>,
+    reqs: Vec<IssueRequest>,
+    pending: Vec<(ChallengeId, String)>,
+    clean: Record,
+}
+
+impl StoreCallsBench {
+    fn new() -> StoreCallsBench {
+        let clock = ManualClock::new(common::start());
+        let v = verifier(
+            store_for(BATCH),
+            CaptureDelivery,
+            common::no_limits(),
+            &clock,
+        );
+        // A subject record of no failures in its byte form: what a success
+        // writes.
+        let mut bytes = vec![1u8, 2, 0, 0, 0, 0];
+        bytes.extend_from_slice(&0i64.to_be_bytes());
+        bytes.push(0);
+        bytes.extend_from_slice(&0i64.to_be_bytes());
+        StoreCallsBench {
+            clock,
+            v,
+            reqs: requests("verify", BATCH),
+            pending: Vec::with_capacity(BATCH),
+            clean: Record::decode(&bytes).expect("a subject record"),
+        }
+    }
+
+    fn time(&mut self, iters: u64) -> Duration {
+        let StoreCallsBench {
+            clock,
+            v,
+            reqs,
+            pending,
+            clean,
+        } = self;
+        batched(iters, BATCH, |n| {
+            pending.clear();
+            issue_all(v, &reqs[..n], pending);
+            let keys: Vec<[StoreKey; 3]> = pending.iter().map(|(id, _)| verify_keys(id)).collect();
+            let store = v.store();
+            let now = clock.now_timestamp();
+            let expires_at = now.saturating_add(time::Duration::minutes(1));
+            let mut applied = 0usize;
+            let start = Instant::now();
+            for k in &keys {
+                let got = run(store.get_many(k, now)).expect("read");
+                let Some(challenge) = &got[0] else { continue };
+                let writes = [
+                    Write::Delete {
+                        key: k[0],
+                        expected: challenge.version,
+                    },
+                    Write::Put {
+                        key: k[2],
+                        record: clean.clone(),
+                        expected: got[2].as_ref().map(|s| s.version),
+                        expires_at,
+                    },
+                ];
+                let done = run(store.commit(&writes, now)).expect("commit");
+                applied += usize::from(done == vericode::Commit::Applied);
+            }
+            let took = start.elapsed();
+            assert_eq!(applied, n, "every challenge is found and consumed");
+            common::expire_all(clock, store);
+            took
+        })
+    }
+}
+
+fn store_calls(c: &mut Criterion) {
+    let mut group = c.benchmark_group("store_calls");
+    let mut bench = StoreCallsBench::new();
+    group.bench_function("verify_right_code_no_limits", |b| {
+        b.iter_custom(|iters| bench.time(iters))
+    });
     group.finish();
 }
 
@@ -876,6 +1011,12 @@ fn print_ratios(since: SystemTime) {
     ] {
         line(what, id, floor, ("<=", 2.0));
     }
+    if let (Some(calls), Some(f)) = (get("store_calls/verify_right_code_no_limits"), get(floor)) {
+        println!(
+            "  a verify's two store calls alone / floor      {:>6.2}  (the store's share of verify, no limits) [{calls:.0} ns / {f:.0} ns]",
+            calls / f
+        );
+    }
     for (what, id) in [
         ("issue, every limit / floor", "issue/every_limit"),
         ("issue, default limits / floor", "issue/default_limits"),
@@ -1053,6 +1194,14 @@ fn paired_ratios() {
         &ratios,
         Ok(("<=", 2.0)),
     );
+    let mut calls = StoreCallsBench::new();
+    let ratios = paired(&mut |i| calls.time(i), &mut floor);
+    print_paired(
+        "a verify's two store calls alone / floor",
+        &ratios,
+        Err("the store's share of verify, no limits"),
+    );
+    drop(calls);
     let mut limited = VerifyBench::new(
         common::default_limits(),
         Some(clients("verify", BATCH)),
@@ -1118,6 +1267,7 @@ fn main() {
     sms_length(&mut c);
     issue(&mut c);
     verify(&mut c);
+    store_calls(&mut c);
     // `cargo bench` passes `--bench`; `cargo test --benches` runs each bench
     // once, unoptimised: keep that quick.
     let full = std::env::args().any(|a| a == "--bench");
