@@ -58,6 +58,9 @@
 //!   falls as throughput rises, so the throughput ratio is `1_thread / 2_threads`.
 //!   `hmac_floor` runs the floor's HMAC the same way: work that shares
 //!   nothing, so its ratio is the most this machine gives any work.
+//!   `shared_map` replaces records in 64 shared, locked maps the same way
+//!   (each thread its own records): the store's shape with nothing else, so
+//!   its ratio is what moving lock and table lines between the cores leaves.
 //!
 //! Futures are polled once on the bench thread with a no-op waker (every
 //! future on `MemoryStore` is ready at once), and the clock is a
@@ -918,6 +921,88 @@ fn floor_on_threads(n: usize, iters: u64) -> Duration {
     on_threads(n, iters, |_, _| floor_once(&key, &msg))
 }
 
+/// A locked map on its own cache lines, as `MemoryStore`'s shards are.
+#[repr(align(128))]
+struct PaddedTable(Mutex<BareTable>);
+
+/// The least a shared, locked store pays for two threads: 64 padded, locked
+/// maps of random 8-byte keys to 272-byte records held by reference count
+/// (as `BareMap`), 1,000 records a thread. One operation replaces one of its
+/// thread's records: it locks the record's map, reads the record, puts a new
+/// one in its place (allocated, sharing the old one's strings), unlocks and
+/// drops the old one: one store call of the simplest kind. The threads share
+/// no record, only the maps, as the `threads` bench's subjects share only
+/// the store's shards. Its two-thread ratio is what the cache lines of locks
+/// and tables moving between the cores leave of the machine's.
+struct SharedMap {
+    shards: Vec<PaddedTable>,
+    keys: Vec<Vec<u64>>,
+}
+
+impl SharedMap {
+    fn new() -> SharedMap {
+        let map = SharedMap {
+            shards: (0..64).map(|_| PaddedTable(Mutex::default())).collect(),
+            keys: (0..2u64)
+                .map(|t| {
+                    (0..BATCH as u64)
+                        .map(|i| {
+                            let mut k = (t << 32 | i).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                            k = (k ^ (k >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                            k ^ (k >> 31)
+                        })
+                        .collect()
+                })
+                .collect(),
+        };
+        for (t, keys) in map.keys.iter().enumerate() {
+            for (i, &k) in keys.iter().enumerate() {
+                let record = Arc::new(BareRecord {
+                    nonce: k,
+                    _body: [k; 29],
+                    _subject: Arc::from(format!("thread{t}-{i}")),
+                    _destination: Arc::from(format!("+4479{i:08}")),
+                });
+                map.shard(k).insert(k, record);
+            }
+        }
+        map
+    }
+
+    fn shard(&self, key: u64) -> std::sync::MutexGuard<'_, BareTable> {
+        self.shards[((key >> 32) & 63) as usize]
+            .0
+            .lock()
+            .expect("not poisoned")
+    }
+
+    fn replace(&self, key: u64) {
+        let old = {
+            let mut shard = self.shard(key);
+            let Some(old) = shard.get(&key).cloned() else {
+                panic!("every key is held");
+            };
+            let new = Arc::new(BareRecord {
+                nonce: old.nonce,
+                _body: old._body,
+                _subject: old._subject.clone(),
+                _destination: old._destination.clone(),
+            });
+            shard.insert(key, new);
+            old
+        };
+        assert_eq!(black_box(old.nonce), key);
+    }
+
+    /// The wall time of `iters` replacements shared among `n` threads.
+    fn time(&self, n: usize, iters: u64) -> Duration {
+        on_threads(n, iters, |t, i| {
+            let keys = &self.keys[t];
+            self.replace(keys[i % keys.len()]);
+        })
+    }
+}
+
 fn thread_label(n: usize) -> String {
     format!("{n}_thread{}", if n == 1 { "" } else { "s" })
 }
@@ -934,6 +1019,13 @@ fn threads(c: &mut Criterion) {
                 b.iter_custom(|iters| bench.time(n, iters))
             });
         }
+    }
+    // What a shared, locked map gives (the store's shape, nothing else).
+    let map = SharedMap::new();
+    for n in [1usize, 2] {
+        group.bench_function(BenchmarkId::new("shared_map", thread_label(n)), |b| {
+            b.iter_custom(|iters| map.time(n, iters))
+        });
     }
     // What the machine itself gives (two vCPUs of a VM may not scale as two
     // cores).
@@ -1044,6 +1136,15 @@ fn print_ratios(since: SystemTime) {
     ) {
         println!(
             "  the machine: the floor's HMAC on 2 threads / 1  {:>6.2}  (the most any work scales here)",
+            one / two
+        );
+    }
+    if let (Some(one), Some(two)) = (
+        get("threads/shared_map/1_thread"),
+        get("threads/shared_map/2_threads"),
+    ) {
+        println!(
+            "  a shared, locked map on 2 threads / 1         {:>6.2}  (what locks and tables moving between cores leave)",
             one / two
         );
     }
@@ -1233,6 +1334,14 @@ fn paired_ratios() {
         &ratios,
         Err("the most any work scales here"),
     );
+    let map = SharedMap::new();
+    let ratios = paired(&mut |i| map.time(1, i), &mut |i| map.time(2, i));
+    print_paired(
+        "a shared, locked map on 2 threads / 1",
+        &ratios,
+        Err("what locks and tables moving between cores leave"),
+    );
+    drop(map);
     let mut small = Pending::fill(PENDING[0]);
     let mut bare_small = BareMap::fill(PENDING[0]);
     for &n in &PENDING[1..] {
