@@ -70,7 +70,7 @@
 //! After the groups, the target ratios are printed from criterion's estimates
 //! of this run (medians), then measured again as paired ratios: the two sides
 //! of each ratio timed in alternation, 21 rounds of about 25 ms a side, and
-//! the median of the rounds' ratios with the middle half of them (about 40 s
+//! the median of the rounds' ratios with the middle half of them (about 45 s
 //! more: run by a whole `cargo bench --bench ops`, or alone by
 //! `cargo bench --bench ops -- paired`; a run filtered to other benches skips
 //! them). On
@@ -449,8 +449,9 @@ fn id_bytes(id: &ChallengeId) -> Vec<u8> {
 
 /// The keys a verify reads for `id`: the challenge, its decoy slot, the
 /// subject's failure record (the layout of `StoreKey`'s constructors in
-/// `src/store/mod.rs`; the bench asserts that every challenge is found, so a
-/// change there stops it rather than measuring misses).
+/// `src/store/mod.rs`; `StoreCallsBench::new` checks all three against
+/// records the verifier wrote, so a change there stops the bench rather than
+/// letting it measure misses).
 fn verify_keys(id: &ChallengeId) -> [StoreKey; 3] {
     let raw = id_bytes(id);
     let subject: [u8; 16] = raw[..16].try_into().expect("subject bytes");
@@ -465,8 +466,8 @@ fn verify_keys(id: &ChallengeId) -> [StoreKey; 3] {
 }
 
 /// The two calls a right-code `verify` without limits makes to its
-/// `MemoryStore`, made directly on the store `verify/right_code_no_limits`
-/// uses, with its 1,000 challenges: `get_many` of the challenge, its decoy
+/// `MemoryStore`, made directly on a store built as
+/// `verify/right_code_no_limits` builds its own, with 1,000 challenges: `get_many` of the challenge, its decoy
 /// slot and the subject's failure record, then a `commit` that deletes the
 /// challenge and puts a record of no failures (dropping what was read frees
 /// the challenge, as a verify does). What the store alone costs of a verify.
@@ -493,10 +494,28 @@ impl StoreCallsBench {
         bytes.extend_from_slice(&0i64.to_be_bytes());
         bytes.push(0);
         bytes.extend_from_slice(&0i64.to_be_bytes());
+        let reqs = requests("verify", BATCH);
+        // The rebuilt keys find what the verifier wrote: a wrong guess's
+        // failure record, and a decoy.
+        let ticket = run(v.issue(&reqs[0])).expect("issue");
+        let code = CaptureDelivery::take();
+        let refused = run(v.verify(ticket.challenge_id(), &wrong(&code)));
+        assert!(matches!(refused, Err(VerifyError::WrongCode { .. })));
+        let decoy = run(v.issue_decoy(&reqs[1])).expect("decoy");
+        let now = clock.now_timestamp();
+        let [.., subject] = verify_keys(ticket.challenge_id());
+        let [_, decoy_slot, _] = verify_keys(decoy.challenge_id());
+        let got = run(v.store().get_many(&[subject, decoy_slot], now)).expect("read");
+        assert!(
+            got.iter().all(Option::is_some),
+            "the bench's keys are the verifier's"
+        );
+        run(v.unlock(reqs[0].subject())).expect("unlock");
+        common::expire_all(&clock, v.store());
         StoreCallsBench {
             clock,
             v,
-            reqs: requests("verify", BATCH),
+            reqs,
             pending: Vec::with_capacity(BATCH),
             clean: Record::decode(&bytes).expect("a subject record"),
         }
@@ -936,8 +955,12 @@ struct PaddedTable(Mutex<BareTable>);
 /// and tables moving between the cores leave of the machine's.
 struct SharedMap {
     shards: Vec<PaddedTable>,
-    keys: Vec<Vec<u64>>,
+    /// Each thread's keys.
+    keys: Vec<Vec<SharedSlot>>,
 }
+
+/// A key of [`SharedMap`], with the two strings its record shares.
+type SharedSlot = (u64, Arc<str>, Arc<str>);
 
 impl SharedMap {
     fn new() -> SharedMap {
@@ -949,24 +972,30 @@ impl SharedMap {
                         .map(|i| {
                             let mut k = (t << 32 | i).wrapping_mul(0x9e37_79b9_7f4a_7c15);
                             k = (k ^ (k >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-                            k ^ (k >> 31)
+                            let subject = Arc::from(format!("thread{t}-{i}"));
+                            (k ^ (k >> 31), subject, Arc::from(format!("+4479{i:08}")))
                         })
                         .collect()
                 })
                 .collect(),
         };
-        for (t, keys) in map.keys.iter().enumerate() {
-            for (i, &k) in keys.iter().enumerate() {
-                let record = Arc::new(BareRecord {
-                    nonce: k,
-                    _body: [k; 29],
-                    _subject: Arc::from(format!("thread{t}-{i}")),
-                    _destination: Arc::from(format!("+4479{i:08}")),
-                });
+        for keys in &map.keys {
+            for slot in keys {
+                let (k, record) = SharedMap::record(slot);
                 map.shard(k).insert(k, record);
             }
         }
         map
+    }
+
+    fn record((k, subject, destination): &SharedSlot) -> (u64, Arc<BareRecord>) {
+        let record = BareRecord {
+            nonce: *k,
+            _body: [*k; 29],
+            _subject: subject.clone(),
+            _destination: destination.clone(),
+        };
+        (*k, Arc::new(record))
     }
 
     fn shard(&self, key: u64) -> std::sync::MutexGuard<'_, BareTable> {
@@ -976,18 +1005,15 @@ impl SharedMap {
             .expect("not poisoned")
     }
 
-    fn replace(&self, key: u64) {
+    /// Replaces a record: the new one is made before the lock is taken (as
+    /// a commit's records are), the old one dropped after it is released.
+    fn replace(&self, slot: &SharedSlot) {
+        let (key, new) = SharedMap::record(slot);
         let old = {
             let mut shard = self.shard(key);
             let Some(old) = shard.get(&key).cloned() else {
                 panic!("every key is held");
             };
-            let new = Arc::new(BareRecord {
-                nonce: old.nonce,
-                _body: old._body,
-                _subject: old._subject.clone(),
-                _destination: old._destination.clone(),
-            });
             shard.insert(key, new);
             old
         };
@@ -998,7 +1024,7 @@ impl SharedMap {
     fn time(&self, n: usize, iters: u64) -> Duration {
         on_threads(n, iters, |t, i| {
             let keys = &self.keys[t];
-            self.replace(keys[i % keys.len()]);
+            self.replace(&keys[i % keys.len()]);
         })
     }
 }
