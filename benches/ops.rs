@@ -85,6 +85,11 @@
 
 mod common;
 
+// The library's base64url (crate-private), to read challenge ids' bytes.
+#[path = "../src/base64url.rs"]
+#[allow(dead_code, unused_imports)]
+mod base64url;
+
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::hint::black_box;
@@ -424,27 +429,25 @@ fn verify(c: &mut Criterion) {
     group.finish();
 }
 
-/// The bytes of a challenge id, from its text (base64url without padding):
-/// subject (16 bytes), purpose (8), nonce (16), hint.
+/// The bytes of a challenge id, from its text (decoded by the library's own
+/// base64url, compiled here): subject (16 bytes), purpose (8), nonce (16),
+/// hint.
 fn id_bytes(id: &ChallengeId) -> Vec<u8> {
-    let value = |c: u8| match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'-' => 62,
-        b'_' => 63,
-        _ => panic!("not base64url: {c}"),
-    };
-    let (mut out, mut acc, mut bits) = (Vec::new(), 0u32, 0);
-    for c in id.to_string().bytes() {
-        acc = (acc << 6) | u32::from(value(c));
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    out
+    let text = id.to_string();
+    let mut raw = vec![0u8; text.len() * 6 / 8];
+    base64url::decode(&text, &mut raw).expect("a challenge id is base64url");
+    raw
+}
+
+/// A subject's failure record, unlocked, from its byte form (format 1, kind
+/// 2: failures, the last failure's time in milliseconds, no lock).
+fn subject_record(failures: u32, last_failure_ms: i64) -> Record {
+    let mut bytes = vec![1u8, 2];
+    bytes.extend_from_slice(&failures.to_be_bytes());
+    bytes.extend_from_slice(&last_failure_ms.to_be_bytes());
+    bytes.push(0);
+    bytes.extend_from_slice(&0i64.to_be_bytes());
+    Record::decode(&bytes).expect("a subject record")
 }
 
 /// The keys a verify reads for `id`: the challenge, its decoy slot, the
@@ -467,10 +470,11 @@ fn verify_keys(id: &ChallengeId) -> [StoreKey; 3] {
 
 /// The two calls a right-code `verify` without limits makes to its
 /// `MemoryStore`, made directly on a store built as
-/// `verify/right_code_no_limits` builds its own, with 1,000 challenges: `get_many` of the challenge, its decoy
-/// slot and the subject's failure record, then a `commit` that deletes the
-/// challenge and puts a record of no failures (dropping what was read frees
-/// the challenge, as a verify does). What the store alone costs of a verify.
+/// `verify/right_code_no_limits` builds its own, with 1,000 challenges:
+/// `get_many` of the challenge, its decoy slot and the subject's failure
+/// record, then a `commit` that deletes the challenge and puts a record of no
+/// failures (dropping what was read frees the challenge, as a verify does).
+/// What the store alone costs of a verify.
 struct StoreCallsBench {
     clock: ManualClock,
     v: Verifier<MemoryStore, CaptureDelivery, ManualClock>,
@@ -488,12 +492,6 @@ impl StoreCallsBench {
             common::no_limits(),
             &clock,
         );
-        // A subject record of no failures in its byte form: what a success
-        // writes.
-        let mut bytes = vec![1u8, 2, 0, 0, 0, 0];
-        bytes.extend_from_slice(&0i64.to_be_bytes());
-        bytes.push(0);
-        bytes.extend_from_slice(&0i64.to_be_bytes());
         let reqs = requests("verify", BATCH);
         // The rebuilt keys find what the verifier wrote: a wrong guess's
         // failure record, and a decoy.
@@ -517,7 +515,8 @@ impl StoreCallsBench {
             v,
             reqs,
             pending: Vec::with_capacity(BATCH),
-            clean: Record::decode(&bytes).expect("a subject record"),
+            // No failures: what a success writes.
+            clean: subject_record(0, 0),
         }
     }
 
@@ -699,6 +698,14 @@ struct BareRecord {
     _destination: Arc<str>,
 }
 
+/// splitmix64 of a counter: distinct, random-looking keys.
+fn splitmix64(x: u64) -> u64 {
+    let mut k = x.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    k = (k ^ (k >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    k = (k ^ (k >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    k ^ (k >> 31)
+}
+
 /// Hashes a `u64` key that is random already: as itself.
 #[derive(Default)]
 struct AsIs(u64);
@@ -758,11 +765,7 @@ impl BareMap {
     /// Puts slot `slot`'s record back under a fresh key.
     fn put(&mut self, slot: usize) {
         self.minted += 1;
-        // splitmix64 of a counter: distinct random-looking keys.
-        let mut k = self.minted.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        k = (k ^ (k >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        k = (k ^ (k >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        k ^= k >> 31;
+        let k = splitmix64(self.minted);
         self.keys[slot] = k;
         let (subject, destination) = self.strings[slot].clone();
         let record = Arc::new(BareRecord {
@@ -823,12 +826,8 @@ fn pending_floor(c: &mut Criterion, sizes: &[usize]) {
 /// A put of a new record into a `MemoryStore` holding `n` live records,
 /// its capacity: refused as full.
 fn full_store(c: &mut Criterion, n: usize) {
-    // A subject's failure count in its byte form: the smallest record.
-    let mut bytes = vec![1u8, 2, 0, 0, 0, 3];
-    bytes.extend_from_slice(&5i64.to_be_bytes());
-    bytes.push(0);
-    bytes.extend_from_slice(&0i64.to_be_bytes());
-    let record = Record::decode(&bytes).expect("a record");
+    // A subject's failure count: the smallest record.
+    let record = subject_record(3, 5);
     let key = |i: u32| {
         let mut group = [0u8; 16];
         group[..4].copy_from_slice(&i.to_le_bytes());
@@ -947,9 +946,10 @@ struct PaddedTable(Mutex<BareTable>);
 /// The least a shared, locked store pays for two threads: 64 padded, locked
 /// maps of random 8-byte keys to 272-byte records held by reference count
 /// (as `BareMap`), 1,000 records a thread. One operation replaces one of its
-/// thread's records: it locks the record's map, reads the record, puts a new
-/// one in its place (allocated, sharing the old one's strings), unlocks and
-/// drops the old one: one store call of the simplest kind. The threads share
+/// thread's records: with a new record allocated (sharing the old one's
+/// strings), it locks the record's map, reads the record, puts the new one in
+/// its place, unlocks and drops the old one: one store call of the simplest
+/// kind. The threads share
 /// no record, only the maps, as the `threads` bench's subjects share only
 /// the store's shards. Its two-thread ratio is what the cache lines of locks
 /// and tables moving between the cores leave of the machine's.
@@ -970,10 +970,9 @@ impl SharedMap {
                 .map(|t| {
                     (0..BATCH as u64)
                         .map(|i| {
-                            let mut k = (t << 32 | i).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-                            k = (k ^ (k >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
                             let subject = Arc::from(format!("thread{t}-{i}"));
-                            (k ^ (k >> 31), subject, Arc::from(format!("+4479{i:08}")))
+                            let number = Arc::from(format!("+4479{i:08}"));
+                            (splitmix64(t << 32 | i), subject, number)
                         })
                         .collect()
                 })
