@@ -89,6 +89,12 @@ pub enum ConfigError {
     /// No signing key was given.
     #[error("a signing key is required: call signing_key(id, secret)")]
     MissingSigningKey,
+    /// The store is shared between processes and no lookup key was given:
+    /// give every verifier on it the same one with `lookup_key(secret)`.
+    #[error(
+        "a lookup key is required for a shared store: call lookup_key(secret) with the same secret in every process"
+    )]
+    MissingLookupKey,
     /// A code length outside 4..=12.
     #[error("code length must be 4 to 12, got {0}")]
     CodeLength(usize),

@@ -8,7 +8,10 @@
 use std::fmt;
 
 use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
+
+use crate::limits::Limit;
+use crate::subject::Subject;
 use zeroize::Zeroizing;
 
 use crate::error::ConfigError;
@@ -86,8 +89,12 @@ pub(crate) type Tag = [u8; 32];
 pub(crate) const DOMAIN_CODE: &[u8] = b"vericode/v1/code";
 pub(crate) const DOMAIN_CONTEXT: &[u8] = b"vericode/v1/context";
 pub(crate) const DOMAIN_DEVICE: &[u8] = b"vericode/v1/device";
-pub(crate) const DOMAIN_CONVERSION: &[u8] = b"vericode/v1/conversion";
 pub(crate) const DOMAIN_HINT: &[u8] = b"vericode/v1/hint";
+/// Domains of the lookup key's hashes (the subject's and the limits' strings
+/// are those of the unkeyed hashes they replace).
+const DOMAIN_LOOKUP_KEY: &[u8] = b"vericode/v1/lookup-key";
+const DOMAIN_SUBJECT: &[u8] = b"vericode/v1/subject";
+const DOMAIN_LIMIT: &[u8] = b"vericode/v1/limit";
 
 /// One secret's HMAC-SHA256 state after the key schedule: cloning it and
 /// hashing a short message costs two SHA-256 compressions.
@@ -163,6 +170,80 @@ impl KeyRing {
     }
 }
 
+/// Names records in the store: a keyed hash of a subject, or of the value a
+/// limit counts (a destination, a prefix, a client), cut to 16 bytes. Store
+/// keys and challenge ids carry these groups; without the lookup key no one
+/// can tell which subject or address a group names, even one who can list
+/// every phone number (an unkeyed hash of a phone number is undone by trying
+/// them all).
+///
+/// The construction is SHA-256 over a secret first block, then the domain and
+/// the value, cut to 128 bits: one compression a group, as the unkeyed hash
+/// it replaces took (HMAC would take two). A secret prefix is safe here
+/// because the output is cut: length extension needs the whole 256-bit
+/// state, and a group shows half of it. The first block is derived from the
+/// secret under a domain of its own, so the same secret used as a signing key
+/// gives unrelated values.
+#[derive(Clone)]
+pub(crate) struct LookupKey {
+    keyed: Sha256,
+    /// The global limit's group, hashed once.
+    global: [u8; 16],
+}
+
+impl LookupKey {
+    pub(crate) fn new(secret: &SecretKey) -> Self {
+        let mut block = Zeroizing::new([0u8; 64]);
+        let derived = Sha256::new()
+            .chain_update(DOMAIN_LOOKUP_KEY)
+            .chain_update(&secret.0[..])
+            .finalize();
+        block[..32].copy_from_slice(&derived);
+        block[32..32 + DOMAIN_LOOKUP_KEY.len()].copy_from_slice(DOMAIN_LOOKUP_KEY);
+        let mut keyed = Sha256::new();
+        keyed.update(&block[..]);
+        let global = limit_group(&keyed, Limit::Global, &[b"global"]);
+        LookupKey { keyed, global }
+    }
+
+    /// The group of a subject's records.
+    pub(crate) fn subject(&self, subject: &Subject) -> [u8; 16] {
+        let mut h = self.keyed.clone();
+        h.update(DOMAIN_SUBJECT);
+        h.update(subject.as_str().as_bytes());
+        cut(h)
+    }
+
+    /// The group of `limit`'s state for the value made of `parts`
+    /// (concatenated).
+    pub(crate) fn limit(&self, limit: Limit, parts: &[&[u8]]) -> [u8; 16] {
+        limit_group(&self.keyed, limit, parts)
+    }
+
+    /// The global limit's group.
+    pub(crate) fn global(&self) -> [u8; 16] {
+        self.global
+    }
+}
+
+fn limit_group(keyed: &Sha256, limit: Limit, parts: &[&[u8]]) -> [u8; 16] {
+    let mut h = keyed.clone();
+    h.update(DOMAIN_LIMIT);
+    h.update([limit.id()]);
+    for part in parts {
+        h.update(part);
+    }
+    cut(h)
+}
+
+/// The first 16 bytes of a digest.
+fn cut(h: Sha256) -> [u8; 16] {
+    let d = h.finalize();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&d[..16]);
+    out
+}
+
 /// Feeds one field with its length in front, so that no two different field
 /// lists give the same byte string.
 fn absorb(mac: &mut Hmac<Sha256>, part: &[u8]) {
@@ -221,6 +302,29 @@ mod tests {
         assert!(r.get(KeyId::new(3)).is_none());
         assert!(tags_equal(&a, &a));
         assert!(!tags_equal(&a, &b));
+    }
+
+    #[test]
+    fn lookup_groups_are_sha256_under_a_secret_first_block() {
+        // Known answers computed independently (Python's hashlib):
+        // block = sha256(b"vericode/v1/lookup-key" + b"\x02"*32).digest()
+        //         + b"vericode/v1/lookup-key" + b"\0"*10
+        // sha256(block + b"vericode/v1/subject" + b"ana").hexdigest()[:32]
+        // sha256(block + b"vericode/v1/limit\x01" + b"sms:+14155550123")...
+        let key = LookupKey::new(&SecretKey::from_bytes(&[2; 32]).unwrap());
+        let hex = |g: [u8; 16]| -> String { g.iter().map(|b| format!("{b:02x}")).collect() };
+        let ana = Subject::new("ana").unwrap();
+        assert_eq!(hex(key.subject(&ana)), "e9ef674b2108cacaae6cf1952ea985f6");
+        assert_eq!(
+            hex(key.limit(Limit::Destination, &[b"sms", b":", b"+14155550123"])),
+            "8cf63a8de8cda00bff6fd3e523028119"
+        );
+        // Another secret names other records; the global group is the
+        // global limit's.
+        let other = LookupKey::new(&SecretKey::from_bytes(&[3; 32]).unwrap());
+        assert_ne!(other.subject(&ana), key.subject(&ana));
+        assert_eq!(key.global(), key.limit(Limit::Global, &[b"global"]));
+        assert_ne!(key.global(), other.global());
     }
 
     #[test]

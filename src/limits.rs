@@ -9,7 +9,6 @@
 use std::fmt;
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
 use time::Duration;
 
 use crate::clock::Timestamp;
@@ -64,22 +63,6 @@ impl Limit {
             Limit::VerifyClient => 6,
             Limit::ConversionGuard => 7,
         }
-    }
-
-    /// The store key group of this limit for the value made of `parts`
-    /// (concatenated): a hash, so keys have a fixed size and values
-    /// (addresses) are not spelled out in key names.
-    pub(crate) fn group(&self, parts: &[&[u8]]) -> [u8; 16] {
-        let mut h = Sha256::new();
-        h.update(b"vericode/v1/limit");
-        h.update([self.id()]);
-        for part in parts {
-            h.update(part);
-        }
-        let d = h.finalize();
-        let mut out = [0u8; 16];
-        out.copy_from_slice(&d[..16]);
-        out
     }
 }
 

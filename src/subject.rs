@@ -4,8 +4,6 @@
 use std::fmt;
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
-
 use crate::error::InputError;
 
 /// The longest subject id, in bytes.
@@ -41,18 +39,6 @@ impl Subject {
     /// The id.
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-
-    /// Sixteen bytes naming this subject in store keys: a SHA-256 prefix, so
-    /// keys have a fixed size whatever the id.
-    pub(crate) fn key_bytes(&self) -> [u8; 16] {
-        let mut h = Sha256::new();
-        h.update(b"vericode/v1/subject");
-        h.update(self.0.as_bytes());
-        let d = h.finalize();
-        let mut out = [0u8; 16];
-        out.copy_from_slice(&d[..16]);
-        out
     }
 }
 

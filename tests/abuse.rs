@@ -182,6 +182,7 @@ fn limits_are_shared_by_two_verifiers_over_one_store() {
             .clock(clock.clone())
             .policy(only(Limit::Destination, 2, Duration::minutes(10)))
             .signing_key(KeyId::new(1), key(1))
+            .lookup_key(key(200))
             .app_name("Acme")
             .build()
             .unwrap()
@@ -383,6 +384,7 @@ fn the_policy_knows_its_odds() {
             .store(vericode::MemoryStore::new())
             .delivery(RecordingDelivery::new())
             .signing_key(KeyId::new(1), key(1))
+            .lookup_key(key(200))
             .app_name("Acme")
     };
     let e = base()

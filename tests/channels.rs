@@ -60,6 +60,7 @@ fn verifier(retryable: bool) -> Verifier<MemoryStore, SmsDown, ManualClock> {
         .clock(ManualClock::new(start()))
         .policy(relaxed().resend_cooldown(Duration::ZERO, Duration::ZERO))
         .signing_key(KeyId::new(1), key(1))
+        .lookup_key(key(200))
         .app_name("Acme")
         .build()
         .unwrap()

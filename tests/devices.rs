@@ -110,6 +110,7 @@ fn a_revocation_outlives_the_tokens_it_revoked_even_after_a_shorter_lifetime() {
             .clock(clock.clone())
             .policy(relaxed().device_lifetime(lifetime))
             .signing_key(KeyId::new(1), key(1))
+            .lookup_key(key(200))
             .app_name("Acme")
             .build()
             .unwrap()

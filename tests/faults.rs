@@ -110,6 +110,7 @@ fn verifier(store: Arc<FaultyStore>) -> Verifier<Arc<FaultyStore>, RecordingDeli
                 ),
         )
         .signing_key(KeyId::new(1), key(1))
+        .lookup_key(key(200))
         .app_name("Acme")
         .build()
         .unwrap()

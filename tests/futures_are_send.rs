@@ -19,6 +19,7 @@ async fn verifier_futures_spawn_on_tokio() {
             .store(MemoryStore::new())
             .delivery(RecordingDelivery::new())
             .signing_key(vericode::KeyId::new(1), key(1))
+            .lookup_key(key(200))
             .app_name("Acme")
             .build()
             .unwrap(),

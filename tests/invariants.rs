@@ -281,6 +281,7 @@ fn invariant_9_errors_never_become_success() {
         .clock(clock)
         .policy(relaxed())
         .signing_key(KeyId::new(1), key(1))
+        .lookup_key(key(200))
         .app_name("Acme")
         .build()
         .unwrap();
@@ -318,6 +319,7 @@ fn invariant_10_failed_delivery_leaves_nothing_verifiable() {
         .clock(ManualClock::new(start()))
         .policy(policy.clone())
         .signing_key(KeyId::new(1), key(1))
+        .lookup_key(key(200))
         .app_name("Acme")
         .build()
         .unwrap();
@@ -334,6 +336,7 @@ fn invariant_10_failed_delivery_leaves_nothing_verifiable() {
         .clock(ManualClock::new(start()))
         .policy(policy)
         .signing_key(KeyId::new(1), key(1))
+        .lookup_key(key(200))
         .app_name("Acme")
         .build()
         .unwrap();

@@ -15,6 +15,7 @@ fn verifier(store: Arc<SpyStore>, clock: ManualClock, signing: u32, older: &[u32
         .clock(clock)
         .policy(relaxed().resend_cooldown(Duration::ZERO, Duration::ZERO))
         .signing_key(KeyId::new(signing), key(signing as u8))
+        .lookup_key(key(200))
         .app_name("Acme");
     for &k in older {
         b = b.verification_key(KeyId::new(k), key(k as u8));
@@ -67,6 +68,7 @@ fn another_secret_under_the_same_id_does_not_verify() {
         .delivery(RecordingDelivery::new())
         .clock(clock)
         .signing_key(KeyId::new(1), key(9))
+        .lookup_key(key(200))
         .app_name("Acme")
         .build()
         .unwrap();
@@ -87,6 +89,7 @@ fn build_refuses_bad_key_sets() {
     assert_eq!(base().build().unwrap_err(), ConfigError::MissingSigningKey);
     let e = base()
         .signing_key(KeyId::new(1), key(1))
+        .lookup_key(key(200))
         .verification_key(KeyId::new(1), key(2))
         .build()
         .unwrap_err();
@@ -95,11 +98,13 @@ fn build_refuses_bad_key_sets() {
         .store(vericode::MemoryStore::new())
         .delivery(RecordingDelivery::new())
         .signing_key(KeyId::new(1), key(1))
+        .lookup_key(key(200))
         .build()
         .unwrap_err();
     assert_eq!(e, ConfigError::AppName);
     let e = base()
         .signing_key(KeyId::new(1), key(1))
+        .lookup_key(key(200))
         .policy(relaxed().max_attempts(0))
         .build()
         .unwrap_err();

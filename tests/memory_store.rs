@@ -161,6 +161,7 @@ fn a_full_store_refuses_new_challenges_with_a_typed_error() {
         .clock(clock.clone())
         .policy(relaxed())
         .signing_key(KeyId::new(1), key(1))
+        .lookup_key(key(200))
         .app_name("Acme")
         .build()
         .unwrap();

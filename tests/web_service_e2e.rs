@@ -83,6 +83,7 @@ impl Service {
                 DemoDelivery::quiet(),
                 Arc::new(clock.clone()),
                 SecretKey::generate(),
+                None,
             )
             .expect("the demo configuration builds"),
         );

@@ -236,20 +236,26 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl<S: CodeStore> AppState<S> {
-    /// A service over `store`, with the demo accounts.
+    /// A service over `store`, with the demo accounts. `lookup` names the
+    /// records in a shared store (every instance needs the same); `None`
+    /// takes the store's own, which `MemoryStore` makes.
     pub fn new(
         store: S,
         delivery: DemoDelivery,
         clock: SharedClock,
         key: SecretKey,
+        lookup: Option<SecretKey>,
     ) -> Result<Self, ConfigError> {
-        let verifier = Verifier::builder()
+        let mut builder = Verifier::builder()
             .store(store)
             .delivery(delivery)
             .clock(Arc::clone(&clock))
             .signing_key(KeyId::new(1), key)
-            .app_name("Acme Demo")
-            .build()?;
+            .app_name("Acme Demo");
+        if let Some(lookup) = lookup {
+            builder = builder.lookup_key(lookup);
+        }
+        let verifier = builder.build()?;
         Ok(AppState {
             verifier,
             clock,

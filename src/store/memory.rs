@@ -7,6 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 use super::table::Table;
 use super::{CodeStore, Commit, StoreKey, Version, Versioned, Write};
 use crate::clock::Timestamp;
+use crate::keys::SecretKey;
 
 const SHARDS: usize = 64;
 /// Shards are swept of expired records when they have doubled since the last
@@ -21,8 +22,10 @@ const MAX_GRANT: usize = 16;
 /// and dropping expired records as it goes.
 ///
 /// Share one `MemoryStore` between verifiers by wrapping it in an
-/// [`Arc`](std::sync::Arc). Everything is lost when the process ends; run
-/// several processes on a shared store instead.
+/// [`Arc`](std::sync::Arc): it makes a lookup key when it is created
+/// ([`CodeStore::lookup_key`]), so verifiers built on it without one of their
+/// own name records alike and find each other's. Everything is lost when the
+/// process ends; run several processes on a shared store instead.
 ///
 /// ```
 /// use vericode::MemoryStore;
@@ -47,6 +50,8 @@ pub struct MemoryStore {
     /// 64 shards, and a store of under 16384 records grants exactly what it
     /// needs).
     grant: usize,
+    /// Made at creation, for the verifiers on this store (never `Debug`ged).
+    lookup: SecretKey,
 }
 
 /// A count on its own cache lines.
@@ -163,6 +168,7 @@ impl MemoryStore {
             granted: PaddedCount(AtomicUsize::new(0)),
             capacity: capacity.max(1),
             grant: (capacity / (SHARDS * 256)).min(MAX_GRANT),
+            lookup: SecretKey::generate(),
         }
     }
 
@@ -446,6 +452,12 @@ impl CodeStore for MemoryStore {
     /// rather than fewer calls.
     fn is_remote(&self) -> bool {
         false
+    }
+
+    /// The key this store made when it was created: every verifier built on
+    /// it without one of its own uses it, so they all find the same records.
+    fn lookup_key(&self) -> Option<SecretKey> {
+        Some(self.lookup.clone())
     }
 
     fn commit(

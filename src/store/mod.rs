@@ -77,8 +77,9 @@ impl KeyKind {
     }
 }
 
-/// Where a record lives: a kind, a 16-byte group (a hash of the subject) and
-/// an 8-byte item within the group.
+/// Where a record lives: a kind, a 16-byte group (a hash of the subject, or
+/// of the value a limit counts, under the verifier's lookup key) and an
+/// 8-byte item within the group.
 ///
 /// ```
 /// # use vericode::{KeyKind, StoreKey};
@@ -131,11 +132,8 @@ impl StoreKey {
         }
     }
 
-    pub(crate) fn rate(limit: crate::limits::Limit, value: &[u8]) -> Self {
-        Self::rate_in(limit, limit.group(&[value]))
-    }
-
-    /// A rate limit's state in `group` (see [`Limit::group`](crate::Limit)).
+    /// A rate limit's state in `group` (a hash of the limited value under the
+    /// lookup key).
     pub(crate) fn rate_in(limit: crate::limits::Limit, group: [u8; 16]) -> Self {
         StoreKey {
             kind: KeyKind::Rate,
@@ -372,6 +370,20 @@ pub trait CodeStore: Send + Sync {
         true
     }
 
+    /// The lookup key for verifiers built without one
+    /// ([`VerifierBuilder::lookup_key`](crate::VerifierBuilder::lookup_key)).
+    /// The default is `None`: a store shared between processes cannot make
+    /// one up, since every process must hash with the same key, so building a
+    /// verifier on it without one fails with
+    /// [`ConfigError::MissingLookupKey`](crate::ConfigError::MissingLookupKey).
+    /// A store whose records never leave the process may make one when it is
+    /// created, as [`MemoryStore`] does, so that every verifier sharing it
+    /// finds the same records. A wrapper around another store should pass
+    /// this call on.
+    fn lookup_key(&self) -> Option<crate::SecretKey> {
+        None
+    }
+
     /// Applies several independent commits, each all or none on its own (each
     /// batch within one group), answering in order. The default runs them one
     /// after the other; a remote store may override it to send them in one
@@ -420,6 +432,10 @@ impl<S: CodeStore + ?Sized> CodeStore for std::sync::Arc<S> {
 
     fn is_remote(&self) -> bool {
         (**self).is_remote()
+    }
+
+    fn lookup_key(&self) -> Option<crate::SecretKey> {
+        (**self).lookup_key()
     }
 }
 

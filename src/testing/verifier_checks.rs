@@ -267,7 +267,7 @@ fn pair<S: CodeStore + 'static>(
     // One clock at the real time for both "servers", so a store's own expiry
     // (if any) never drops what the checks still read.
     let clock = ManualClock::new(OffsetDateTime::now_utc());
-    let secret = SecretKey::generate();
+    let (secret, lookup) = (SecretKey::generate(), SecretKey::generate());
     let build = |store: Arc<S>| {
         Verifier::builder()
             .store(store)
@@ -275,6 +275,7 @@ fn pair<S: CodeStore + 'static>(
             .clock(clock.clone())
             .policy(policy.clone())
             .signing_key(KeyId::new(1), secret.clone())
+            .lookup_key(lookup.clone())
             .app_name("Conformance")
             .build()
             .map(Arc::new)

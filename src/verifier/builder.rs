@@ -4,7 +4,7 @@
 use crate::clock::{Clock, SystemClock};
 use crate::delivery::Delivery;
 use crate::error::ConfigError;
-use crate::keys::{KeyId, KeyRing, SecretKey};
+use crate::keys::{KeyId, KeyRing, LookupKey, SecretKey};
 use crate::message::Messages;
 use crate::policy::Policy;
 use crate::store::CodeStore;
@@ -36,6 +36,7 @@ pub struct VerifierBuilder<S, D, C> {
     policy: Policy,
     signing: Option<(KeyId, SecretKey)>,
     older: Vec<(KeyId, SecretKey)>,
+    lookup: Option<SecretKey>,
     app_name: Option<String>,
     messages: Messages,
 }
@@ -51,6 +52,7 @@ impl Verifier<Unset, Unset, SystemClock> {
             policy: Policy::default(),
             signing: None,
             older: Vec::new(),
+            lookup: None,
             app_name: None,
             messages: Messages::default(),
         }
@@ -67,6 +69,7 @@ impl<S, D, C> VerifierBuilder<S, D, C> {
             policy: self.policy,
             signing: self.signing,
             older: self.older,
+            lookup: self.lookup,
             app_name: self.app_name,
             messages: self.messages,
         }
@@ -81,6 +84,7 @@ impl<S, D, C> VerifierBuilder<S, D, C> {
             policy: self.policy,
             signing: self.signing,
             older: self.older,
+            lookup: self.lookup,
             app_name: self.app_name,
             messages: self.messages,
         }
@@ -95,6 +99,7 @@ impl<S, D, C> VerifierBuilder<S, D, C> {
             policy: self.policy,
             signing: self.signing,
             older: self.older,
+            lookup: self.lookup,
             app_name: self.app_name,
             messages: self.messages,
         }
@@ -121,6 +126,24 @@ impl<S, D, C> VerifierBuilder<S, D, C> {
         self
     }
 
+    /// The lookup key: names records in the store by a keyed hash of their
+    /// subject, destination or client, so that store keys, challenge ids and
+    /// device tokens do not tell them to someone who can guess them (anyone
+    /// can hash every phone number). Needed for a store shared between
+    /// processes ([`CodeStore::is_remote`]), and the same in every process;
+    /// [`MemoryStore`](crate::MemoryStore) makes one for the verifiers that
+    /// share it (see [`CodeStore::lookup_key`]).
+    ///
+    /// Unlike signing keys it does not rotate: another lookup key names
+    /// other records, so live challenges, failure counts, limits and
+    /// remembered devices would start afresh. If it leaks, the records'
+    /// names are no more secret than a plain hash of what they count; codes
+    /// stay as safe as the signing keys.
+    pub fn lookup_key(mut self, secret: SecretKey) -> Self {
+        self.lookup = Some(secret);
+        self
+    }
+
     /// The message texts: templates per locale and purpose, autofill lines
     /// (default: the built-in texts in English, Spanish, German, French and
     /// Portuguese, no autofill). Checked at `build()`: every SMS must fit one
@@ -141,11 +164,16 @@ impl<S, D, C> VerifierBuilder<S, D, C> {
 impl<S: CodeStore, D: Delivery, C: Clock> VerifierBuilder<S, D, C> {
     /// Checks everything and builds the verifier.
     ///
-    /// Refused: no signing key, a secret under 32 bytes, a key id used twice,
-    /// a missing or invalid app name, a policy setting out of range.
+    /// Refused: no signing key, no lookup key for a store that does not
+    /// supply one, a secret under 32 bytes, a key id used twice, a missing or
+    /// invalid app name, a policy setting out of range.
     pub fn build(self) -> Result<Verifier<S, D, C>, ConfigError> {
         let signing = self.signing.ok_or(ConfigError::MissingSigningKey)?;
         let keys = KeyRing::new(signing, self.older)?;
+        let lookup = self
+            .lookup
+            .or_else(|| self.store.lookup_key())
+            .ok_or(ConfigError::MissingLookupKey)?;
         self.policy.validate()?;
         let app_name = self.app_name.ok_or(ConfigError::AppName)?;
         if app_name.is_empty() || app_name.len() > 64 || app_name.chars().any(char::is_control) {
@@ -167,6 +195,7 @@ impl<S: CodeStore, D: Delivery, C: Clock> VerifierBuilder<S, D, C> {
             clock: self.clock,
             policy: self.policy,
             keys,
+            lookup: LookupKey::new(&lookup),
             app_name: app_name.into_boxed_str(),
         })
     }

@@ -71,7 +71,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         &self,
         verified: &Verified,
     ) -> Result<RememberedDevice, StoreError> {
-        let subject = verified.subject().key_bytes();
+        let subject = self.lookup.subject(verified.subject());
         let epoch_key = StoreKey::device_epoch(subject);
         self.update(&[epoch_key], |got, now| {
             let (epoch, epoch_version) = match &got[0] {
@@ -131,7 +131,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         subject: &Subject,
         token: &DeviceToken,
     ) -> Result<(), DeviceError> {
-        let s = subject.key_bytes();
+        let s = self.lookup.subject(subject);
         let same_subject: bool = ct_eq(&s, &token.subject()).into();
         if !same_subject {
             return Err(DeviceError::NotRemembered);
@@ -169,7 +169,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         subject: &Subject,
         token: &DeviceToken,
     ) -> Result<(), StoreError> {
-        let s = subject.key_bytes();
+        let s = self.lookup.subject(subject);
         if !bool::from(ct_eq(&s, &token.subject())) {
             return Ok(());
         }
@@ -200,7 +200,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     /// when the person reports a lost phone): every token minted before this
     /// call stops working.
     pub async fn forget_all_devices(&self, subject: &Subject) -> Result<(), StoreError> {
-        let key = StoreKey::device_epoch(subject.key_bytes());
+        let key = StoreKey::device_epoch(self.lookup.subject(subject));
         self.update(&[key], |got, now| {
             let (epoch, expected) = match &got[0] {
                 Some(v) => (

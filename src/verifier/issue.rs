@@ -156,7 +156,8 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
     }
 
     async fn send_new(&self, request: &IssueRequest, mode: Mode) -> Result<Ticket, IssueError> {
-        let (subject, purpose) = (request.subject.key_bytes(), request.purpose.key_bytes());
+        let subject = self.lookup.subject(&request.subject);
+        let purpose = request.purpose.key_bytes();
         self.send(
             subject,
             purpose,

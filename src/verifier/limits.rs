@@ -6,8 +6,6 @@
 //! is re-read and decided again; charges already written stay written, so a
 //! race can only over-count (fail closed), never lose a count.
 
-use std::sync::LazyLock;
-
 use time::OffsetDateTime;
 
 use crate::challenge_id::ChallengeId;
@@ -15,7 +13,7 @@ use crate::clock::{Clock, Timestamp};
 use crate::destination::Destination;
 use crate::error::StoreError;
 use crate::gcra::{Decision, RateLimit};
-use crate::keys::{DOMAIN_CONVERSION, DOMAIN_HINT};
+use crate::keys::DOMAIN_HINT;
 use crate::limits::{ClientKey, ConversionGuard, Limit, PrefixConversion};
 use crate::record::{ConversionRecord, RateRecord, Record};
 use crate::store::{CodeStore, Commit, StoreKey, Versioned, Write};
@@ -42,9 +40,6 @@ pub(super) enum Rule {
         count: bool,
     },
 }
-
-/// The global limit's group: one value, hashed once.
-static GLOBAL_GROUP: LazyLock<[u8; 16]> = LazyLock::new(|| Limit::Global.group(&[b"global"]));
 
 /// Whether a verification is counted for a prefix or taken back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,16 +94,19 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             }
         };
         add(Limit::Destination, &|| {
-            Limit::Destination.group(&[
-                destination.channel().as_str().as_bytes(),
-                b":",
-                destination.address().as_bytes(),
-            ])
+            self.lookup.limit(
+                Limit::Destination,
+                &[
+                    destination.channel().as_str().as_bytes(),
+                    b":",
+                    destination.address().as_bytes(),
+                ],
+            )
         });
         let prefix = destination.prefix();
         if let Some(p) = &prefix {
             add(Limit::DestinationPrefix, &|| {
-                Limit::DestinationPrefix.group(&[p.as_bytes()])
+                self.lookup.limit(Limit::DestinationPrefix, &[p.as_bytes()])
             });
         }
         // The subject's own group (its hash is already known): the limit's
@@ -116,10 +114,10 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         add(Limit::Subject, &|| subject);
         if let Some(c) = client {
             add(Limit::Client, &|| {
-                Limit::Client.group(&[c.as_str().as_bytes()])
+                self.lookup.limit(Limit::Client, &[c.as_str().as_bytes()])
             });
         }
-        add(Limit::Global, &|| *GLOBAL_GROUP);
+        add(Limit::Global, &|| self.lookup.global());
         if let Some(guard) = self.policy.conversion_guard
             && let Some(group) = prefix.as_deref().map(|p| self.prefix_group(p))
         {
@@ -141,7 +139,11 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         let client = client?;
         Some(Charge {
             limit: Limit::VerifyClient,
-            key: StoreKey::rate(Limit::VerifyClient, client.as_str().as_bytes()),
+            key: StoreKey::rate_in(
+                Limit::VerifyClient,
+                self.lookup
+                    .limit(Limit::VerifyClient, &[client.as_str().as_bytes()]),
+            ),
             rule: Rule::Rate(rate),
         })
     }
@@ -268,8 +270,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     /// Where the conversion counts of `destination`'s prefix live: a keyed
     /// hash of the prefix, so that neither store keys nor challenge ids tell
     /// the country or email domain. `None` when the guard is off or the
-    /// destination has no prefix. (A new signing key starts new counts: the
-    /// guard's windows are short.)
+    /// destination has no prefix.
     pub(super) fn conversion_group(&self, destination: &Destination) -> Option<[u8; 16]> {
         self.policy.conversion_guard?;
         Some(self.prefix_group(&destination.prefix()?))
@@ -309,14 +310,8 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
 
     /// [`Self::conversion_group`] of a prefix.
     fn prefix_group(&self, prefix: &str) -> [u8; 16] {
-        let tag = self
-            .keys
-            .current()
-            .1
-            .tag(DOMAIN_CONVERSION, &[prefix.as_bytes()]);
-        let mut out = [0u8; 16];
-        out.copy_from_slice(&tag[..16]);
-        out
+        self.lookup
+            .limit(Limit::ConversionGuard, &[prefix.as_bytes()])
     }
 
     /// What the conversion guard sees of `destination`'s prefix now: sends,

@@ -23,7 +23,7 @@ use crate::code::Code;
 use crate::delivery::Receipt;
 use crate::destination::{Channel, Destination, MaskedDestination};
 use crate::error::StoreError;
-use crate::keys::{DOMAIN_CODE, DOMAIN_CONTEXT, KeyRing, MacKey, Tag};
+use crate::keys::{DOMAIN_CODE, DOMAIN_CONTEXT, KeyRing, LookupKey, MacKey, Tag};
 use crate::limits::ClientKey;
 use crate::message::{Locale, Messages};
 use crate::policy::Policy;
@@ -86,6 +86,7 @@ pub struct Verifier<S, D, C> {
     clock: C,
     policy: Policy,
     keys: KeyRing,
+    lookup: LookupKey,
     app_name: Box<str>,
     messages: Messages,
 }

@@ -444,7 +444,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     /// Clears a subject's failure count and lock, as after a success. Call it
     /// when support has confirmed the person by other means.
     pub async fn unlock(&self, subject: &Subject) -> Result<(), StoreError> {
-        let key = StoreKey::subject(subject.key_bytes());
+        let key = StoreKey::subject(self.lookup.subject(subject));
         self.update(&[key], |got, _| {
             Ok(match &got[0] {
                 None => Step::Done(()),

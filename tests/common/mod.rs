@@ -51,6 +51,7 @@ pub fn fixture_with(policy: Policy) -> Fixture {
         .clock(clock.clone())
         .policy(policy)
         .signing_key(KeyId::new(1), key(1))
+        .lookup_key(key(200))
         .app_name("Acme")
         .build()
         .unwrap();
@@ -89,17 +90,23 @@ pub fn wrong(code: &str) -> String {
         .collect()
 }
 
-/// A `MemoryStore` that keeps a copy of every record ever written, so tests can
-/// look for what must never be stored.
+/// A `MemoryStore` that keeps a copy of every record ever written and the
+/// group of every key asked for, so tests can look for what must never be
+/// stored. Like a store shared between processes, it supplies no lookup key.
 #[derive(Default)]
 pub struct SpyStore {
     pub inner: MemoryStore,
     pub written: Mutex<Vec<Vec<u8>>>,
+    pub groups: Mutex<Vec<[u8; 16]>>,
 }
 
 impl SpyStore {
     pub fn writes(&self) -> Vec<Vec<u8>> {
         self.written.lock().unwrap().clone()
+    }
+
+    pub fn groups(&self) -> Vec<[u8; 16]> {
+        self.groups.lock().unwrap().clone()
     }
 }
 
@@ -111,6 +118,8 @@ impl CodeStore for SpyStore {
         keys: &[StoreKey],
         now: Timestamp,
     ) -> impl Future<Output = Result<Vec<Option<Versioned>>, Self::Error>> + Send {
+        let mut groups = self.groups.lock().unwrap();
+        groups.extend(keys.iter().map(|k| *k.group()));
         self.inner.get_many(keys, now)
     }
 
@@ -119,6 +128,8 @@ impl CodeStore for SpyStore {
         writes: &[Write],
         now: Timestamp,
     ) -> impl Future<Output = Result<Commit, Self::Error>> + Send {
+        let mut groups = self.groups.lock().unwrap();
+        groups.extend(writes.iter().map(|w| *w.key().group()));
         let mut log = self.written.lock().unwrap();
         for w in writes {
             if let Write::Put { record, .. } = w {
@@ -310,6 +321,7 @@ pub fn verifier_with<S: CodeStore>(
         .clock(ManualClock::new(start()))
         .policy(policy)
         .signing_key(KeyId::new(1), key(1))
+        .lookup_key(key(200))
         .app_name("Acme")
         .build()
         .unwrap()

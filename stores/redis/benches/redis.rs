@@ -56,6 +56,7 @@ fn main() {
             .delivery(RecordingDelivery::new())
             .policy(policy)
             .signing_key(KeyId::new(1), SecretKey::generate())
+            .lookup_key(SecretKey::generate())
             .app_name("Acme")
             .build()
             .unwrap();

@@ -25,8 +25,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
 /// The story, against the Redis at `url`.
 pub async fn run(url: &str) -> Result<(), Box<dyn Error>> {
-    // Both servers load the same signing key from the secret manager.
-    let secret = SecretKey::generate();
+    // Both servers load the same signing and lookup keys from the secret
+    // manager.
+    let (secret, lookup) = (SecretKey::generate(), SecretKey::generate());
 
     println!("Server A and server B each open their own connection to Redis.");
     let server_a = Verifier::builder()
@@ -37,6 +38,7 @@ pub async fn run(url: &str) -> Result<(), Box<dyn Error>> {
         )
         .delivery(RecordingDelivery::new()) // A's SMS sender; stands in for Ana's phone
         .signing_key(KeyId::new(1), secret.clone())
+        .lookup_key(lookup.clone())
         .app_name("Acme")
         .build()?;
     let server_b = Verifier::builder()
@@ -47,6 +49,7 @@ pub async fn run(url: &str) -> Result<(), Box<dyn Error>> {
         )
         .delivery(RecordingDelivery::new())
         .signing_key(KeyId::new(1), secret)
+        .lookup_key(lookup)
         .app_name("Acme")
         .build()?;
 

@@ -8,9 +8,10 @@
 //! REDIS_URL=redis://127.0.0.1:6379/ cargo run -p vericode-redis --example web_service_redis
 //! ```
 //!
-//! Every instance needs the same signing key: this demo reads it from
-//! `VERICODE_KEY_HEX` (64 hex digits) and makes one at start otherwise, which
-//! only works for a single instance.
+//! Every instance needs the same signing and lookup keys: this demo reads
+//! them from `VERICODE_KEY_HEX` and `VERICODE_LOOKUP_KEY_HEX` (64 hex digits
+//! each) and makes them at start otherwise, which only works for a single
+//! instance.
 
 #[allow(dead_code)]
 #[path = "../../../examples/web_service/app.rs"]
@@ -29,16 +30,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok(p) => p.parse::<u16>()?,
         Err(_) => 8080,
     };
-    let key = match std::env::var("VERICODE_KEY_HEX") {
-        Ok(hex) => {
-            let bytes: Vec<u8> = (0..hex.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("zz"), 16))
-                .collect::<Result<_, _>>()?;
-            SecretKey::from_bytes(&bytes)?
-        }
-        Err(_) => SecretKey::generate(),
+    let key_from = |var: &str| -> Result<SecretKey, Box<dyn std::error::Error>> {
+        let Ok(hex) = std::env::var(var) else {
+            return Ok(SecretKey::generate());
+        };
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("zz"), 16))
+            .collect::<Result<_, _>>()?;
+        Ok(SecretKey::from_bytes(&bytes)?)
     };
+    let (key, lookup) = (
+        key_from("VERICODE_KEY_HEX")?,
+        key_from("VERICODE_LOOKUP_KEY_HEX")?,
+    );
     let store = RedisStore::connect(&url)
         .await?
         .with_prefix("vericode-demo:")?;
@@ -48,6 +53,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         app::DemoDelivery::printing(),
         Arc::new(SystemClock),
         key,
+        Some(lookup),
     )?;
     let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
     println!(

@@ -14,6 +14,7 @@
 //!     .store(store)
 //!     .delivery(RecordingDelivery::new()) // your SMS or email sender
 //!     .signing_key(KeyId::new(1), SecretKey::generate()) // the same on every server
+//!     .lookup_key(SecretKey::generate()) // this too: it names the records
 //!     .app_name("Acme")
 //!     .build()?;
 //! # let _ = verifier;

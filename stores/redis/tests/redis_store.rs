@@ -120,6 +120,7 @@ async fn measure(url: &str, policy: Policy) -> Measured {
         .delivery(RecordingDelivery::new())
         .policy(policy)
         .signing_key(KeyId::new(1), SecretKey::generate())
+        .lookup_key(SecretKey::generate())
         .app_name("Acme")
         .build()
         .unwrap();
@@ -473,6 +474,7 @@ async fn errors_are_typed_and_fail_closed() {
         .delivery(RecordingDelivery::new())
         .policy(Policy::default().without_abuse_limits())
         .signing_key(KeyId::new(1), SecretKey::generate())
+        .lookup_key(SecretKey::generate())
         .app_name("Acme")
         .build()
         .unwrap();
