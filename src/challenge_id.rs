@@ -37,8 +37,9 @@ pub const CHALLENGE_ID_LEN: usize = crate::base64url::encoded_len(RAW_LEN);
 ///
 /// Its text form is 75 characters of base64url. Two ids are equal when they
 /// name the same challenge: the last 16 bytes (a hint for the conversion
-/// guard, see the module docs) are left out of equality and hashing, since a
-/// key rotation may change them for the same challenge.
+/// guard, see the module docs) are left out of equality and hashing, since
+/// two ids of one challenge may carry different hints (a re-issue to another
+/// destination, the guard turned on or off, another lookup key).
 ///
 /// ```
 /// use vericode::ChallengeId;

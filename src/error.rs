@@ -89,10 +89,11 @@ pub enum ConfigError {
     /// No signing key was given.
     #[error("a signing key is required: call signing_key(id, secret)")]
     MissingSigningKey,
-    /// The store is shared between processes and no lookup key was given:
-    /// give every verifier on it the same one with `lookup_key(secret)`.
+    /// No lookup key was given, and the store supplies none (a store shared
+    /// between processes never does): give every verifier on the store the
+    /// same one with `lookup_key(secret)`.
     #[error(
-        "a lookup key is required for a shared store: call lookup_key(secret) with the same secret in every process"
+        "a lookup key is required: call lookup_key(secret), with the same secret in every process that shares the store"
     )]
     MissingLookupKey,
     /// A code length outside 4..=12.

@@ -89,12 +89,12 @@ pub(crate) type Tag = [u8; 32];
 pub(crate) const DOMAIN_CODE: &[u8] = b"vericode/v1/code";
 pub(crate) const DOMAIN_CONTEXT: &[u8] = b"vericode/v1/context";
 pub(crate) const DOMAIN_DEVICE: &[u8] = b"vericode/v1/device";
-pub(crate) const DOMAIN_HINT: &[u8] = b"vericode/v1/hint";
 /// Domains of the lookup key's hashes (the subject's and the limits' strings
 /// are those of the unkeyed hashes they replace).
 const DOMAIN_LOOKUP_KEY: &[u8] = b"vericode/v1/lookup-key";
 const DOMAIN_SUBJECT: &[u8] = b"vericode/v1/subject";
 const DOMAIN_LIMIT: &[u8] = b"vericode/v1/limit";
+const DOMAIN_HINT: &[u8] = b"vericode/v1/hint";
 
 /// One secret's HMAC-SHA256 state after the key schedule: cloning it and
 /// hashing a short message costs two SHA-256 compressions.
@@ -224,6 +224,14 @@ impl LookupKey {
     pub(crate) fn global(&self) -> [u8; 16] {
         self.global
     }
+
+    /// The mask of a challenge id's hint: a keyed hash of its nonce.
+    pub(crate) fn hint_mask(&self, nonce: &[u8; 16]) -> [u8; 16] {
+        let mut h = self.keyed.clone();
+        h.update(DOMAIN_HINT);
+        h.update(nonce);
+        cut(h)
+    }
 }
 
 fn limit_group(keyed: &Sha256, limit: Limit, parts: &[&[u8]]) -> [u8; 16] {
@@ -325,6 +333,12 @@ mod tests {
         assert_ne!(other.subject(&ana), key.subject(&ana));
         assert_eq!(key.global(), key.limit(Limit::Global, &[b"global"]));
         assert_ne!(key.global(), other.global());
+        // sha256(block + b"vericode/v1/hint" + b"\0"*16)
+        assert_eq!(
+            hex(key.hint_mask(&[0; 16])),
+            "8a5f50d68834e8865364c5bc7d8d368d"
+        );
+        assert_ne!(key.hint_mask(&[0; 16]), other.hint_mask(&[0; 16]));
     }
 
     #[test]

@@ -407,8 +407,10 @@ fn a_fallback_delivery_credits_the_fallback_prefix_in_the_same_round_trips() {
 }
 
 #[test]
-fn after_a_key_rotation_a_success_is_still_credited_once() {
-    let store = Arc::new(MemoryStore::new());
+fn after_a_key_rotation_a_success_is_still_credited_once_in_the_same_round_trips() {
+    // A store that counts as shared (remote): the verify unmasks the id's hint
+    // to read the prefix's counts in its first round trip.
+    let store = Arc::new(Counting::default());
     let clock = ManualClock::new(start());
     let build = |signing: u32, older: Option<u32>| {
         let mut b = Verifier::builder()
@@ -428,7 +430,12 @@ fn after_a_key_rotation_a_success_is_still_credited_once() {
     let t = block_on(before.issue(&request("u1", "+447700900001"))).unwrap();
     let code = before.delivery().last_code().unwrap();
     let after = build(2, Some(1));
-    block_on(after.verify(t.challenge_id(), &code)).unwrap();
+    let trips = store.calls(|| {
+        block_on(after.verify(t.challenge_id(), &code)).unwrap();
+    });
+    // The hint is masked under the lookup key, which the rotation left alone:
+    // still one read and one batch of commits (a stale hint takes four).
+    assert_eq!(trips, (1, 1));
     // Counts live under the lookup key's group of the prefix, which a new
     // signing key leaves alone: the send and its success meet in one record.
     assert_eq!(counts(&after, "+447700900002"), (1.0, 1.0));

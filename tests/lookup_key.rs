@@ -22,11 +22,13 @@ use vericode::*;
 fn on_shared(
     store: Arc<SpyStore>,
     lookup: Option<SecretKey>,
+    policy: Policy,
 ) -> Result<Verifier<Arc<SpyStore>, RecordingDelivery, ManualClock>, ConfigError> {
     let mut builder = Verifier::builder()
         .store(store)
         .delivery(RecordingDelivery::new())
         .clock(ManualClock::new(start()))
+        .policy(policy)
         .signing_key(KeyId::new(1), key(1))
         .app_name("Acme");
     if let Some(lookup) = lookup {
@@ -47,8 +49,8 @@ fn plain(domain: &[u8], parts: &[&[u8]]) -> [u8; 16] {
 }
 
 /// What the verifier could hash in the clear for this flow: the subject, the
-/// destination, its prefix (for the prefix limit and the conversion guard)
-/// and the client.
+/// destination, its prefix (for the prefix limit and the conversion guard),
+/// the client (for both client limits) and the global limit's value.
 fn plain_hashes() -> Vec<[u8; 16]> {
     let limit = |id: u8, value: &[u8]| plain(b"vericode/v1/limit", &[&[id], value]);
     vec![
@@ -56,59 +58,95 @@ fn plain_hashes() -> Vec<[u8; 16]> {
         limit(1, b"sms:+14155550123"),
         limit(2, b"+1"),
         limit(4, b"ip:203.0.113.7"),
+        limit(5, b"global"),
+        limit(6, b"ip:203.0.113.7"),
         limit(7, b"+1"),
     ]
 }
 
-/// Issues and verifies one code for subject "ana" to +1 415 555 0123, with
-/// every default limit and a client key; answers the groups of the store keys
-/// used and the id's subject group.
-fn groups_of_one_flow(lookup: SecretKey) -> (Vec<[u8; 16]>, [u8; 16]) {
+/// Every limit on, roomy enough for the flow.
+fn every_limit() -> Policy {
+    let roomy = RateLimit::new(1000, time::Duration::hours(1)).unwrap();
+    Policy::default()
+        .limit(Limit::DestinationPrefix, roomy)
+        .limit(Limit::Global, roomy)
+}
+
+/// The bytes of a text in base64url.
+fn raw<const N: usize>(text: &str) -> [u8; N] {
+    let mut raw = [0u8; N];
+    base64url::decode(text, &mut raw).unwrap();
+    raw
+}
+
+/// Issues and verifies one code for subject "ana" to +1 415 555 0123 from a
+/// client, with every limit on, and remembers the device; answers the groups
+/// of the store keys used, the id's subject group (an id is 16 bytes of
+/// subject group, 8 of purpose, 16 of nonce, 16 of hint) and the device
+/// token's (16 bytes of subject group, 8 of id, 24 of secret).
+fn groups_of_one_flow(lookup: SecretKey) -> (Vec<[u8; 16]>, [u8; 16], [u8; 16]) {
     let store = Arc::new(SpyStore::default());
-    let v = on_shared(store.clone(), Some(lookup)).unwrap();
+    let v = on_shared(store.clone(), Some(lookup), every_limit()).unwrap();
     let client = ClientKey::new("ip:203.0.113.7").unwrap();
-    let t = block_on(v.issue(&login("ana").client(client))).unwrap();
+    let t = block_on(v.issue(&login("ana").client(client.clone()))).unwrap();
     let code = v.delivery().last_code().unwrap();
-    block_on(v.verify(t.challenge_id(), &code)).unwrap();
-    // 16 bytes of subject group, 8 of purpose, 16 of nonce, 16 of hint.
-    let mut raw = [0u8; 56];
-    base64url::decode(&t.challenge_id().to_string(), &mut raw).unwrap();
-    (store.groups(), raw[..16].try_into().unwrap())
+    let attempt = Attempt::new(t.challenge_id(), &code).client(&client);
+    let verified = block_on(v.verify_attempt(attempt)).unwrap();
+    let device = block_on(v.remember_device(&verified)).unwrap();
+    let id: [u8; 56] = raw(&t.challenge_id().to_string());
+    let token: [u8; 48] = raw(&device.token().expose());
+    (
+        store.groups(),
+        id[..16].try_into().unwrap(),
+        token[..16].try_into().unwrap(),
+    )
 }
 
 #[test]
 fn a_shared_store_without_a_lookup_key_is_refused_at_build() {
     let store = Arc::new(SpyStore::default());
-    let err = on_shared(store.clone(), None).unwrap_err();
+    let err = on_shared(store.clone(), None, relaxed()).unwrap_err();
     assert_eq!(err, ConfigError::MissingLookupKey);
     assert!(err.to_string().contains("lookup_key"));
-    assert!(on_shared(store, Some(key(200))).is_ok());
+    assert!(on_shared(store, Some(key(200)), relaxed()).is_ok());
+    // A shared store is not asked for one: a key it made up would differ from
+    // process to process.
+    let offering = Arc::new(SpyStore {
+        offers: Some(key(9)),
+        ..SpyStore::default()
+    });
+    assert_eq!(
+        on_shared(offering, None, relaxed()).unwrap_err(),
+        ConfigError::MissingLookupKey
+    );
 }
 
 #[test]
-fn store_keys_and_ids_carry_keyed_hashes_never_plain_ones() {
-    let (groups, id_group) = groups_of_one_flow(key(200));
-    // The flow touched the subject's records, the destination's and the
-    // client's limits and the conversion guard's counts (the default policy).
+fn store_keys_ids_and_device_tokens_carry_keyed_hashes_never_plain_ones() {
+    let (groups, id_group, token_group) = groups_of_one_flow(key(200));
+    // The flow touched the subject's records (challenge, failures, devices,
+    // the per-subject limit), the destination's, prefix's, client's, global
+    // and verifying client's limits, and the conversion guard's counts.
     let distinct: std::collections::HashSet<_> = groups.iter().collect();
-    assert_eq!(distinct.len(), 4);
+    assert_eq!(distinct.len(), 7);
     assert!(
         groups.contains(&id_group),
         "the id names the subject's group"
     );
+    assert_eq!(token_group, id_group, "the token names the subject's group");
     for plain in plain_hashes() {
         assert!(!groups.contains(&plain), "a plain hash named a record");
         assert_ne!(id_group, plain, "the id carries a plain hash");
     }
 
     // Under another lookup key every group differs: they depend on the key.
-    let (other, other_id_group) = groups_of_one_flow(key(201));
+    let (other, other_id_group, _) = groups_of_one_flow(key(201));
     assert_ne!(id_group, other_id_group);
     for g in &distinct {
         assert!(!other.contains(g), "a group did not depend on the key");
     }
     // And under the same key they are the same (records are found again).
-    let (again, again_id_group) = groups_of_one_flow(key(200));
+    let (again, again_id_group, _) = groups_of_one_flow(key(200));
     assert_eq!(again_id_group, id_group);
     assert_eq!(
         again.iter().collect::<std::collections::HashSet<_>>(),
@@ -150,15 +188,30 @@ fn verifiers_sharing_a_memory_store_find_each_others_records() {
     let rotated = build(2, Some(1));
     block_on(rotated.verify(t.challenge_id(), &code)).unwrap();
 
-    // A verifier on another MemoryStore has another key, and another
-    // store: it finds nothing of the first.
+    // Both name the subject alike: an id from B for another purpose carries
+    // the same group. A verifier on another MemoryStore takes that store's
+    // key, made at random: the same subject gets another group there.
+    let step_up = IssueRequest::new(
+        Purpose::StepUp,
+        Subject::new("ana").unwrap(),
+        Destination::sms("+14155550123").unwrap(),
+    );
+    let from_b = block_on(b.issue(&step_up)).unwrap();
     let elsewhere = Verifier::builder()
         .store(MemoryStore::new())
         .delivery(RecordingDelivery::new())
         .clock(ManualClock::new(start()))
+        .policy(relaxed())
         .signing_key(KeyId::new(1), key(1))
         .app_name("Acme")
         .build()
         .unwrap();
-    assert!(block_on(elsewhere.verify(t.challenge_id(), &code)).is_err());
+    let from_elsewhere = block_on(elsewhere.issue(&step_up)).unwrap();
+    let group = |t: &Ticket| -> [u8; 16] {
+        raw::<56>(&t.challenge_id().to_string())[..16]
+            .try_into()
+            .unwrap()
+    };
+    assert_eq!(group(&from_b), group(&t));
+    assert_ne!(group(&from_elsewhere), group(&t));
 }

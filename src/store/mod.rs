@@ -371,15 +371,17 @@ pub trait CodeStore: Send + Sync {
     }
 
     /// The lookup key for verifiers built without one
-    /// ([`VerifierBuilder::lookup_key`](crate::VerifierBuilder::lookup_key)).
-    /// The default is `None`: a store shared between processes cannot make
-    /// one up, since every process must hash with the same key, so building a
-    /// verifier on it without one fails with
-    /// [`ConfigError::MissingLookupKey`](crate::ConfigError::MissingLookupKey).
-    /// A store whose records never leave the process may make one when it is
-    /// created, as [`MemoryStore`] does, so that every verifier sharing it
-    /// finds the same records. A wrapper around another store should pass
-    /// this call on.
+    /// ([`VerifierBuilder::lookup_key`](crate::VerifierBuilder::lookup_key)),
+    /// asked only of a store that is not [remote](Self::is_remote). The
+    /// default is `None`. A store whose records never leave the process may
+    /// make one when it is created, as [`MemoryStore`] does, so that every
+    /// verifier sharing it finds the same records; it must answer the same key
+    /// every time. A store shared between processes cannot make one up, since
+    /// every process must hash with the same key, so building a verifier on
+    /// it without one fails with
+    /// [`ConfigError::MissingLookupKey`](crate::ConfigError::MissingLookupKey),
+    /// whatever this answers. A wrapper around another store should pass this
+    /// call on, with `is_remote`.
     fn lookup_key(&self) -> Option<crate::SecretKey> {
         None
     }

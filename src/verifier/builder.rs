@@ -170,9 +170,11 @@ impl<S: CodeStore, D: Delivery, C: Clock> VerifierBuilder<S, D, C> {
     pub fn build(self) -> Result<Verifier<S, D, C>, ConfigError> {
         let signing = self.signing.ok_or(ConfigError::MissingSigningKey)?;
         let keys = KeyRing::new(signing, self.older)?;
+        // Only a store whose records stay in this process may supply the key:
+        // one a shared store made up would differ from process to process.
         let lookup = self
             .lookup
-            .or_else(|| self.store.lookup_key())
+            .or_else(|| (!self.store.is_remote()).then(|| self.store.lookup_key())?)
             .ok_or(ConfigError::MissingLookupKey)?;
         self.policy.validate()?;
         let app_name = self.app_name.ok_or(ConfigError::AppName)?;

@@ -13,7 +13,6 @@ use crate::clock::{Clock, Timestamp};
 use crate::destination::Destination;
 use crate::error::StoreError;
 use crate::gcra::{Decision, RateLimit};
-use crate::keys::DOMAIN_HINT;
 use crate::limits::{ClientKey, ConversionGuard, Limit, PrefixConversion};
 use crate::record::{ConversionRecord, RateRecord, Record};
 use crate::store::{CodeStore, Commit, StoreKey, Versioned, Write};
@@ -301,7 +300,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     /// `bytes` XOR a keyed hash of `nonce`: masks a group into a hint, and
     /// (being its own inverse) a hint back into the group.
     fn mask_hint(&self, nonce: &[u8; 16], mut bytes: [u8; 16]) -> [u8; 16] {
-        let mask = self.keys.current().1.tag(DOMAIN_HINT, &[nonce]);
+        let mask = self.lookup.hint_mask(nonce);
         for (b, m) in bytes.iter_mut().zip(mask) {
             *b ^= m;
         }

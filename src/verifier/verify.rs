@@ -182,7 +182,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             let finding = self.compare(id, rec, context, &code);
             let mut credit: Option<Write> = None;
             // On a success, the conversion group of the stored destination
-            // (one HMAC, for the credit here or on the slow path below).
+            // (one keyed hash, for the credit here or on the slow path below).
             let mut group = None;
             let writes: [Write; 2] = match finding {
                 Finding::Match => {

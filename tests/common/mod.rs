@@ -92,12 +92,14 @@ pub fn wrong(code: &str) -> String {
 
 /// A `MemoryStore` that keeps a copy of every record ever written and the
 /// group of every key asked for, so tests can look for what must never be
-/// stored. Like a store shared between processes, it supplies no lookup key.
+/// stored. It counts as a store shared between processes (`is_remote`), so
+/// the verifier never takes a lookup key from it, even one it `offers`.
 #[derive(Default)]
 pub struct SpyStore {
     pub inner: MemoryStore,
     pub written: Mutex<Vec<Vec<u8>>>,
     pub groups: Mutex<Vec<[u8; 16]>>,
+    pub offers: Option<SecretKey>,
 }
 
 impl SpyStore {
@@ -137,6 +139,10 @@ impl CodeStore for SpyStore {
             }
         }
         self.inner.commit(writes, now)
+    }
+
+    fn lookup_key(&self) -> Option<SecretKey> {
+        self.offers.clone()
     }
 }
 

@@ -46,7 +46,8 @@
 //!   drops records by itself. That uses the Redis server's clock: keep the
 //!   servers' clocks in sync (NTP). The verifier keeps challenges 10 minutes
 //!   past their expiry, so a skew below that never drops a live one.
-//! - **Redis Cluster.** The group (a hash of the subject) is the hash tag, so
+//! - **Redis Cluster.** The group (a keyed hash of the subject, or of the value a
+//!   limit counts) is the hash tag, so
 //!   all keys of one commit live in one slot and the script runs on one node.
 //!   Reads of keys in several groups are pipelined and routed per key. Use a
 //!   cluster connection (`redis::cluster_async::ClusterConnection`, from the
