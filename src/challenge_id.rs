@@ -2,8 +2,9 @@
 //! "send me a code" and "here is the code".
 //!
 //! It carries where the challenge lives (the subject's group, a hash under the
-//! lookup key that does not tell the subject, and the purpose), a random nonce (secret enough: 128 bits, so ids
-//! cannot be guessed to cancel or probe someone else's challenge) and a hint
+//! lookup key that does not tell the subject, and the purpose), a random nonce
+//! (secret enough: 128 bits, so ids cannot be guessed to cancel or probe
+//! someone else's challenge) and a hint
 //! of where the conversion guard counts the destination's prefix, so that a
 //! verification can read that count in its first round trip. It never carries
 //! the code or anything derived from it.

@@ -9,12 +9,11 @@ use std::fmt;
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
-
-use crate::limits::Limit;
-use crate::subject::Subject;
 use zeroize::Zeroizing;
 
 use crate::error::ConfigError;
+use crate::limits::Limit;
+use crate::subject::Subject;
 
 /// The shortest secret accepted: 32 bytes, the output size of SHA-256.
 pub const MIN_SECRET_LEN: usize = 32;
@@ -179,9 +178,11 @@ impl KeyRing {
 ///
 /// The construction is SHA-256 over a secret first block, then the domain and
 /// the value, cut to 128 bits: one compression a group, as the unkeyed hash
-/// it replaces took (HMAC would take two). A secret prefix is safe here
-/// because the output is cut: length extension needs the whole 256-bit
-/// state, and a group shows half of it. The first block is derived from the
+/// it replaces took (HMAC would take two). The inputs are not prefix-free (a
+/// subject may be a prefix of another), so it is the cut that makes a secret
+/// prefix safe: length extension needs the whole 256-bit state, and a group
+/// shows half of it (the truncated Merkle-Damgard argument behind
+/// SHA-512/256). The first block is derived from the
 /// secret under a domain of its own, so the same secret used as a signing key
 /// gives unrelated values.
 #[derive(Clone)]
@@ -208,10 +209,7 @@ impl LookupKey {
 
     /// The group of a subject's records.
     pub(crate) fn subject(&self, subject: &Subject) -> [u8; 16] {
-        let mut h = self.keyed.clone();
-        h.update(DOMAIN_SUBJECT);
-        h.update(subject.as_str().as_bytes());
-        cut(h)
+        self.hash(DOMAIN_SUBJECT, subject.as_str().as_bytes())
     }
 
     /// The group of `limit`'s state for the value made of `parts`
@@ -227,9 +225,13 @@ impl LookupKey {
 
     /// The mask of a challenge id's hint: a keyed hash of its nonce.
     pub(crate) fn hint_mask(&self, nonce: &[u8; 16]) -> [u8; 16] {
+        self.hash(DOMAIN_HINT, nonce)
+    }
+
+    fn hash(&self, domain: &[u8], value: &[u8]) -> [u8; 16] {
         let mut h = self.keyed.clone();
-        h.update(DOMAIN_HINT);
-        h.update(nonce);
+        h.update(domain);
+        h.update(value);
         cut(h)
     }
 }
