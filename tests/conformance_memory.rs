@@ -118,3 +118,63 @@ fn a_store_that_ignores_versions_fails() {
     let failure = pollster::block_on(suite.conditional_writes()).unwrap_err();
     assert_eq!(failure.check(), "conditional_writes");
 }
+
+/// A store in the process that makes up a new lookup key on every call fails
+/// the suite (its verifiers would not find each other's records); the same
+/// wrapper with one key passes.
+#[test]
+fn a_local_store_whose_lookup_key_changes_fails() {
+    use vericode::{CodeStore, Commit, SecretKey, StoreKey, Timestamp, Versioned, Write};
+
+    /// A `MemoryStore` answering `fixed` as its lookup key, or a new one on
+    /// every call.
+    struct Keyed {
+        inner: MemoryStore,
+        fixed: Option<SecretKey>,
+    }
+
+    impl CodeStore for Keyed {
+        type Error = vericode::MemoryStoreError;
+
+        fn get_many(
+            &self,
+            keys: &[StoreKey],
+            now: Timestamp,
+        ) -> impl Future<Output = Result<Vec<Option<Versioned>>, Self::Error>> + Send {
+            self.inner.get_many(keys, now)
+        }
+
+        fn commit(
+            &self,
+            writes: &[Write],
+            now: Timestamp,
+        ) -> impl Future<Output = Result<Commit, Self::Error>> + Send {
+            self.inner.commit(writes, now)
+        }
+
+        fn is_remote(&self) -> bool {
+            false
+        }
+
+        fn lookup_key(&self) -> Option<SecretKey> {
+            Some(self.fixed.clone().unwrap_or_else(SecretKey::generate))
+        }
+    }
+
+    let suite = |fixed: Option<SecretKey>| {
+        Conformance::new(
+            move || Keyed {
+                inner: MemoryStore::new(),
+                fixed: fixed.clone(),
+            },
+            |task| {
+                std::thread::spawn(move || pollster::block_on(task));
+            },
+        )
+    };
+    let fickle = suite(None);
+    let failure = pollster::block_on(fickle.verifiers_share_state()).unwrap_err();
+    assert_eq!(failure.check(), "verifiers_share_state");
+    let steady = suite(Some(SecretKey::generate()));
+    pollster::block_on(steady.verifiers_share_state()).unwrap_or_else(|f| panic!("{f}"));
+}

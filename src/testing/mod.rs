@@ -56,7 +56,11 @@
 //!   right code fails.
 //! - `verifiers_share_state`: a challenge issued by one verifier is verified by
 //!   the other, the attempt count and the resend cooldown are shared, and a
-//!   code used on one is refused on the other.
+//!   code used on one is refused on the other. A store that is not
+//!   [remote](CodeStore::is_remote) and supplies a
+//!   [lookup key](CodeStore::lookup_key) is taken at its word (the verifiers
+//!   are built without one), so this fails if its handles do not supply the
+//!   same key.
 //! - `rate_limits_shared`: a per-subject send limit holds across both
 //!   verifiers.
 //!

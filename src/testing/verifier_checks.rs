@@ -268,15 +268,23 @@ fn pair<S: CodeStore + 'static>(
     // (if any) never drops what the checks still read.
     let clock = ManualClock::new(OffsetDateTime::now_utc());
     let (secret, lookup) = (SecretKey::generate(), SecretKey::generate());
+    // A store kept in the process that supplies a lookup key is taken at its
+    // word: both verifiers use the key each handle supplies, so the checks
+    // fail if the handles do not supply the same one. Other stores get one
+    // key for both, as every server of a shared store must be given.
+    let own_key = |store: &Arc<S>| !store.is_remote() && store.lookup_key().is_some();
     let build = |store: Arc<S>| {
-        Verifier::builder()
-            .store(store)
+        let mut builder = Verifier::builder()
+            .store(store.clone())
             .delivery(RecordingDelivery::new())
             .clock(clock.clone())
             .policy(policy.clone())
             .signing_key(KeyId::new(1), secret.clone())
-            .lookup_key(lookup.clone())
-            .app_name("Conformance")
+            .app_name("Conformance");
+        if !own_key(&store) {
+            builder = builder.lookup_key(lookup.clone());
+        }
+        builder
             .build()
             .map(Arc::new)
             .map_err(|e| Failure::new("verifier", format!("building a verifier failed: {e}")))
