@@ -1,13 +1,19 @@
 //! Races with real threads: verifications of one code, wrong guesses on one
-//! challenge, guesses spread over a subject's challenges, resends.
+//! challenge, guesses spread over a subject's challenges, resends, guesses
+//! from one client racing its verify limit.
 
 mod common;
 
 use std::sync::Barrier;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::*;
 use time::Duration;
-use vericode::{IssueError, Lockout, VerifyError};
+use vericode::store::{CodeStore, Commit, KeyKind, StoreKey, Versioned, Write};
+use vericode::{
+    Attempt, ClientKey, IssueError, Limit, Lockout, MemoryStoreError, RateLimit, Timestamp,
+    VerifyError,
+};
 
 fn race<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
     let barrier = Barrier::new(n);
@@ -143,4 +149,84 @@ fn concurrent_first_issues_make_one_challenge() {
         .collect();
     assert_eq!(ids.len(), 1, "{results:?}");
     assert_eq!(f.store.inner.len(), 1);
+}
+
+/// A store where the first `n` reads of a rate-limit state wait for each
+/// other once read: `n` requests that all see the same state.
+struct SameReads {
+    inner: vericode::MemoryStore,
+    waiting: AtomicUsize,
+    barrier: Barrier,
+}
+
+impl CodeStore for SameReads {
+    type Error = MemoryStoreError;
+
+    fn get_many(
+        &self,
+        keys: &[StoreKey],
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<Option<Versioned>>, Self::Error>> + Send {
+        let read = self.inner.get_many(keys, now);
+        if keys.iter().any(|k| k.kind() == KeyKind::Rate)
+            && self
+                .waiting
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            self.barrier.wait();
+        }
+        read
+    }
+
+    fn commit(
+        &self,
+        writes: &[Write],
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Commit, Self::Error>> + Send {
+        self.inner.commit(writes, now)
+    }
+}
+
+#[test]
+fn guesses_racing_from_one_client_are_answered_within_its_limit() {
+    // Found by an audit: each guess's client charge went with its outcome,
+    // and one that lost the race was made again with its answer ignored, so
+    // eight racing guesses were all answered on one charge.
+    const N: usize = 8;
+    let store = SameReads {
+        inner: vericode::MemoryStore::new(),
+        waiting: AtomicUsize::new(N),
+        barrier: Barrier::new(N),
+    };
+    let one_an_hour = RateLimit::new(1, Duration::hours(1)).unwrap();
+    let v = verifier_with(store, relaxed().limit(Limit::VerifyClient, one_an_hour));
+    let tickets: Vec<_> = (0..N)
+        .map(|i| {
+            let t = block_on(v.issue(&login(&format!("victim-{i}")))).unwrap();
+            (t, v.delivery().last_code().unwrap())
+        })
+        .collect();
+    let ip = ClientKey::new("ip:203.0.113.7").unwrap();
+    let answers = race(N, |i| {
+        let (t, code) = &tickets[i];
+        block_on(v.verify_attempt(Attempt::new(t.challenge_id(), &wrong(code)).client(&ip)))
+    });
+    let answered = answers
+        .iter()
+        .filter(|r| matches!(r, Err(VerifyError::WrongCode { .. })))
+        .count();
+    let limited = answers
+        .iter()
+        .filter(|r| {
+            matches!(
+                r,
+                Err(VerifyError::RateLimited {
+                    limit: Limit::VerifyClient,
+                    ..
+                })
+            )
+        })
+        .count();
+    assert_eq!((answered, limited), (1, N - 1), "{answers:?}");
 }

@@ -291,10 +291,20 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                 continue;
             }
             // The outcome is recorded: it stands. A client charge that lost a
-            // race is made again (best effort: it cannot change what was
-            // decided, and must not turn a recorded outcome into an error).
+            // race is made again, and the answer is given only once it is
+            // written: a client over its limit (or a store that cannot take
+            // the charge) learns nothing of the guess, which stays counted.
+            // Else clients racing from one address would each be answered on
+            // one charge. (A right code answered so is consumed: the person
+            // asks for a new code once the limit allows.)
             if let (Some(c), Some(Commit::Conflict)) = (client_charge, client_result) {
-                let _ = self.charge(&[c], None).await;
+                match self.charge(&[c], None).await {
+                    Ok(()) => {}
+                    Err(ChargeError::Limited { limit, retry_after }) => {
+                        return Err(VerifyError::RateLimited { limit, retry_after });
+                    }
+                    Err(ChargeError::Store(e)) => return Err(e.into()),
+                }
             }
             let attempts_left = self
                 .policy
