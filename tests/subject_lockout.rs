@@ -129,3 +129,60 @@ fn failures_are_forgotten_after_the_failure_memory() {
     fail_n(&f, "u1", 4);
     assert!(block_on(f.verifier.issue(&login("u1"))).is_ok());
 }
+
+#[test]
+fn a_guess_is_compared_with_no_more_codes_than_the_budget_has_left() {
+    // Found by an audit: a guess counted one failure per live code, checked
+    // only against the budget before it, so with 3 live codes a budget of
+    // 100 allowed 102 comparisons. Now a guess meets only the newest codes
+    // the budget still covers.
+    let f = fixture_with(
+        relaxed()
+            .max_failures(5)
+            .resend_cooldown(Duration::ZERO, Duration::ZERO),
+    );
+    let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
+    let first = f.verifier.delivery().last_code().unwrap();
+    // One code live: a wrong guess costs 1 (4 left).
+    let r = block_on(f.verifier.verify(t.challenge_id(), &wrong(&first)));
+    assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
+    block_on(f.verifier.resend(t.challenge_id())).unwrap();
+    block_on(f.verifier.resend(t.challenge_id())).unwrap();
+    let codes: Vec<String> = f
+        .verifier
+        .delivery()
+        .sent()
+        .into_iter()
+        .map(|m| m.code)
+        .collect();
+    assert_eq!(codes.len(), 3);
+    let guess = (0..1_000_000u32)
+        .map(|n| format!("{n:06}"))
+        .find(|g| !codes.contains(g))
+        .unwrap();
+    // Three live codes: a wrong guess is compared with all three (1 left).
+    let r = block_on(f.verifier.verify(t.challenge_id(), &guess));
+    assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
+    // With 1 left, only the newest code is compared: the oldest, right as it
+    // is, fails, and that failure is the fifth, which locks.
+    let r = block_on(f.verifier.verify(t.challenge_id(), &codes[0]));
+    assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
+    let r = block_on(f.verifier.verify(t.challenge_id(), &codes[2]));
+    assert!(matches!(r, Err(VerifyError::Locked { .. })), "{r:?}");
+}
+
+#[test]
+fn with_one_comparison_left_the_newest_code_still_verifies() {
+    let f = fixture_with(
+        relaxed()
+            .max_failures(2)
+            .resend_cooldown(Duration::ZERO, Duration::ZERO),
+    );
+    let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
+    let first = f.verifier.delivery().last_code().unwrap();
+    let r = block_on(f.verifier.verify(t.challenge_id(), &wrong(&first)));
+    assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
+    block_on(f.verifier.resend(t.challenge_id())).unwrap();
+    let newest = f.verifier.delivery().last_code().unwrap();
+    block_on(f.verifier.verify(t.challenge_id(), &newest)).unwrap();
+}

@@ -179,7 +179,20 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                 None => None,
             };
 
-            let finding = self.compare(id, rec, context, &code);
+            // Each code a guess is compared with counts as one of the
+            // subject's failures, so a guess is compared with no more codes
+            // than its budget has left (the newest; at least one, as after a
+            // timed lock): the budget bounds comparisons exactly.
+            let left = self
+                .policy
+                .max_failures
+                .saturating_sub(subject.map_or(0, |(_, s)| s.failures))
+                .max(1);
+            let usable = rec
+                .codes
+                .len()
+                .min(usize::try_from(left).unwrap_or(usize::MAX));
+            let finding = self.compare(id, rec, usable, context, &code);
             let mut credit: Option<Write> = None;
             // On a success, the conversion group of the stored destination
             // (one keyed hash, for the credit here or on the slow path below).
@@ -220,9 +233,9 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                         expected: Some(current.version),
                         expires_at: rec.expires_at.saturating_add(super::EXPIRED_RETENTION),
                     };
-                    // Each wrong guess counts once per live code it was compared
+                    // Each wrong guess counts once per code it was compared
                     // with: the subject's budget bounds comparisons.
-                    let weight = u32::try_from(rec.codes.len()).unwrap_or(u32::MAX).max(1);
+                    let weight = u32::try_from(usable).unwrap_or(u32::MAX).max(1);
                     let failed = self.failed(subject.map(|(_, s)| s), weight, now);
                     let failure = Write::Put {
                         key: subject_key,
@@ -330,20 +343,21 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         Err(StoreError::Contention(MAX_TRIES).into())
     }
 
-    /// Compares the typed code with every live code of the challenge, in
-    /// constant time and without stopping at the first match; then the
-    /// presented details with the bound ones.
+    /// Compares the typed code with the `usable` newest live codes of the
+    /// challenge, in constant time and without stopping at the first match;
+    /// then the presented details with the bound ones.
     fn compare(
         &self,
         id: &ChallengeId,
         rec: &ChallengeRecord,
+        usable: usize,
         context: Option<&Context>,
         code: &Code,
     ) -> Finding {
         let mut code_ok = Choice::from(0);
         // Codes are usually all under one key: hash once per distinct key.
         let mut last: Option<(crate::keys::KeyId, crate::keys::Tag)> = None;
-        for stored in rec.codes.iter() {
+        for stored in rec.codes.iter().skip(rec.codes.len() - usable) {
             let tag = match last {
                 Some((k, t)) if k == stored.key => t,
                 _ => match self.keys.get(stored.key) {
