@@ -309,9 +309,9 @@ impl Policy {
         self
     }
 
-    /// How long a subject's failure count is kept after its last failure
-    /// (default 30 days; at least 1 day and at least the lockout): a bound on
-    /// storage for subjects that stop trying.
+    /// How long a subject's failure count is kept after its last failure, or
+    /// after its lock ends (default 30 days; at least 1 day and at least the
+    /// lockout): a bound on storage for subjects that stop trying.
     pub fn failure_memory(mut self, d: Duration) -> Self {
         self.failure_memory = d;
         self

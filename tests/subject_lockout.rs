@@ -186,3 +186,30 @@ fn with_one_comparison_left_the_newest_code_still_verifies() {
     let newest = f.verifier.delivery().last_code().unwrap();
     block_on(f.verifier.verify(t.challenge_id(), &newest)).unwrap();
 }
+
+#[test]
+fn a_lock_as_long_as_the_failure_memory_does_not_end_with_the_count_gone() {
+    // Found by an audit: the record of a locked subject expired when the lock
+    // ended if the lock was as long as the failure memory (allowed), so the
+    // subject came back with a fresh budget instead of one attempt per lock.
+    let f = fixture_with(
+        relaxed()
+            .max_live_codes(1)
+            .max_failures(3)
+            .lockout(Lockout::For(Duration::days(1)))
+            .failure_memory(Duration::days(1)),
+    );
+    fail_n(&f, "u1", 3);
+    assert!(matches!(
+        block_on(f.verifier.issue(&login("u1"))),
+        Err(IssueError::Locked { .. })
+    ));
+    f.clock.advance(Duration::days(1));
+    let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
+    let code = f.verifier.delivery().last_code().unwrap();
+    let r = block_on(f.verifier.verify(t.challenge_id(), &wrong(&code)));
+    assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
+    // One attempt, and locked again.
+    let r = block_on(f.verifier.verify(t.challenge_id(), &wrong(&code)));
+    assert!(matches!(r, Err(VerifyError::Locked { .. })), "{r:?}");
+}

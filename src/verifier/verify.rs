@@ -408,7 +408,10 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     fn subject_expiry(&self, s: &SubjectRecord, now: Timestamp) -> Timestamp {
         let remember = now.saturating_add(self.policy.failure_memory);
         match s.lock {
-            Lock::Until(t) => remember.max(t),
+            // Kept for the failure memory after the lock ends, not only after
+            // the failure: else a lock as long as the memory would end with
+            // the count gone, and a fresh budget.
+            Lock::Until(t) => remember.max(t.saturating_add(self.policy.failure_memory)),
             // Only an unlock ends this lock: the record must not expire.
             Lock::UntilUnlocked => Timestamp::from_millis(i64::MAX),
             Lock::None => remember,
