@@ -192,6 +192,30 @@ impl Destination {
         }
     }
 
+    /// What the per-destination send limit counts by, as a kind and a value:
+    /// one phone number whatever the channel (texts and calls to it cost
+    /// alike), one mailbox whatever the case of its local part and any
+    /// `+tag` (`Ana+x@example.com` reaches `ana@example.com` at the common
+    /// providers). Merging two mailboxes that differ only so makes the limit
+    /// stricter, never looser. (Provider-specific forms, such as the dots
+    /// Gmail ignores, are not merged.) The kinds are built-in channel names,
+    /// which no custom channel may take.
+    pub(crate) fn limit_value(&self) -> (&str, std::borrow::Cow<'_, str>) {
+        use std::borrow::Cow;
+        match &self.channel {
+            Channel::Sms | Channel::Voice => ("sms", Cow::Borrowed(&self.address)),
+            Channel::Email => {
+                let (local, domain) = self.address.split_once('@').unwrap_or(("", &self.address));
+                let mailbox = local.split_once('+').map_or(local, |(m, _)| m);
+                (
+                    "email",
+                    Cow::Owned(format!("{}@{domain}", mailbox.to_ascii_lowercase())),
+                )
+            }
+            Channel::Custom(_) => (self.channel.as_str(), Cow::Borrowed(&self.address)),
+        }
+    }
+
     /// The prefix limits and the conversion guard count by: the calling code
     /// of a phone number, the domain of an email address; none for custom
     /// channels.

@@ -479,3 +479,60 @@ fn the_conversion_guard_answers_decoys_like_real_sends() {
     assert_eq!(limited(real).0, Limit::ConversionGuard);
     assert_eq!(limited(decoy).0, Limit::ConversionGuard);
 }
+
+#[test]
+fn the_destination_limit_counts_a_mailbox_and_a_number_however_written() {
+    // Found by an audit: `Ana@`, `aNa@` and `ANA@example.com` (and `+tag`
+    // forms) reach one inbox but were counted apart, as were texts and calls
+    // to one number.
+    let f = fixture_with(relaxed().limit(
+        Limit::Destination,
+        RateLimit::new(5, Duration::minutes(10)).unwrap(),
+    ));
+    let send = |i: usize, to: Destination| {
+        let req = IssueRequest::new(Purpose::StepUp, Subject::new(&format!("u{i}")).unwrap(), to);
+        block_on(f.verifier.issue(&req))
+    };
+    let email = |a: &str| Destination::email(a).unwrap();
+    for (i, to) in ["ana@example.com", "Ana@example.com", "ANA+1@example.com"]
+        .iter()
+        .enumerate()
+    {
+        send(i, email(to)).unwrap();
+    }
+    send(3, email("aNa+news@Example.COM")).unwrap();
+    send(4, email("ana@example.com")).unwrap();
+    for (i, to) in ["ana@example.com", "ANA@example.com", "ana+2@example.com"]
+        .iter()
+        .enumerate()
+    {
+        assert!(
+            matches!(
+                send(10 + i, email(to)),
+                Err(IssueError::RateLimited {
+                    limit: Limit::Destination,
+                    ..
+                })
+            ),
+            "{to}"
+        );
+    }
+    // Another mailbox at the same domain is its own.
+    send(20, email("bob@example.com")).unwrap();
+
+    for i in 0..5 {
+        let to = if i % 2 == 0 {
+            Destination::sms("+14155550199").unwrap()
+        } else {
+            Destination::voice("+14155550199").unwrap()
+        };
+        send(30 + i, to).unwrap();
+    }
+    assert!(matches!(
+        send(40, Destination::voice("+14155550199").unwrap()),
+        Err(IssueError::RateLimited {
+            limit: Limit::Destination,
+            ..
+        })
+    ));
+}

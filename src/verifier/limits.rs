@@ -93,13 +93,10 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             }
         };
         add(Limit::Destination, &|| {
+            let (kind, value) = destination.limit_value();
             self.lookup.limit(
                 Limit::Destination,
-                &[
-                    destination.channel().as_str().as_bytes(),
-                    b":",
-                    destination.address().as_bytes(),
-                ],
+                &[kind.as_bytes(), b":", value.as_bytes()],
             )
         });
         let prefix = destination.prefix();
