@@ -51,18 +51,23 @@ impl RateLimit {
                 "a rate limit allows at least 1 event per 1 s to 7 days",
             ));
         }
+        const NS_PER_MS: i64 = 1_000_000;
         let period_ns = i64::try_from(period.whole_nanoseconds()).unwrap_or(i64::MAX);
-        let interval_ns = period_ns / i64::from(count);
-        if interval_ns < 1_000_000 {
+        if period_ns / i64::from(count) < NS_PER_MS {
             return Err(ConfigError::Policy(
                 "a rate limit allows at most 1 event per millisecond on average",
             ));
         }
+        // The state moves in whole milliseconds: the spacing is rounded up,
+        // so the limit is never looser than asked (rounded down, 1000 per
+        // 1.999 s would space events 1 ms apart: twice the rate).
+        let per_event = i64::from(count) * NS_PER_MS;
+        let interval_ns = (period_ns + per_event - 1) / per_event * NS_PER_MS;
         Ok(RateLimit {
             count,
             period,
             interval_ns,
-            tolerance_ns: period_ns - interval_ns,
+            tolerance_ns: (period_ns - interval_ns).max(0),
         })
     }
 
@@ -108,8 +113,11 @@ mod tests {
 
     /// The algorithm in `time::Duration` arithmetic, as it was first written.
     fn reference(l: &RateLimit, tat: Option<Timestamp>, now: Timestamp) -> Decision {
-        let interval = l.period / l.count;
-        let tolerance = l.period - interval;
+        // The spacing rounded up to whole milliseconds, as `new` does.
+        let per_event = i128::from(l.count) * 1_000_000;
+        let ms = (l.period.whole_nanoseconds() + per_event - 1) / per_event;
+        let interval = Duration::milliseconds(ms as i64);
+        let tolerance = (l.period - interval).max(Duration::ZERO);
         let tat = tat.map_or(now, |t| t.max(now));
         if tat.since(now) <= tolerance {
             Decision::Allow {
@@ -120,6 +128,23 @@ mod tests {
                 retry_after: tat.saturating_add(-tolerance),
             }
         }
+    }
+
+    #[test]
+    fn a_spacing_of_a_fraction_of_a_millisecond_is_rounded_up_not_down() {
+        // Found by an audit: 1000 per 1.999 s spaced events 1 ms apart.
+        let l = RateLimit::new(1_000, Duration::milliseconds(1_999)).unwrap();
+        let (mut tat, mut allowed) = (None, 0u32);
+        for ms in 0..20_000 {
+            if let Decision::Allow { new_tat } = l.decide(tat, Timestamp::from_millis(ms)) {
+                tat = Some(new_tat);
+                allowed += 1;
+            }
+        }
+        // At most the burst and then one per 2 ms: never above 1000 per
+        // 1.999 s plus the burst.
+        assert!(allowed <= 1_000 + 20_000 / 2, "{allowed}");
+        assert!(f64::from(allowed) <= 1_000.0 + 20_000.0 * 1_000.0 / 1_999.0);
     }
 
     #[test]
