@@ -94,8 +94,10 @@ pub(crate) struct ConversionRecord {
     pub prev_verified: u32,
 }
 
-/// One live challenge of a (subject, purpose).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One live challenge of a (subject, purpose). `Debug` leaves out the nonce
+/// (with it, an id for this challenge could be made) and, through
+/// [`StoredTag`], the digests.
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) struct ChallengeRecord {
     pub nonce: [u8; 16],
     pub created_at: Timestamp,
@@ -118,6 +120,27 @@ pub(crate) struct ChallengeRecord {
     pub context: Option<StoredTag>,
     /// Digests of the live codes, oldest first; empty once cancelled.
     pub codes: Codes,
+}
+
+impl std::fmt::Debug for ChallengeRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChallengeRecord")
+            .field("nonce", &"<redacted>")
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .field("next_send_at", &self.next_send_at)
+            .field("sends", &self.sends)
+            .field("attempts", &self.attempts)
+            .field("purpose", &self.purpose)
+            .field("subject", &self.subject)
+            .field("destination", &self.destination)
+            .field("alternates", &self.alternates)
+            .field("locale", &self.locale)
+            .field("details", &self.details)
+            .field("context", &self.context)
+            .field("codes", &self.codes)
+            .finish()
+    }
 }
 
 /// The digests of a challenge's live codes, oldest first. The first is kept
@@ -184,11 +207,21 @@ impl FromIterator<StoredTag> for Codes {
     }
 }
 
-/// A digest with the id of the key that made it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A digest with the id of the key that made it. `Debug` shows the key id
+/// only: a digest is not for logs.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct StoredTag {
     pub key: KeyId,
     pub tag: Tag,
+}
+
+impl std::fmt::Debug for StoredTag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredTag")
+            .field("key", &self.key)
+            .field("tag", &"<redacted>")
+            .finish()
+    }
 }
 
 /// A subject with no failures and no lock: what a success leaves. (With no
@@ -630,6 +663,19 @@ pub(crate) mod tests {
             last_failure_at: Timestamp::from_millis(5),
             lock: Lock::Until(Timestamp::from_millis(99)),
         })
+    }
+
+    #[test]
+    fn debug_shows_neither_the_nonce_nor_a_digest() {
+        // The sample's nonce is [9; 16]; its digests [4; 32], [5; 32], [6; 32].
+        let shown = format!("{:?}", sample_challenge());
+        for byte in [9u8, 4, 5, 6] {
+            let run = format!("{byte}, {byte}, {byte}, {byte}");
+            assert!(!shown.contains(&run), "{shown}");
+        }
+        assert!(shown.contains("nonce: \"<redacted>\""), "{shown}");
+        assert!(shown.contains("tag: \"<redacted>\""), "{shown}");
+        assert!(shown.contains("attempts"), "{shown}");
     }
 
     #[test]
