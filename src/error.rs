@@ -281,8 +281,12 @@ pub enum VerifyError {
         /// When the lock ends by itself, if it does.
         until: Option<OffsetDateTime>,
     },
-    /// The client key made too many attempts across challenges; nothing was
-    /// checked. Try again after `retry_after`.
+    /// The client key made too many attempts across challenges. Usually
+    /// nothing was checked; when the client's charge lost a race with its
+    /// other attempts, the guess was checked and counted but its answer is
+    /// withheld (a right code so answered is used up, and the challenge then
+    /// reads as unknown). Try again after `retry_after`, with a new code if
+    /// the challenge is gone.
     #[error("too many attempts from this client; try again later")]
     RateLimited {
         /// The limit that tripped.

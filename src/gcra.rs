@@ -61,13 +61,15 @@ impl RateLimit {
         // The state moves in whole milliseconds: the spacing is rounded up,
         // so the limit is never looser than asked (rounded down, 1000 per
         // 1.999 s would space events 1 ms apart: twice the rate).
+        // The burst stays `count` (a tolerance of `count - 1` spacings), so
+        // rounding only slows the steady rate, never shrinks the burst.
         let per_event = i64::from(count) * NS_PER_MS;
         let interval_ns = (period_ns + per_event - 1) / per_event * NS_PER_MS;
         Ok(RateLimit {
             count,
             period,
             interval_ns,
-            tolerance_ns: (period_ns - interval_ns).max(0),
+            tolerance_ns: (i64::from(count) - 1) * interval_ns,
         })
     }
 
@@ -117,7 +119,7 @@ mod tests {
         let per_event = i128::from(l.count) * 1_000_000;
         let ms = (l.period.whole_nanoseconds() + per_event - 1) / per_event;
         let interval = Duration::milliseconds(ms as i64);
-        let tolerance = (l.period - interval).max(Duration::ZERO);
+        let tolerance = interval * (l.count - 1);
         let tat = tat.map_or(now, |t| t.max(now));
         if tat.since(now) <= tolerance {
             Decision::Allow {
@@ -145,6 +147,16 @@ mod tests {
         // 1.999 s plus the burst.
         assert!(allowed <= 1_000 + 20_000 / 2, "{allowed}");
         assert!(f64::from(allowed) <= 1_000.0 + 20_000.0 * 1_000.0 / 1_999.0);
+        // The burst stays whole whatever the rounding: 3 per second, or 600.
+        for count in [3u32, 7, 600, 1_000] {
+            let l = RateLimit::new(count, Duration::seconds(1)).unwrap();
+            let (mut tat, mut burst) = (None, 0u32);
+            while let Decision::Allow { new_tat } = l.decide(tat, Timestamp::from_millis(0)) {
+                tat = Some(new_tat);
+                burst += 1;
+            }
+            assert_eq!(burst, count);
+        }
     }
 
     #[test]

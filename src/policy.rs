@@ -310,8 +310,9 @@ impl Policy {
     }
 
     /// How long a subject's failure count is kept after its last failure, or
-    /// after its lock ends (default 30 days; at least 1 day and at least the
-    /// lockout): a bound on storage for subjects that stop trying.
+    /// after its lock ends, whichever is later (default 30 days; at least 1
+    /// day and at least the lockout): a bound on storage for subjects that
+    /// stop trying.
     pub fn failure_memory(mut self, d: Duration) -> Self {
         self.failure_memory = d;
         self
