@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use time::Duration;
-use vericode::{IssueError, Lockout, VerifyError};
+use vericode::{IssueError, Lockout, Ticket, VerifyError};
 
 /// Fails `n` times on fresh challenges of `subject`, moving past each expiry.
 fn fail_n(f: &Fixture, subject: &str, n: u32) {
@@ -130,31 +130,40 @@ fn failures_are_forgotten_after_the_failure_memory() {
     assert!(block_on(f.verifier.issue(&login("u1"))).is_ok());
 }
 
-#[test]
-fn a_guess_is_compared_with_no_more_codes_than_the_budget_has_left() {
-    // Found by an audit: a guess counted one failure per live code, checked
-    // only against the budget before it, so with 3 live codes a budget of
-    // 100 allowed 102 comparisons. Now a guess meets only the newest codes
-    // the budget still covers.
+/// A challenge of subject "u1" under a failure budget of `max_failures`
+/// (resends without a cooldown): one wrong guess while one code is live,
+/// then `resends` more codes. Answers the ticket and every code sent, oldest
+/// first.
+fn one_failure_then_resends(max_failures: u32, resends: usize) -> (Fixture, Ticket, Vec<String>) {
     let f = fixture_with(
         relaxed()
-            .max_failures(5)
+            .max_failures(max_failures)
             .resend_cooldown(Duration::ZERO, Duration::ZERO),
     );
     let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let first = f.verifier.delivery().last_code().unwrap();
-    // One code live: a wrong guess costs 1 (4 left).
     let r = block_on(f.verifier.verify(t.challenge_id(), &wrong(&first)));
     assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
-    block_on(f.verifier.resend(t.challenge_id())).unwrap();
-    block_on(f.verifier.resend(t.challenge_id())).unwrap();
-    let codes: Vec<String> = f
+    for _ in 0..resends {
+        block_on(f.verifier.resend(t.challenge_id())).unwrap();
+    }
+    let codes = f
         .verifier
         .delivery()
         .sent()
         .into_iter()
         .map(|m| m.code)
         .collect();
+    (f, t, codes)
+}
+
+#[test]
+fn a_guess_is_compared_with_no_more_codes_than_the_budget_has_left() {
+    // Found by an audit: a guess counted one failure per live code, checked
+    // only against the budget before it, so with 3 live codes a budget of
+    // 100 allowed 102 comparisons. Now a guess meets only the newest codes
+    // the budget still covers. One failure so far (4 left), three codes live.
+    let (f, t, codes) = one_failure_then_resends(5, 2);
     assert_eq!(codes.len(), 3);
     let guess = (0..1_000_000u32)
         .map(|n| format!("{n:06}"))
@@ -173,18 +182,8 @@ fn a_guess_is_compared_with_no_more_codes_than_the_budget_has_left() {
 
 #[test]
 fn with_one_comparison_left_the_newest_code_still_verifies() {
-    let f = fixture_with(
-        relaxed()
-            .max_failures(2)
-            .resend_cooldown(Duration::ZERO, Duration::ZERO),
-    );
-    let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
-    let first = f.verifier.delivery().last_code().unwrap();
-    let r = block_on(f.verifier.verify(t.challenge_id(), &wrong(&first)));
-    assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
-    block_on(f.verifier.resend(t.challenge_id())).unwrap();
-    let newest = f.verifier.delivery().last_code().unwrap();
-    block_on(f.verifier.verify(t.challenge_id(), &newest)).unwrap();
+    let (f, t, codes) = one_failure_then_resends(2, 1);
+    block_on(f.verifier.verify(t.challenge_id(), &codes[1])).unwrap();
 }
 
 #[test]
