@@ -30,12 +30,13 @@ pub async fn run(url: &str) -> Result<(), Box<dyn Error>> {
     let (secret, lookup) = (SecretKey::generate(), SecretKey::generate());
 
     println!("Server A and server B each open their own connection to Redis.");
+    let store_a = RedisStore::connect(url)
+        .await?
+        .with_prefix("vericode-example:")?;
+    // At startup: refuses a Redis that may evict records, loads the script.
+    store_a.load_scripts().await?;
     let server_a = Verifier::builder()
-        .store(
-            RedisStore::connect(url)
-                .await?
-                .with_prefix("vericode-example:")?,
-        )
+        .store(store_a)
         .delivery(RecordingDelivery::new()) // A's SMS sender; stands in for Ana's phone
         .signing_key(KeyId::new(1), secret.clone())
         .lookup_key(lookup.clone())

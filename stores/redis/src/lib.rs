@@ -10,6 +10,7 @@
 //! let store = RedisStore::connect("redis://127.0.0.1:6379/")
 //!     .await?
 //!     .with_prefix("myapp:otp:")?;
+//! store.load_scripts().await?; // refuses a Redis that may evict records
 //! let verifier = Verifier::builder()
 //!     .store(store)
 //!     .delivery(RecordingDelivery::new()) // your SMS or email sender
@@ -42,10 +43,24 @@
 //!   write, so they are never reused (the odds of a repeat for one key are
 //!   2⁻⁶⁴ per write) and need no counter key, which on Redis Cluster would live
 //!   in another slot than the records.
-//! - **Expiry.** Every put also sets `PEXPIREAT` to its `expires_at`, so Redis
-//!   drops records by itself. That uses the Redis server's clock: keep the
-//!   servers' clocks in sync (NTP). The verifier keeps challenges 10 minutes
-//!   past their expiry, so a skew below that never drops a live one.
+//! - **Expiry.** Every put also sets `PEXPIREAT` to its `expires_at` plus
+//!   [`EXPIRY_SLACK_MS`] (10 minutes), so Redis drops records by itself.
+//!   Reads and commits decide by the verifier's clock (the `e` field); Redis
+//!   drops by its own, so the slack keeps a Redis clock up to 10 minutes
+//!   ahead from dropping a record still counted (a rate limit's state expires
+//!   when the limit is refilled). Keep the clocks in sync (NTP).
+//! - **Eviction.** Every record has a TTL, so under any `maxmemory-policy`
+//!   but `noeviction` a Redis at its `maxmemory` may drop live records:
+//!   failure counts, attempts and send limits would be forgotten. Run it
+//!   with `noeviction` (or no `maxmemory`): a full Redis then refuses writes,
+//!   and the verifier fails closed. [`RedisStore::load_scripts`] refuses a
+//!   Redis that may evict.
+//! - **Durability.** A write is acknowledged by the primary alone (no
+//!   `WAIT`). A restart without persistence, or a failover to a replica that
+//!   had not received the last writes, brings back older records: counted
+//!   attempts, failures and sends come back lower. For the counts to survive
+//!   those, enable AOF persistence (`appendfsync everysec` loses at most a
+//!   second) and fail over with care.
 //! - **Redis Cluster.** The group (a keyed hash of the subject, or of the value a
 //!   limit counts) is the hash tag, so
 //!   all keys of one commit live in one slot and the script runs on one node.
@@ -81,9 +96,19 @@ pub const DEFAULT_PREFIX: &str = "vericode:";
 /// The longest key prefix accepted.
 pub const MAX_PREFIX_LEN: usize = 128;
 
+/// How long past its `expires_at` Redis keeps a record (its `PEXPIREAT`), in
+/// milliseconds: ten minutes.
+/// Reads and commits decide expiry by the verifier's clock (the `e` field);
+/// Redis drops a record by its own. The slack keeps a Redis clock that runs
+/// ahead of the servers' (up to this much) from dropping a record the
+/// verifier still counts, such as a rate limit's state, which expires when
+/// its limit is fully refilled: a record dropped early refunds sends.
+pub const EXPIRY_SLACK_MS: i64 = 10 * 60 * 1000;
+
 /// The commit script. `KEYS`: the keys written. `ARGV[1]`: now (ms); then
-/// four arguments per write: the expected version (`""`: must be absent), the
-/// new version (`""`: delete), `expires_at` (ms) and the record's bytes.
+/// five arguments per write: the expected version (`""`: must be absent), the
+/// new version (`""`: delete), `expires_at` (ms), when Redis may drop it (ms,
+/// `expires_at` plus [`EXPIRY_SLACK_MS`]) and the record's bytes.
 /// Answers 1 when every write was applied, 0 when none was (a conflict).
 const COMMIT_LUA: &str = r#"
 local now = tonumber(ARGV[1])
@@ -97,7 +122,7 @@ for i = 1, #KEYS do
     end
     if e <= now then v = false end
   end
-  local expected = ARGV[2 + (i - 1) * 4]
+  local expected = ARGV[2 + (i - 1) * 5]
   if expected == '' then
     if v then return 0 end
   elseif v ~= expected then
@@ -105,13 +130,13 @@ for i = 1, #KEYS do
   end
 end
 for i = 1, #KEYS do
-  local base = 2 + (i - 1) * 4
+  local base = 2 + (i - 1) * 5
   local version = ARGV[base + 1]
   if version == '' then
     redis.call('DEL', KEYS[i])
   else
-    redis.call('HSET', KEYS[i], 'v', version, 'e', ARGV[base + 2], 'd', ARGV[base + 3])
-    redis.call('PEXPIREAT', KEYS[i], ARGV[base + 2])
+    redis.call('HSET', KEYS[i], 'v', version, 'e', ARGV[base + 2], 'd', ARGV[base + 4])
+    redis.call('PEXPIREAT', KEYS[i], ARGV[base + 3])
   end
 end
 return 1
@@ -133,7 +158,8 @@ static COMMIT: LazyLock<Script> = LazyLock::new(|| Script::new(COMMIT_LUA));
 pub enum RedisStoreError {
     /// Redis could not be reached, the connection dropped or timed out, the
     /// URL is not valid, or a cluster was not ready (`MOVED` after retries,
-    /// `CLUSTERDOWN`). Nothing is known to have been written: retry later.
+    /// `CLUSTERDOWN`). A commit that timed out may still have been applied
+    /// (the verifier fails closed either way): retry later.
     #[error("could not reach Redis")]
     Connection(#[source] RedisError),
     /// The commit script failed to load or run (a key holding another type,
@@ -158,6 +184,33 @@ pub enum RedisStoreError {
     /// The key prefix is not allowed.
     #[error("invalid key prefix: {0}")]
     InvalidPrefix(&'static str),
+    /// Redis has a `maxmemory` and an eviction policy other than
+    /// `noeviction` (named here), so it may drop live records at its memory
+    /// limit: set `maxmemory-policy noeviction` (see
+    /// [`RedisStore::load_scripts`]).
+    #[error(
+        "Redis may evict vericode's records (maxmemory-policy {0}): set maxmemory-policy to noeviction"
+    )]
+    EvictionPolicy(String),
+}
+
+/// Refuses an `INFO memory` answer that shows a `maxmemory` with an eviction
+/// policy other than `noeviction`.
+fn check_eviction(info: &str) -> Result<(), RedisStoreError> {
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.trim().strip_prefix(name)?.strip_prefix(':'))
+            .map(str::trim)
+    };
+    let (Some(max), Some(policy)) = (field("maxmemory"), field("maxmemory_policy")) else {
+        return Err(RedisStoreError::Reply(
+            "INFO memory without maxmemory or maxmemory_policy",
+        ));
+    };
+    if max != "0" && policy != "noeviction" {
+        return Err(RedisStoreError::EvictionPolicy(policy.to_owned()));
+    }
+    Ok(())
 }
 
 impl RedisStoreError {
@@ -335,11 +388,25 @@ impl<C> RedisStore<C>
 where
     C: ConnectionLike + Clone + Send + Sync + 'static,
 {
-    /// Loads the commit script into Redis now (one round trip), so the first
-    /// commit needs no `SCRIPT LOAD`. Optional: a commit loads it when Redis
-    /// answers `NOSCRIPT` (after a restart or `SCRIPT FLUSH`).
+    /// Checks that Redis will not evict records, then loads the commit script
+    /// (two round trips), so the first commit needs no `SCRIPT LOAD`. Call it
+    /// at startup: a commit would load the script by itself (when Redis
+    /// answers `NOSCRIPT`), but nothing else checks the eviction policy.
+    ///
+    /// Every record has a TTL, so under any eviction policy but `noeviction`
+    /// a Redis at its `maxmemory` may drop live ones, which would forget
+    /// failure counts, attempts and send limits. With a `maxmemory` set and
+    /// another policy this answers [`RedisStoreError::EvictionPolicy`] (with
+    /// no `maxmemory`, Redis never evicts). It reads `INFO memory`, which
+    /// the connection's user must be allowed.
     pub async fn load_scripts(&self) -> Result<(), RedisStoreError> {
         let mut conn = self.conn.clone();
+        let info: String = redis::cmd("INFO")
+            .arg("memory")
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| RedisStoreError::classify(e, false))?;
+        check_eviction(&info)?;
         COMMIT
             .load_async(&mut conn)
             .await
@@ -391,10 +458,11 @@ where
                     cmd.arg(expected)
                         .arg(rng.next_u64().to_string())
                         .arg(expires_at.as_millis())
+                        .arg(expires_at.as_millis().saturating_add(EXPIRY_SLACK_MS))
                         .arg(record.encode());
                 }
                 Write::Delete { .. } => {
-                    cmd.arg(expected).arg("").arg("").arg("");
+                    cmd.arg(expected).arg("").arg("").arg("").arg("");
                 }
                 // A kind of write this version does not know: refuse it
                 // rather than guess.
@@ -542,5 +610,38 @@ fn push_hex(out: &mut String, bytes: &[u8]) {
     for b in bytes {
         out.push(char::from(HEX[usize::from(b >> 4)]));
         out.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(max: &str, policy: &str) -> String {
+        format!(
+            "# Memory\r\nused_memory:1000\r\nmaxmemory:{max}\r\nmaxmemory_human:0B\r\nmaxmemory_policy:{policy}\r\n"
+        )
+    }
+
+    #[test]
+    fn only_a_redis_that_may_evict_is_refused() {
+        assert!(check_eviction(&info("0", "noeviction")).is_ok());
+        assert!(check_eviction(&info("0", "volatile-lru")).is_ok());
+        assert!(check_eviction(&info("4194304", "noeviction")).is_ok());
+        for policy in [
+            "volatile-lru",
+            "allkeys-lru",
+            "volatile-ttl",
+            "allkeys-random",
+        ] {
+            match check_eviction(&info("4194304", policy)) {
+                Err(RedisStoreError::EvictionPolicy(p)) => assert_eq!(p, policy),
+                other => panic!("{policy}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            check_eviction("# Memory\r\nused_memory:1000\r\n"),
+            Err(RedisStoreError::Reply(_))
+        ));
     }
 }

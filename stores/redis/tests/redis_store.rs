@@ -353,11 +353,12 @@ async fn key_layout_and_server_side_expiry() {
     assert_eq!(e, expires_at.as_millis());
     let v: String = raw.hget(&name, "v").await.unwrap();
     assert!(v.parse::<u64>().is_ok());
-    // PEXPIREAT set to expires_at: the TTL is the ten minutes left.
+    // PEXPIREAT set to expires_at plus the slack: the ten minutes left and
+    // ten more.
     let pttl: i64 = raw.pttl(&name).await.unwrap();
     assert!(
-        pttl > 9 * 60 * 1000 && pttl <= 10 * 60 * 1000,
-        "PTTL {pttl} ms, expected about 10 minutes"
+        pttl > 19 * 60 * 1000 && pttl <= 20 * 60 * 1000,
+        "PTTL {pttl} ms, expected about 20 minutes"
     );
     let pttl_subject: i64 = raw.pttl(store.redis_key(&subject)).await.unwrap();
     assert!(pttl_subject > 30 * 24 * 3600 * 1000);
@@ -372,6 +373,91 @@ async fn key_layout_and_server_side_expiry() {
         outside.iter().all(|k| k.starts_with(&prefix)),
         "{outside:?}"
     );
+}
+
+/// Found by an audit: with Redis's clock ahead of the verifier's, a record
+/// whose expiry was near (a rate limit's state expires when the limit is
+/// refilled) was dropped by Redis at once, refunding sends. Redis now keeps
+/// every record `EXPIRY_SLACK_MS` past its expiry.
+#[tokio::test]
+async fn a_redis_clock_ahead_of_the_servers_drops_no_record_they_still_count() {
+    let Some(redis) = redis_for("a_redis_clock_ahead_of_the_servers_drops_no_record") else {
+        return;
+    };
+    let store = RedisStore::new(connection(&redis.url).await)
+        .with_prefix(unique_prefix("skew"))
+        .unwrap();
+    // The verifier's clock 150 s behind Redis's: a record it keeps for 100 s
+    // more is already past its expiry by Redis's clock.
+    let verifier_now = now().saturating_add(Duration::seconds(-150));
+    let mut group = [0u8; 16];
+    group[..8].copy_from_slice(&now().as_millis().to_be_bytes());
+    let key = StoreKey::new(KeyKind::Rate, group, [0, 0, 0, 0, 0, 0, 0, 1]);
+    let write = Write::Put {
+        key,
+        record: sample_record(),
+        expected: None,
+        expires_at: verifier_now.saturating_add(Duration::seconds(100)),
+    };
+    assert_eq!(
+        store.commit(&[write], verifier_now).await.unwrap(),
+        Commit::Applied
+    );
+    let read = store.get_many(&[key], verifier_now).await.unwrap();
+    assert!(
+        read[0].is_some(),
+        "Redis dropped a record the verifier counts"
+    );
+    // And the verifier's clock still decides: past its expiry, it reads absent.
+    let later = verifier_now.saturating_add(Duration::seconds(101));
+    assert!(store.get_many(&[key], later).await.unwrap()[0].is_none());
+}
+
+/// Found by an audit: under an eviction policy, a Redis at its `maxmemory`
+/// drops live records (failure counts, limits). `load_scripts` refuses one
+/// that may evict.
+#[tokio::test]
+async fn load_scripts_refuses_a_redis_that_may_evict() {
+    let Some(redis) = redis_for("load_scripts_refuses_a_redis_that_may_evict") else {
+        return;
+    };
+    let store = RedisStore::new(connection(&redis.url).await)
+        .with_prefix(unique_prefix("evict"))
+        .unwrap();
+    let mut raw = connection(&redis.url).await;
+    let get = |name: &'static str| redis::cmd("CONFIG").arg("GET").arg(name).clone();
+    let set =
+        |name: &str, value: &str| redis::cmd("CONFIG").arg("SET").arg(name).arg(value).clone();
+    let Ok((_, max)): Result<(String, String), _> = get("maxmemory").query_async(&mut raw).await
+    else {
+        report(format_args!(
+            "SKIPPED eviction check: CONFIG is not allowed here"
+        ));
+        return;
+    };
+    let (_, policy): (String, String) =
+        get("maxmemory-policy").query_async(&mut raw).await.unwrap();
+    let () = set("maxmemory", "1gb").query_async(&mut raw).await.unwrap();
+    let () = set("maxmemory-policy", "volatile-lru")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let refused = store.load_scripts().await;
+    let () = set("maxmemory-policy", "noeviction")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let accepted = store.load_scripts().await;
+    let () = set("maxmemory", &max).query_async(&mut raw).await.unwrap();
+    let () = set("maxmemory-policy", &policy)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&refused, Err(RedisStoreError::EvictionPolicy(p)) if p == "volatile-lru"),
+        "{refused:?}"
+    );
+    accepted.unwrap();
 }
 
 #[tokio::test]
