@@ -7,8 +7,9 @@ mod common;
 use common::*;
 use time::Duration;
 use vericode::{
-    Context, Destination, Details, IssueError, IssueRequest, Locale, MessageError, Purpose,
-    Subject, VerifyError,
+    Context, Destination, Details, IssueError, IssueRequest, KeyId, Locale, ManualClock,
+    MemoryStore, MessageError, Purpose, RecordingDelivery, Subject, TemplateKind, Verifier,
+    VerifyError,
 };
 
 fn payment(details: &Details) -> IssueRequest {
@@ -99,4 +100,60 @@ fn details_too_long_for_one_sms_are_refused_before_sending() {
     );
     assert!(f.verifier.delivery().sent().is_empty());
     assert!(f.store.writes().is_empty());
+}
+
+#[test]
+fn no_channel_sends_a_code_for_details_its_template_does_not_show() {
+    // Found by an audit: only the SMS path checked that its template shows
+    // `{action}`; an email or voice template without it sent the code for
+    // the details without them.
+    let no_action = vericode::Messages::builder()
+        .template(
+            Locale::En,
+            TemplateKind::EmailText,
+            None,
+            "Your {app} code is {code}.",
+        )
+        .template(Locale::En, TemplateKind::EmailHtml, None, "<p>{code}</p>")
+        .template(
+            Locale::En,
+            TemplateKind::Voice,
+            None,
+            "Your {app} code is {code}.",
+        )
+        .build()
+        .unwrap();
+    let verifier = Verifier::builder()
+        .store(MemoryStore::new())
+        .delivery(RecordingDelivery::new())
+        .clock(ManualClock::new(start()))
+        .policy(relaxed())
+        .signing_key(KeyId::new(1), key(1))
+        .messages(no_action)
+        .app_name("Acme")
+        .build()
+        .unwrap();
+    let pay = Details::new("approve a payment of 9999.00 EUR to MALLORY").unwrap();
+    let to = [
+        Destination::email("ana@example.com").unwrap(),
+        Destination::voice("+14155550123").unwrap(),
+    ];
+    for (i, to) in to.into_iter().enumerate() {
+        let subject = |s: &str| Subject::new(&format!("{s}-{i}")).unwrap();
+        let req =
+            IssueRequest::new(Purpose::StepUp, subject("paying"), to.clone()).details(pay.clone());
+        let r = block_on(verifier.issue(&req));
+        assert!(
+            matches!(r, Err(IssueError::Message(MessageError::DetailsNotShown))),
+            "{to:?}: {r:?}"
+        );
+        // Without details the same templates serve.
+        let plain = IssueRequest::new(Purpose::StepUp, subject("plain"), to.clone());
+        block_on(verifier.issue(&plain)).unwrap();
+    }
+    assert_eq!(
+        verifier.delivery().sent().len(),
+        2,
+        "only the plain messages went"
+    );
 }

@@ -233,23 +233,33 @@ impl Messages {
             minutes: minutes_text.as_str(),
             duration: duration.as_str(),
         };
-        let template = |kind| self.template(locale, kind, purpose);
+        // With details, every template of the message that shows the code
+        // must show them too (an email subject without the code need not);
+        // the SMS path picks among its two.
+        let template = |kind| -> Result<&Template, MessageError> {
+            let t = self.template(locale, kind, purpose);
+            if details.is_some() && t.has(template::Field::Code) && !t.has(template::Field::Action)
+            {
+                return Err(MessageError::DetailsNotShown);
+            }
+            Ok(t)
+        };
         Ok(match channel {
             Channel::Sms => return self.sms(locale, purpose, &v, details.is_some()),
             Channel::Email => Rendered::email(
-                template(TemplateKind::EmailSubject).render(&v, Escape::None, 0),
-                template(TemplateKind::EmailText).render(&v, Escape::None, 0),
-                template(TemplateKind::EmailHtml).render(&v, Escape::Html, 0),
+                template(TemplateKind::EmailSubject)?.render(&v, Escape::None, 0),
+                template(TemplateKind::EmailText)?.render(&v, Escape::None, 0),
+                template(TemplateKind::EmailHtml)?.render(&v, Escape::Html, 0),
             ),
             Channel::Voice => {
                 let spoken = spell_out(code);
                 v.code = &spoken;
-                let script = template(TemplateKind::Voice).render(&v, Escape::None, 0);
+                let script = template(TemplateKind::Voice)?.render(&v, Escape::None, 0);
                 Rendered::plain(Channel::Voice, script)
             }
             Channel::Custom(_) => Rendered::plain(
                 channel.clone(),
-                template(TemplateKind::Sms).render(&v, Escape::None, 0),
+                template(TemplateKind::Sms)?.render(&v, Escape::None, 0),
             ),
         })
     }

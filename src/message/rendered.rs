@@ -145,4 +145,10 @@ pub enum MessageError {
         /// The most one segment holds in that encoding.
         limit: usize,
     },
+    /// The message carries transaction details but its template for this
+    /// channel does not show them (`{action}`): a code must never approve
+    /// details the person was not shown, so nothing was sent. Add
+    /// `{action}` to the template (for email, to the text and HTML bodies).
+    #[error("the message template does not show the transaction details ({{action}})")]
+    DetailsNotShown,
 }
