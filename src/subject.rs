@@ -115,10 +115,27 @@ pub const MAX_DETAILS_LEN: usize = 80;
 pub struct Details(Arc<str>);
 
 impl Details {
-    /// Details: 1 to 80 characters without control characters.
+    /// Details: 1 to 80 characters without control characters, and without
+    /// the invisible ones that change how the rest reads: direction marks,
+    /// embeddings, overrides and isolates, zero-width characters, line and
+    /// paragraph separators, tags. Details often carry text the person did
+    /// not write (a payee's name), and a message must show them as they are.
+    /// (They may still hold digits that look like a code, or a string of the
+    /// form of an Android SMS Retriever app hash: keep text from others out
+    /// of them, or check it, if that matters to you.)
+    ///
+    /// ```
+    /// use vericode::Details;
+    /// assert!(Details::new("pay 1.00 EUR to ACME\u{202E}EMCA").is_err());
+    /// assert!(Details::new("pay 1.00 EUR to A\u{200B}CME").is_err());
+    /// assert!(Details::new("pay 1.00 EUR to Zoë").is_ok());
+    /// ```
     pub fn new(text: &str) -> Result<Details, InputError> {
         let n = text.chars().count();
-        if n == 0 || n > MAX_DETAILS_LEN || text.chars().any(char::is_control) {
+        if n == 0
+            || n > MAX_DETAILS_LEN
+            || text.chars().any(|c| c.is_control() || invisible(c))
+        {
             return Err(InputError::Details);
         }
         Ok(Details(Arc::from(text)))
@@ -128,6 +145,25 @@ impl Details {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Characters that are not seen but change how the text around them reads
+/// or breaks: Unicode's format characters (category Cf) in common use, and
+/// the line and paragraph separators.
+fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{E0000}'..='\u{E007F}'
+    )
 }
 
 impl fmt::Debug for Details {

@@ -125,3 +125,30 @@ fn malformed_and_foreign_challenge_ids() {
     let ok = block_on(f.verifier.verify(mine.challenge_id(), &my_code)).unwrap();
     assert_eq!(ok.subject().as_str(), "alice");
 }
+
+#[test]
+fn details_refuse_invisible_characters_that_change_how_they_read() {
+    // Found by an audit: details (often a payee's name, text someone else
+    // wrote) took direction overrides, isolates, zero-width characters and
+    // line separators, and the messages showed them as they were.
+    for bad in [
+        "pay 1.00 EUR to \u{202E}EMCA",
+        "pay 1.00 EUR to \u{2066}ACME\u{2069}",
+        "pay 1.00 EUR to AC\u{200B}ME",
+        "pay 1.00 EUR to ACME\u{2028}\u{2028}(test)",
+        "pay 1.00 EUR to \u{FEFF}ACME",
+        "pay 1.00 EUR to \u{200F}ACME",
+        "pay 1.00 EUR to ACME\u{E0041}",
+        "pay 1.00 EUR to AC\u{00AD}ME",
+    ] {
+        assert!(vericode::Details::new(bad).is_err(), "{bad:?}");
+    }
+    for good in [
+        "pay 1.00 EUR to Zoë Müller",
+        "pagar 1,00 € a Peña",
+        "支付 1.00 EUR 给 ACME",
+        "pay 1.00 EUR to ACME 🚀",
+    ] {
+        assert!(vericode::Details::new(good).is_ok(), "{good:?}");
+    }
+}
