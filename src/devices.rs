@@ -14,6 +14,15 @@ use zeroize::Zeroize;
 
 use crate::error::{InputError, StoreError};
 
+/// How soon after its verification a device may be remembered
+/// ([`Verifier::remember_device`](crate::Verifier::remember_device)): five
+/// minutes.
+///
+/// ```
+/// assert_eq!(vericode::REMEMBER_WITHIN, time::Duration::minutes(5));
+/// ```
+pub const REMEMBER_WITHIN: time::Duration = time::Duration::minutes(5);
+
 pub(crate) const SUBJECT_LEN: usize = 16;
 pub(crate) const ID_LEN: usize = 8;
 pub(crate) const SECRET_LEN: usize = 24;
@@ -118,4 +127,11 @@ pub enum DeviceError {
     /// The store failed; treat the device as not remembered.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// [`Verifier::remember_device`](crate::Verifier::remember_device) was
+    /// given a verification that cannot vouch for this device: older than
+    /// [`REMEMBER_WITHIN`](crate::REMEMBER_WITHIN), or of a code that proved a
+    /// new address (`Purpose::CredentialChange`). Remember devices right
+    /// after a login or step-up verification.
+    #[error("this verification cannot remember a device")]
+    NotEligible,
 }

@@ -32,7 +32,7 @@ pub use code::{
 };
 pub use delivery::{Delivery, Message, Never, Receipt, RecordingDelivery, SentMessage};
 pub use destination::{Channel, Destination, MAX_ADDRESS_LEN, MaskedDestination};
-pub use devices::{DeviceError, DeviceToken, RememberedDevice};
+pub use devices::{DeviceError, DeviceToken, REMEMBER_WITHIN, RememberedDevice};
 pub use error::{
     BoxError, CancelError, ConfigError, InputError, IssueError, StoreError, VerifyError,
 };

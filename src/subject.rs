@@ -132,10 +132,7 @@ impl Details {
     /// ```
     pub fn new(text: &str) -> Result<Details, InputError> {
         let n = text.chars().count();
-        if n == 0
-            || n > MAX_DETAILS_LEN
-            || text.chars().any(|c| c.is_control() || invisible(c))
-        {
+        if n == 0 || n > MAX_DETAILS_LEN || text.chars().any(|c| c.is_control() || invisible(c)) {
             return Err(InputError::Details);
         }
         Ok(Details(Arc::from(text)))

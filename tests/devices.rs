@@ -129,3 +129,40 @@ fn a_revocation_outlives_the_tokens_it_revoked_even_after_a_shorter_lifetime() {
     let _ = Policy::default();
     assert!(block_on(long.check_device(&Subject::new("u1").unwrap(), &token)).is_err());
 }
+
+#[test]
+fn only_a_fresh_verification_of_the_accounts_own_address_remembers_a_device() {
+    // Found by an audit: any `Verified`, of any purpose and any age, minted
+    // tokens, as many as asked; one kept from before a `forget_all_devices`
+    // minted working tokens after it.
+    let f = fixture();
+    let verify = |purpose: vericode::Purpose, subject: &str| {
+        let req = vericode::IssueRequest::new(
+            purpose,
+            Subject::new(subject).unwrap(),
+            vericode::Destination::email("ana@example.com").unwrap(),
+        );
+        let t = block_on(f.verifier.issue(&req)).unwrap();
+        let code = f.verifier.delivery().last_code().unwrap();
+        block_on(f.verifier.verify(t.challenge_id(), &code)).unwrap()
+    };
+    // A code that proved a new address does not vouch for the account.
+    let change = verify(vericode::Purpose::CredentialChange, "u1");
+    assert!(matches!(
+        block_on(f.verifier.remember_device(&change)),
+        Err(DeviceError::NotEligible)
+    ));
+    // A login verification remembers within five minutes, not after.
+    let login = verify(vericode::Purpose::LoginNewDevice, "u2");
+    f.clock.advance(vericode::REMEMBER_WITHIN);
+    assert!(block_on(f.verifier.remember_device(&login)).is_ok());
+    f.clock.advance(Duration::seconds(1));
+    let kept = block_on(f.verifier.remember_device(&login));
+    assert!(matches!(kept, Err(DeviceError::NotEligible)), "{kept:?}");
+    // So a verification kept past a revocation mints nothing.
+    block_on(f.verifier.forget_all_devices(&Subject::new("u2").unwrap())).unwrap();
+    assert!(matches!(
+        block_on(f.verifier.remember_device(&login)),
+        Err(DeviceError::NotEligible)
+    ));
+}

@@ -7,7 +7,9 @@ use crate::ct_eq::ct_eq;
 use rand::Rng;
 
 use crate::clock::Clock;
-use crate::devices::{DeviceError, DeviceToken, ID_LEN, RememberedDevice, SECRET_LEN};
+use crate::devices::{
+    DeviceError, DeviceToken, ID_LEN, REMEMBER_WITHIN, RememberedDevice, SECRET_LEN,
+};
 use crate::error::StoreError;
 use crate::keys::{DOMAIN_DEVICE, MacKey, Tag};
 use crate::record::{DeviceRecord, Record, StoredTag};
@@ -42,7 +44,13 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     /// default) or a revocation.
     ///
     /// It takes the [`Verified`] proof, so a device can only be remembered
-    /// after a successful verification of its subject.
+    /// after a successful verification of its subject: one made within the
+    /// last [`REMEMBER_WITHIN`] (call it right after `verify`), of a code
+    /// sent to one of the account's own destinations. A
+    /// [`Purpose::CredentialChange`](crate::Purpose::CredentialChange) code
+    /// proved a *new* address, not the account, so it cannot; nor can a
+    /// verification kept from earlier (before a `forget_all_devices`, say).
+    /// Both answer [`DeviceError::NotEligible`].
     ///
     /// ```
     /// # use vericode::*;
@@ -70,7 +78,11 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     pub async fn remember_device(
         &self,
         verified: &Verified,
-    ) -> Result<RememberedDevice, StoreError> {
+    ) -> Result<RememberedDevice, DeviceError> {
+        let fresh = self.now() <= verified.verified_at.saturating_add(REMEMBER_WITHIN);
+        if !fresh || *verified.purpose() == crate::Purpose::CredentialChange {
+            return Err(DeviceError::NotEligible);
+        }
         let subject = self.lookup.subject(verified.subject());
         let epoch_key = StoreKey::device_epoch(subject);
         self.update(&[epoch_key], |got, now| {
