@@ -352,6 +352,12 @@ fn a_new_device_is_challenged_then_remembered_until_revoked() {
         .set_cookie("device")
         .expect("the device cookie is cleared");
     assert!(cleared.starts_with("device=;") && cleared.contains("Max-Age=0"));
+    // It also ends the account's other sessions (found by an audit: "sign out
+    // everywhere" left them alive); the one that asked stays.
+    let r = s.get("/me", &[("session", &second_session)]);
+    assert_eq!(r.status, 401, "{r:?}");
+    let r = s.get("/me", &[("session", &session)]);
+    assert_eq!(r.status, 200, "{r:?}");
 
     // The old cookie is challenged again (past the cooldown the wrong
     // password above started).
@@ -371,6 +377,31 @@ fn a_new_device_is_challenged_then_remembered_until_revoked() {
     s.clock.advance(Duration::seconds(301));
     let r = s.login(ANA, &[("device", &device)]);
     assert_eq!(r.status, 202, "{r:?}");
+}
+
+#[test]
+fn a_remembered_device_does_not_make_the_password_an_unlimited_oracle() {
+    // Found by an audit: with a device cookie, the right password answered
+    // 200 at any time, and a wrong one 202 or 429, so guesses ran on with no
+    // limit. After 5 failures in 15 minutes the device no longer skips the
+    // code, and a right password gets a challenge like a wrong one.
+    let s = Service::start();
+    let (_, device) = s.sign_in(ANA);
+    let sent = s.sent_to(ANA.0);
+    for i in 0..5 {
+        let r = s.login((ANA.0, &format!("guess-{i}")), &[("device", &device)]);
+        assert_ne!(r.status, 200, "{r:?}");
+        assert!(r.set_cookies.is_empty());
+    }
+    s.clock.advance(Duration::seconds(31));
+    let r = s.login(ANA, &[("device", &device)]);
+    assert_eq!(r.status, 202, "a challenge, not a session: {r:?}");
+    assert!(r.set_cookies.is_empty());
+    assert_eq!(s.sent_to(ANA.0), sent + 1, "the owner gets the code");
+    // Once the window has passed, the device signs in again at once.
+    s.clock.advance(Duration::minutes(15));
+    let r = s.login(ANA, &[("device", &device)]);
+    assert_eq!(r.status, 200, "{r:?}");
 }
 
 #[test]
