@@ -21,7 +21,6 @@ use crate::message::Rendered;
 use crate::record::{ChallengeRecord, Codes, MAX_ALTERNATES, Record, StoredTag};
 use crate::store::{CodeStore, Commit, StoreKey, Version, Versioned, Write};
 
-use super::limits::ChargeError;
 use super::{
     EXPIRED_RETENTION, IssueRequest, MAX_TRIES, Ticket, Verifier, code_tag, context_tag,
     locked_until, subject_state,
@@ -279,12 +278,7 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
                     .iter()
                     .find(|c| c.limit == crate::limits::Limit::ConversionGuard)
                     .map(|c| *c.key.group());
-                self.charge(&list, prefetched).await.map_err(|e| match e {
-                    ChargeError::Limited { limit, retry_after } => {
-                        IssueError::RateLimited { limit, retry_after }
-                    }
-                    ChargeError::Store(e) => IssueError::Store(e),
-                })?;
+                self.charge(&list, prefetched).await?;
                 charged = true;
             }
 
@@ -539,12 +533,7 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
                         )
                     })
                     .collect();
-                self.charge(&charges, None).await.map_err(|e| match e {
-                    ChargeError::Limited { limit, retry_after } => {
-                        IssueError::RateLimited { limit, retry_after }
-                    }
-                    ChargeError::Store(e) => IssueError::Store(e),
-                })?;
+                self.charge(&charges, None).await?;
             }
             let rendered = self.render(record, destination, &code, minutes)?;
             let message = Message {

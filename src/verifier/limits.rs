@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use crate::challenge_id::ChallengeId;
 use crate::clock::{Clock, Timestamp};
 use crate::destination::Destination;
-use crate::error::StoreError;
+use crate::error::{IssueError, StoreError, VerifyError};
 use crate::gcra::{Decision, RateLimit};
 use crate::limits::{ClientKey, ConversionGuard, Limit, PrefixConversion};
 use crate::record::{ConversionRecord, RateRecord, Record};
@@ -64,6 +64,30 @@ pub(super) enum ChargeError {
 impl From<StoreError> for ChargeError {
     fn from(e: StoreError) -> Self {
         ChargeError::Store(e)
+    }
+}
+
+/// A refused charge is the operation's `RateLimited`; a store failure its
+/// store error.
+impl From<ChargeError> for IssueError {
+    fn from(e: ChargeError) -> Self {
+        match e {
+            ChargeError::Limited { limit, retry_after } => {
+                IssueError::RateLimited { limit, retry_after }
+            }
+            ChargeError::Store(e) => IssueError::Store(e),
+        }
+    }
+}
+
+impl From<ChargeError> for VerifyError {
+    fn from(e: ChargeError) -> Self {
+        match e {
+            ChargeError::Limited { limit, retry_after } => {
+                VerifyError::RateLimited { limit, retry_after }
+            }
+            ChargeError::Store(e) => e.into(),
+        }
     }
 }
 

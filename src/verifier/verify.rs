@@ -19,7 +19,7 @@ use crate::record::{CLEAN_SUBJECT, ChallengeRecord, Lock, Record, SubjectRecord}
 use crate::store::{CodeStore, Commit, StoreKey, Write};
 use crate::subject::{Context, Subject};
 
-use super::limits::{ChargeError, Credit};
+use super::limits::Credit;
 use super::{
     Attempt, MAX_TRIES, Step, Verified, Verifier, code_tag, context_tag, locked_until,
     subject_state,
@@ -165,17 +165,11 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             // The client's attempt is charged with the outcome, in the same
             // round trip; it is decided first, so a refused client learns nothing.
             let client_write = match &client_charge {
-                Some(c) => match self.decide_charge(
+                Some(c) => self.decide_charge(
                     c,
                     client_at.and_then(|i| got.get(i)).and_then(Option::as_ref),
                     now,
-                ) {
-                    Ok(w) => w,
-                    Err(ChargeError::Limited { limit, retry_after }) => {
-                        return Err(VerifyError::RateLimited { limit, retry_after });
-                    }
-                    Err(ChargeError::Store(e)) => return Err(e.into()),
-                },
+                )?,
                 None => None,
             };
 
@@ -311,13 +305,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             // one charge. (A right code answered so is consumed: the person
             // asks for a new code once the limit allows.)
             if let (Some(c), Some(Commit::Conflict)) = (client_charge, client_result) {
-                match self.charge(&[c], None).await {
-                    Ok(()) => {}
-                    Err(ChargeError::Limited { limit, retry_after }) => {
-                        return Err(VerifyError::RateLimited { limit, retry_after });
-                    }
-                    Err(ChargeError::Store(e)) => return Err(e.into()),
-                }
+                self.charge(&[c], None).await?;
             }
             let attempts_left = self
                 .policy
