@@ -84,8 +84,14 @@ impl fmt::Debug for SecretKey {
 /// A digest as stored: HMAC-SHA256 output.
 pub(crate) type Tag = [u8; 32];
 
-/// Domain separation strings: a digest made for one use never verifies for another.
-pub(crate) const DOMAIN_CODE: &[u8] = b"vericode/v1/code";
+/// Domain separation: a digest made for one use never verifies for another.
+///
+/// A code digest's input starts with one of these bytes (see
+/// `verifier::code_tag`); the other digests' inputs start with their
+/// domain's 32-bit length, whose first byte is 0.
+pub(crate) const CODE_INPUT: u8 = 0x81;
+/// [`CODE_INPUT`] for a code bound to details.
+pub(crate) const CODE_INPUT_BOUND: u8 = 0x82;
 pub(crate) const DOMAIN_CONTEXT: &[u8] = b"vericode/v1/context";
 pub(crate) const DOMAIN_DEVICE: &[u8] = b"vericode/v1/device";
 /// Domains of the lookup key's hashes (the subject's and the limits' strings
@@ -108,6 +114,14 @@ impl MacKey {
         for part in parts {
             absorb(&mut mac, part);
         }
+        mac.finalize().into_bytes().into()
+    }
+
+    /// HMAC of `msg` as it is: the caller's encoding must tell every field
+    /// apart, and start with a byte no other digest's input starts with.
+    pub(crate) fn tag_raw(&self, msg: &[u8]) -> Tag {
+        let mut mac = self.0.clone();
+        mac.update(msg);
         mac.finalize().into_bytes().into()
     }
 }
@@ -285,7 +299,7 @@ mod tests {
         let tag = ring()
             .get(KeyId::new(2))
             .unwrap()
-            .tag(DOMAIN_CODE, &[b"abc"]);
+            .tag(b"vericode/v1/code", &[b"abc"]);
         let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(hex, KAT);
     }
@@ -295,8 +309,8 @@ mod tests {
     fn length_prefix_separates_fields() {
         let r = ring();
         let k = r.current().1;
-        let a = k.tag(DOMAIN_CODE, &[b"ab", b"c"]);
-        let b = k.tag(DOMAIN_CODE, &[b"a", b"bc"]);
+        let a = k.tag(DOMAIN_DEVICE, &[b"ab", b"c"]);
+        let b = k.tag(DOMAIN_DEVICE, &[b"a", b"bc"]);
         assert_ne!(a, b);
         let c = k.tag(DOMAIN_CONTEXT, &[b"ab", b"c"]);
         assert_ne!(a, c);
@@ -306,8 +320,8 @@ mod tests {
     fn keys_differ_and_unknown_keys_give_none() {
         let r = ring();
         assert_eq!(r.current().0, KeyId::new(2));
-        let a = r.get(KeyId::new(2)).unwrap().tag(DOMAIN_CODE, &[b"x"]);
-        let b = r.get(KeyId::new(1)).unwrap().tag(DOMAIN_CODE, &[b"x"]);
+        let a = r.get(KeyId::new(2)).unwrap().tag(DOMAIN_DEVICE, &[b"x"]);
+        let b = r.get(KeyId::new(1)).unwrap().tag(DOMAIN_DEVICE, &[b"x"]);
         assert_ne!(a, b);
         assert!(r.get(KeyId::new(3)).is_none());
         assert!(tags_equal(&a, &a));

@@ -60,32 +60,91 @@ fn challenge_record_layout_is_pinned() {
     assert_eq!(&tail[6 + 32..], &[0, 2, b'e', b'n', 0]);
 }
 
+/// The code digest recomputed independently from the documented layout
+/// (README, "Security model"):
+/// `0x81 ‖ id[0..40] ‖ len(code) ‖ code` without details,
+/// `0x82 ‖ id[0..40] ‖ details digest ‖ len(code) ‖ code` with them, then
+/// `len(name) ‖ name` for a custom purpose. The id's last 16 bytes (the
+/// conversion hint) are not digested.
+fn documented_code_digest(
+    id: &vericode::ChallengeId,
+    details_digest: Option<&[u8]>,
+    code: &[u8],
+    custom_name: Option<&str>,
+) -> [u8; 32] {
+    use hmac::{KeyInit, Mac};
+    let id = b64decode(&id.to_string());
+    assert_eq!(id.len(), 56);
+    let mut msg = vec![if details_digest.is_some() { 0x82 } else { 0x81 }];
+    msg.extend_from_slice(&id[..40]);
+    msg.extend_from_slice(details_digest.unwrap_or_default());
+    msg.push(code.len() as u8);
+    msg.extend_from_slice(code);
+    if let Some(name) = custom_name {
+        msg.push(name.len() as u8);
+        msg.extend_from_slice(name.as_bytes());
+    }
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&[1u8; 32]).unwrap();
+    mac.update(&msg);
+    mac.finalize().into_bytes().into()
+}
+
 #[test]
 fn code_digest_is_hmac_sha256_over_the_documented_fields() {
-    // Recompute the stored digest independently from the documented layout:
-    // HMAC-SHA256(key, lp("vericode/v1/code") lp(purpose) lp(challenge id bytes 0..40)
-    //                  lp(context digest or empty) lp(code)), lp = u32 BE length + bytes.
-    // The id's last 16 bytes (the conversion hint) are not digested.
-    use hmac::{KeyInit, Mac};
     let f = fixture();
     let t = block_on(f.verifier.issue(&login("user-42"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
     let bytes = f.store.writes()[0].clone();
     let stored = &bytes[bytes.len() - 37..bytes.len() - 5];
+    let expect = documented_code_digest(t.challenge_id(), None, code.as_bytes(), None);
+    assert_eq!(&expect[..], stored);
+    let _ = RecordingDelivery::new();
+}
+
+#[test]
+fn bound_and_custom_purpose_digests_follow_the_documented_layout() {
+    use hmac::{KeyInit, Mac};
+    use vericode::{Destination, Details, IssueRequest, Purpose, Subject};
+    let f = fixture();
+    // Details: their digest is HMAC(lp("vericode/v1/context") ‖ lp(id[0..40]) ‖ lp(text)).
+    let text = "pay 42.00 EUR to ACME";
+    let req = IssueRequest::new(
+        Purpose::StepUp,
+        Subject::new("user-42").unwrap(),
+        Destination::sms("+14155550123").unwrap(),
+    )
+    .details(Details::new(text).unwrap());
+    let t = block_on(f.verifier.issue(&req)).unwrap();
+    let code = f.verifier.delivery().last_code().unwrap();
     let id = b64decode(&t.challenge_id().to_string());
-    assert_eq!(id.len(), 56);
-    let id = &id[..40];
     let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&[1u8; 32]).unwrap();
-    for part in [
-        &b"vericode/v1/code"[..],
-        b"login_new_device",
-        id,
-        b"",
-        code.as_bytes(),
-    ] {
+    for part in [&b"vericode/v1/context"[..], &id[..40], text.as_bytes()] {
         mac.update(&(part.len() as u32).to_be_bytes());
         mac.update(part);
     }
-    assert_eq!(&mac.finalize().into_bytes()[..], stored);
-    let _ = RecordingDelivery::new();
+    let details_digest: [u8; 32] = mac.finalize().into_bytes().into();
+    let expect = documented_code_digest(
+        t.challenge_id(),
+        Some(&details_digest),
+        code.as_bytes(),
+        None,
+    );
+    let record = f.store.writes().last().unwrap().clone();
+    assert!(record.windows(32).any(|w| w == details_digest));
+    assert!(record.windows(32).any(|w| w == expect));
+
+    // A custom purpose's name follows the code.
+    let name = "export.report";
+    let req = IssueRequest::new(
+        Purpose::custom(name).unwrap(),
+        Subject::new("user-42").unwrap(),
+        Destination::sms("+14155550123").unwrap(),
+    );
+    let t = block_on(f.verifier.issue(&req)).unwrap();
+    let code = f.verifier.delivery().last_code().unwrap();
+    let expect = documented_code_digest(t.challenge_id(), None, code.as_bytes(), Some(name));
+    let without_name = documented_code_digest(t.challenge_id(), None, code.as_bytes(), None);
+    let record = f.store.writes().last().unwrap().clone();
+    assert!(record.windows(32).any(|w| w == expect));
+    assert!(!record.windows(32).any(|w| w == without_name));
 }
