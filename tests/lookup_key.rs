@@ -61,6 +61,9 @@ fn plain_hashes() -> Vec<[u8; 16]> {
         limit(5, b"global"),
         limit(6, b"ip:203.0.113.7"),
         limit(7, b"+1"),
+        // The prefix as the verifier spells it.
+        limit(2, b"tel:+1"),
+        limit(7, b"tel:+1"),
     ]
 }
 
@@ -125,10 +128,11 @@ fn a_shared_store_without_a_lookup_key_is_refused_at_build() {
 fn store_keys_ids_and_device_tokens_carry_keyed_hashes_never_plain_ones() {
     let (groups, id_group, token_group) = groups_of_one_flow(key(200));
     // The flow touched the subject's records (challenge, failures, devices,
-    // the per-subject limit), the destination's, prefix's, client's, global
-    // and verifying client's limits, and the conversion guard's counts.
+    // the per-subject limit), the destination's, client's, global and
+    // verifying client's limits, and the prefix's (its limit and the
+    // conversion guard's counts).
     let distinct: std::collections::HashSet<_> = groups.iter().collect();
-    assert_eq!(distinct.len(), 7);
+    assert_eq!(distinct.len(), 6);
     assert!(
         groups.contains(&id_group),
         "the id names the subject's group"

@@ -123,11 +123,17 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                 &[kind.as_bytes(), b":", value.as_bytes()],
             )
         });
-        let prefix = destination.prefix();
-        if let Some(p) = &prefix {
-            add(Limit::DestinationPrefix, &|| {
-                self.lookup.limit(Limit::DestinationPrefix, &[p.as_bytes()])
-            });
+        // One group for the prefix's rate limit and its conversion counts
+        // (records of two kinds), hashed once, and only if either is on.
+        let prefix_group = destination
+            .prefix()
+            .filter(|_| {
+                self.policy.rate_limit(Limit::DestinationPrefix).is_some()
+                    || self.policy.conversion_guard.is_some()
+            })
+            .map(|p| self.prefix_group(&p));
+        if let Some(group) = prefix_group {
+            add(Limit::DestinationPrefix, &|| group);
         }
         // The subject's own group (its hash is already known): the limit's
         // state sits beside the subject's other records.
@@ -139,7 +145,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         }
         add(Limit::Global, &|| self.lookup.global());
         if let Some(guard) = self.policy.conversion_guard
-            && let Some(group) = prefix.as_deref().map(|p| self.prefix_group(p))
+            && let Some(group) = prefix_group
         {
             out.push(Charge {
                 limit: Limit::ConversionGuard,
@@ -328,10 +334,11 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         bytes
     }
 
-    /// [`Self::conversion_group`] of a prefix.
+    /// The group of a prefix's records: its send limit's state and its
+    /// conversion counts.
     fn prefix_group(&self, prefix: &str) -> [u8; 16] {
         self.lookup
-            .limit(Limit::ConversionGuard, &[prefix.as_bytes()])
+            .limit(Limit::DestinationPrefix, &[prefix.as_bytes()])
     }
 
     /// What the conversion guard sees of `destination`'s prefix now: sends,
