@@ -114,6 +114,20 @@ pub enum ConfigError {
         /// The bound.
         bound: f64,
     },
+    /// A timed lockout lets an attacker keep guessing at one subject: the
+    /// odds over a year ([`GuessOdds::over_a_year`](crate::GuessOdds::over_a_year))
+    /// exceed their bound. Lengthen the lockout, keep a failure delay, use
+    /// `Lockout::UntilUnlocked` or longer codes, or raise the bound with
+    /// `Policy::max_guess_probability_per_year` only knowingly.
+    #[error(
+        "the policy's guess odds over a year {odds:e} exceed the bound {bound:e}: lengthen the lockout or the codes"
+    )]
+    YearlyGuessOdds {
+        /// The odds over a year.
+        odds: f64,
+        /// The bound.
+        bound: f64,
+    },
     /// The application name is empty, longer than 64 bytes, or has control characters.
     #[error("the app name has 1 to 64 bytes and no control characters")]
     AppName,

@@ -69,6 +69,7 @@ pub struct Policy {
     pub(crate) countries: CountryFilter,
     pub(crate) failure_delay: Option<FailureDelay>,
     pub(crate) max_guess_probability: f64,
+    pub(crate) max_yearly_guess_probability: f64,
     pub(crate) device_lifetime: Duration,
 }
 
@@ -78,6 +79,8 @@ pub struct Policy {
 /// let odds = vericode::Policy::default().guess_odds();
 /// assert!((odds.per_challenge - 1.5e-5).abs() < 1e-12);
 /// assert!((odds.over_failure_budget - 1e-4).abs() < 1e-12);
+/// // 100 guesses, then one a day (the 24-hour lock) for the rest of a year.
+/// assert!((odds.over_a_year - 465e-6).abs() < 1e-12);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
@@ -89,7 +92,17 @@ pub struct GuessOdds {
     /// code it was compared with, so the budget bounds comparisons, whatever
     /// the number of live codes.
     pub over_failure_budget: f64,
+    /// Guessing at one subject for a year without a success: the failure
+    /// budget, then one comparison per lock period of a
+    /// [`Lockout::For`] (or per failure delay at the budget, if that is
+    /// longer). A [`Lockout::UntilUnlocked`] admits none past the budget
+    /// (each [`unlock`](crate::Verifier::unlock) is the application's
+    /// decision to grant a new one).
+    pub over_a_year: f64,
 }
+
+/// The span [`GuessOdds::over_a_year`] counts over: 365 days.
+const YEAR: Duration = Duration::days(365);
 
 impl Default for Policy {
     /// The defaults: 6 digits, 10 minutes, 5 attempts, 3 live codes, 5 sends
@@ -120,6 +133,7 @@ impl Default for Policy {
             countries: CountryFilter::Any,
             failure_delay: Some(FailureDelay::standard()),
             max_guess_probability: 1e-4,
+            max_yearly_guess_probability: 1e-3,
             device_lifetime: Duration::days(30),
         }
     }
@@ -231,12 +245,44 @@ impl Policy {
         self
     }
 
+    /// Accepts a policy whose guess odds over a year of guessing at one
+    /// subject ([`GuessOdds::over_a_year`]) are up to `bound` (default 1e-3,
+    /// ten times the budget's bound: the defaults' 100 guesses and one a day
+    /// after come to 4.65e-4). `build()` refuses a policy above it: at six
+    /// digits, a timed lockout shorter than about 10 hours, which would let an
+    /// attacker keep guessing at one account all year.
+    ///
+    /// ```
+    /// use time::Duration;
+    /// use vericode::{Lockout, Policy};
+    /// let hourly = Policy::default().lockout(Lockout::For(Duration::hours(1)));
+    /// // 100 + 8,760 guesses a year at 10^6 codes.
+    /// assert!((hourly.guess_odds().over_a_year - 8_860e-6).abs() < 1e-12);
+    /// ```
+    pub fn max_guess_probability_per_year(mut self, bound: f64) -> Self {
+        self.max_yearly_guess_probability = bound;
+        self
+    }
+
     /// The worst-case guess odds of this policy.
     pub fn guess_odds(&self) -> GuessOdds {
         let space = self.format.space();
+        let after_budget = match self.lockout {
+            Lockout::UntilUnlocked => 0.0,
+            Lockout::For(lock) => {
+                let delay = self
+                    .failure_delay
+                    .map_or(Duration::ZERO, |d| d.after(self.max_failures));
+                // A lock shorter than a millisecond is refused at build; the
+                // floor keeps the figure finite for any policy.
+                let period = lock.max(delay).max(Duration::milliseconds(1));
+                (YEAR / period).floor()
+            }
+        };
         GuessOdds {
             per_challenge: f64::from(self.max_live_codes) * f64::from(self.max_attempts) / space,
             over_failure_budget: f64::from(self.max_failures) / space,
+            over_a_year: (f64::from(self.max_failures) + after_budget) / space,
         }
     }
 
@@ -303,7 +349,10 @@ impl Policy {
         self
     }
 
-    /// What happens at the failure limit (default: locked 24 hours per failure).
+    /// What happens at the failure limit (default: locked 24 hours per
+    /// failure). Each timed lock admits one more guess when it ends, so a
+    /// short one fails `build()` by the odds over a year
+    /// ([`Policy::max_guess_probability_per_year`]).
     pub fn lockout(mut self, lockout: Lockout) -> Self {
         self.lockout = lockout;
         self
@@ -405,6 +454,17 @@ impl Policy {
                 bound: self.max_guess_probability,
             });
         }
+        if !(self.max_yearly_guess_probability > 0.0 && self.max_yearly_guess_probability <= 1.0) {
+            return Err(ConfigError::Policy(
+                "max_guess_probability_per_year must be in (0, 1]",
+            ));
+        }
+        if odds.over_a_year > self.max_yearly_guess_probability {
+            return Err(ConfigError::YearlyGuessOdds {
+                odds: odds.over_a_year,
+                bound: self.max_yearly_guess_probability,
+            });
+        }
         Ok(())
     }
 }
@@ -495,13 +555,13 @@ mod tests {
             short.clone().validate(),
             Err(ConfigError::GuessOdds { .. })
         ));
-        assert!(
-            short
-                .max_failures(10)
-                .max_guess_probability(1e-2)
-                .validate()
-                .is_ok()
-        );
+        // 10 guesses, then one a day: (10 + 365) / 10^4 over a year.
+        let low = short.max_failures(10).max_guess_probability(1e-2);
+        assert!(matches!(
+            low.clone().validate(),
+            Err(ConfigError::YearlyGuessOdds { odds, .. }) if (odds - 0.0375).abs() < 1e-12
+        ));
+        assert!(low.max_guess_probability_per_year(0.04).validate().is_ok());
         assert!(
             Policy::default()
                 .resend_cooldown(Duration::minutes(2), Duration::minutes(1))

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use time::Duration;
-use vericode::{IssueError, Lockout, Ticket, VerifyError};
+use vericode::{Clock, ConfigError, IssueError, Lockout, Policy, Ticket, VerifyError};
 
 /// Fails `n` times on fresh challenges of `subject`, moving past each expiry.
 fn fail_n(f: &Fixture, subject: &str, n: u32) {
@@ -52,7 +52,9 @@ fn after_a_timed_lock_each_failure_locks_again_and_a_success_resets() {
     let f = fixture_with(
         relaxed()
             .max_failures(5)
-            .lockout(Lockout::For(Duration::hours(1))),
+            .lockout(Lockout::For(Duration::hours(1)))
+            // An hour's lock admits 8,760 guesses a year: knowingly, to test it.
+            .max_guess_probability_per_year(1e-2),
     );
     fail_n(&f, "u1", 5);
     assert!(matches!(
@@ -211,4 +213,87 @@ fn a_lock_as_long_as_the_failure_memory_does_not_end_with_the_count_gone() {
     // One attempt, and locked again.
     let r = block_on(f.verifier.verify(t.challenge_id(), &wrong(&code)));
     assert!(matches!(r, Err(VerifyError::Locked { .. })), "{r:?}");
+}
+
+/// Whether a verifier builds on `policy`.
+fn build_with(policy: Policy) -> Result<(), ConfigError> {
+    vericode::Verifier::builder()
+        .store(vericode::MemoryStore::new())
+        .delivery(vericode::RecordingDelivery::new())
+        .policy(policy)
+        .signing_key(vericode::KeyId::new(1), key(1))
+        .app_name("Acme")
+        .build()
+        .map(|_| ())
+}
+
+/// Guesses wrong at `subject` until `end`, on a fresh challenge whenever one
+/// is used up, waiting a minute whenever it is locked; answers the guesses
+/// compared with a code.
+fn guess_until(f: &Fixture, subject: &str, end: time::OffsetDateTime) -> u32 {
+    let mut compared = 0;
+    while f.clock.now() < end {
+        let Ok(t) = block_on(f.verifier.issue(&login(subject))) else {
+            f.clock.advance(Duration::minutes(1));
+            continue;
+        };
+        let code = f.verifier.delivery().last_code().unwrap();
+        loop {
+            match block_on(f.verifier.verify(t.challenge_id(), &wrong(&code))) {
+                Err(VerifyError::WrongCode { .. }) => compared += 1,
+                Err(VerifyError::Locked { .. }) => f.clock.advance(Duration::minutes(1)),
+                Err(_) => break,
+                Ok(_) => unreachable!("a wrong code verified"),
+            }
+            if f.clock.now() >= end {
+                break;
+            }
+        }
+    }
+    compared
+}
+
+#[test]
+fn a_lockout_that_lets_guessing_go_on_all_year_is_refused_at_build() {
+    // Found by an audit: a 1-minute lock without a failure delay let an
+    // attacker make 1,440 guesses a day at one account, while `build()`
+    // reported and bounded only the 100 of the failure budget.
+    let minute = relaxed().lockout(Lockout::For(Duration::minutes(1)));
+    let odds = minute.guess_odds();
+    assert!((odds.over_failure_budget - 1e-4).abs() < 1e-15);
+    assert!((odds.over_a_year - (100.0 + 525_600.0) / 1e6).abs() < 1e-12);
+    match build_with(minute) {
+        Err(ConfigError::YearlyGuessOdds { odds, bound }) => {
+            assert!(odds > 0.5);
+            assert_eq!(bound, 1e-3);
+        }
+        r => panic!("{r:?}"),
+    }
+    // The failure delay paces guesses at the budget (an hour by default).
+    let paced = Policy::default().lockout(Lockout::For(Duration::minutes(1)));
+    assert!((paced.guess_odds().over_a_year - 8_860e-6).abs() < 1e-12);
+    assert!(matches!(
+        build_with(paced),
+        Err(ConfigError::YearlyGuessOdds { .. })
+    ));
+    // The defaults: 100, then one a day. A manual unlock admits none.
+    assert!(build_with(Policy::default()).is_ok());
+    let manual = relaxed().lockout(Lockout::UntilUnlocked);
+    assert!((manual.guess_odds().over_a_year - 1e-4).abs() < 1e-15);
+    assert!(build_with(manual).is_ok());
+}
+
+#[test]
+fn an_attacker_makes_no_more_guesses_than_the_yearly_odds_count() {
+    // Three days stand for the year: the budget, then one guess per lock.
+    let policy = relaxed()
+        .max_failures(5)
+        .lockout(Lockout::For(Duration::hours(1)))
+        .max_guess_probability_per_year(1e-2);
+    let per_year = policy.guess_odds().over_a_year * 1e6;
+    assert_eq!(per_year.round(), 5.0 + 8_760.0);
+    let f = fixture_with(policy);
+    let compared = guess_until(&f, "victim", start() + Duration::days(3));
+    // The count's rate is what an attacker gets, not a loose bound.
+    assert!((5 + 71..=5 + 72).contains(&compared), "{compared}");
 }
