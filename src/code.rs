@@ -58,13 +58,28 @@ impl Alphabet {
     ///
     /// Letters are upper-cased (input is case-insensitive), so `"aA"` is refused
     /// as a duplicate. Refused: fewer than 2 or more than 64 characters,
-    /// non-ASCII, control characters, space, `-`, duplicates.
+    /// non-ASCII, control characters, space, `-`, duplicates, and the
+    /// characters an SMS cannot carry as one GSM-7 character (`` ` `` would
+    /// turn the whole text into UCS-2, `^ { } \ [ ] ~ |` count twice): a code
+    /// with one would not fit the segment `build()` checked, and its issue
+    /// would fail.
+    ///
+    /// ```
+    /// use vericode::Alphabet;
+    /// assert!(Alphabet::custom("0123456789#*").is_ok());
+    /// assert!(Alphabet::custom("0123456789{}").is_err());
+    /// ```
     pub fn custom(chars: &str) -> Result<Alphabet, ConfigError> {
         let mut out: Vec<u8> = Vec::with_capacity(chars.len());
         for c in chars.bytes() {
             if !c.is_ascii_graphic() || c == b'-' {
                 return Err(ConfigError::Alphabet(
                     "only printable ASCII characters other than space and '-'",
+                ));
+            }
+            if crate::message::gsm7::gsm7_septets(c as char) != Some(1) {
+                return Err(ConfigError::Alphabet(
+                    "only characters of SMS's basic GSM-7 set (not ` ^ { } \\ [ ] ~ |)",
                 ));
             }
             let c = c.to_ascii_uppercase();

@@ -150,7 +150,7 @@ fn ascii_classes(bytes: &[u8]) -> (usize, bool) {
 }
 
 /// Septets for one character in GSM-7, `None` if it has no GSM-7 form.
-const fn gsm7_septets(c: char) -> Option<usize> {
+pub(crate) const fn gsm7_septets(c: char) -> Option<usize> {
     match c {
         // The extension table: an escape septet, then the character.
         '^' | '{' | '}' | '\\' | '[' | '~' | ']' | '|' | '€' | '\u{0C}' => Some(2),

@@ -15,7 +15,7 @@
 mod autofill;
 mod builder;
 mod builtin;
-mod gsm7;
+pub(crate) mod gsm7;
 mod locale;
 mod rendered;
 mod template;
