@@ -118,7 +118,10 @@ impl Details {
     /// Details: 1 to 80 characters without control characters, and without
     /// the invisible ones that change how the rest reads: direction marks,
     /// embeddings, overrides and isolates, zero-width characters, line and
-    /// paragraph separators, tags. Details often carry text the person did
+    /// paragraph separators, tags, and characters that render as nothing
+    /// (variation selectors, the combining grapheme joiner, fillers). Letters
+    /// of other scripts that look like Latin ones (Cyrillic "А") are taken:
+    /// compare details from others against what you expect if that matters. Details often carry text the person did
     /// not write (a payee's name), and a message must show them as they are.
     /// (They may still hold digits that look like a code, or a string of the
     /// form of an Android SMS Retriever app hash: keep text from others out
@@ -145,21 +148,31 @@ impl Details {
 }
 
 /// Characters that are not seen but change how the text around them reads
-/// or breaks: Unicode's format characters (category Cf) in common use, and
-/// the line and paragraph separators.
+/// or breaks: Unicode's format characters (category Cf) in common use, the
+/// line and paragraph separators, and the characters that render as nothing
+/// in common fonts (the combining grapheme joiner, variation selectors,
+/// Hangul fillers, Khmer's invisible vowels, Mongolian's selectors).
 fn invisible(c: char) -> bool {
     matches!(
         c,
         '\u{00AD}'
+            | '\u{034F}'
             | '\u{061C}'
-            | '\u{180E}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{17B4}'..='\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
             | '\u{200B}'..='\u{200F}'
             | '\u{2028}'..='\u{202E}'
             | '\u{2060}'..='\u{2064}'
             | '\u{2066}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
             | '\u{FEFF}'
+            | '\u{FFA0}'
             | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{1D173}'..='\u{1D17A}'
             | '\u{E0000}'..='\u{E007F}'
+            | '\u{E0100}'..='\u{E01EF}'
     )
 }
 

@@ -140,6 +140,16 @@ fn details_refuse_invisible_characters_that_change_how_they_read() {
         "pay 1.00 EUR to \u{200F}ACME",
         "pay 1.00 EUR to ACME\u{E0041}",
         "pay 1.00 EUR to AC\u{00AD}ME",
+        // A second audit: characters that render as nothing.
+        "pay 1.00 EUR to AC\u{034F}ME",
+        "pay 1.00 EUR to AC\u{115F}ME",
+        "pay 1.00 EUR to AC\u{3164}ME",
+        "pay 1.00 EUR to AC\u{FFA0}ME",
+        "pay 1.00 EUR to AC\u{1D173}ME",
+        "pay 1.00 EUR to AC\u{FE0F}ME",
+        "pay 1.00 EUR to AC\u{E0100}ME",
+        "pay 1.00 EUR to AC\u{17B4}ME",
+        "pay 1.00 EUR to AC\u{180B}ME",
     ] {
         assert!(vericode::Details::new(bad).is_err(), "{bad:?}");
     }
