@@ -55,8 +55,13 @@ pub const CHALLENGE_ID_LEN: usize = crate::base64url::encoded_len(RAW_LEN);
 pub struct ChallengeId([u8; RAW_LEN]);
 
 impl PartialEq for ChallengeId {
+    /// In constant time: an application comparing an id a client posted with
+    /// one it keeps learns nothing of the nonce from the time taken.
     fn eq(&self, other: &Self) -> bool {
-        self.as_bytes() == other.as_bytes()
+        let core = |id: &ChallengeId| -> [u8; CORE_LEN] {
+            id.0[..CORE_LEN].try_into().unwrap_or([0; CORE_LEN])
+        };
+        crate::ct_eq::ct_eq(&core(self), &core(other)).into()
     }
 }
 
@@ -128,9 +133,15 @@ impl fmt::Display for ChallengeId {
     }
 }
 
+/// Shows the first 8 characters only (from the subject's group, a keyed
+/// hash): enough to tell ids apart in a log, not enough to use one. The whole
+/// id lets whoever holds it guess at, resend or cancel the challenge, so a
+/// logged `Ticket` or error must not carry it; [`Display`](fmt::Display) gives
+/// the text form for the client.
 impl fmt::Debug for ChallengeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ChallengeId({self})")
+        let text = self.to_string();
+        write!(f, "ChallengeId({}…)", text.get(..8).unwrap_or_default())
     }
 }
 

@@ -162,3 +162,22 @@ fn details_refuse_invisible_characters_that_change_how_they_read() {
         assert!(vericode::Details::new(good).is_ok(), "{good:?}");
     }
 }
+
+#[test]
+fn a_logged_ticket_does_not_carry_its_challenge_id() {
+    // Found by an audit: `Debug` printed the whole id, which lets whoever
+    // holds it guess at, resend or cancel the challenge; `Ticket` derives
+    // `Debug`, so logging a ticket logged the handle.
+    let f = fixture();
+    let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
+    let text = t.challenge_id().to_string();
+    let logged = format!("{t:?} {:?}", t.challenge_id());
+    // The nonce's characters (bytes 24 to 40) are not there.
+    assert!(!logged.contains(&text[32..54]), "{logged}");
+    assert!(logged.contains(&text[..8]), "ids stay apart in logs");
+    // Equality (constant-time now) still compares the challenge.
+    let parsed: vericode::ChallengeId = text.parse().unwrap();
+    assert_eq!(&parsed, t.challenge_id());
+    let other = block_on(f.verifier.issue(&login("u2"))).unwrap();
+    assert_ne!(other.challenge_id(), t.challenge_id());
+}
