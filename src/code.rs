@@ -201,42 +201,67 @@ impl CodeFormat {
         }
     }
 
-    /// Normalises what a person typed: trims, drops spaces and dashes,
-    /// upper-cases letters; refuses non-ASCII input, characters outside the
-    /// alphabet, a wrong length, and input longer than [`MAX_INPUT_LEN`] bytes
-    /// (unread).
+    /// Normalises what a person typed: drops spaces and dashes (of any
+    /// width), reads full-width forms and the digits of other scripts as the
+    /// ASCII ones (see [`typed_as_ascii`]), upper-cases letters; refuses
+    /// characters with no ASCII equivalent, characters outside the alphabet,
+    /// a wrong length, and input longer than [`MAX_INPUT_LEN`] bytes
+    /// (unread). What it has read is zeroed on every path.
     pub(crate) fn normalize(&self, input: &str) -> Result<Code, InputError> {
-        let bytes = input.as_bytes();
-        if bytes.len() > MAX_INPUT_LEN {
+        if input.len() > MAX_INPUT_LEN {
             return Err(InputError::CodeTooLong);
         }
-        let mut buf = [0u8; MAX_CODE_LEN];
-        let mut len = 0usize;
-        for &b in bytes {
-            if !b.is_ascii() {
-                return Err(InputError::CodeNotAscii);
-            }
+        // Dropped on every early return: `Code` zeroes itself.
+        let mut code = Code {
+            buf: [0u8; MAX_CODE_LEN],
+            len: 0,
+        };
+        for c in input.chars() {
+            let b = typed_as_ascii(c).ok_or(InputError::CodeNotAscii)?;
             if b == b' ' || b == b'-' || b == b'\t' || b == b'\r' || b == b'\n' {
                 continue;
             }
-            let c = b.to_ascii_uppercase();
-            if !self.alphabet.contains(c) {
+            let b = b.to_ascii_uppercase();
+            if !self.alphabet.contains(b) {
                 return Err(InputError::CodeCharacter);
             }
-            if len == self.len {
+            let at = usize::from(code.len);
+            if at == self.len {
                 return Err(InputError::CodeLength { expected: self.len });
             }
-            buf[len] = c;
-            len += 1;
+            code.buf[at] = b;
+            code.len += 1;
         }
-        if len != self.len {
-            buf.zeroize();
+        if usize::from(code.len) != self.len {
             return Err(InputError::CodeLength { expected: self.len });
         }
-        Ok(Code {
-            buf,
-            len: len as u8,
-        })
+        Ok(code)
+    }
+}
+
+/// The ASCII character a typed one stands for, if any: ASCII itself;
+/// full-width forms (U+FF01 to U+FF5E, from East Asian input methods; NFKC
+/// maps them so too, as NIST SP 800-63B asks for typed secrets); the
+/// ideographic, no-break and other spaces, and the hyphens, dashes and
+/// minus signs a paste or a keyboard may give, as a space or `-` (both
+/// dropped); and the digits of the Arabic-Indic, Persian, Devanagari,
+/// Bengali, Thai and Myanmar scripts, which some phone keyboards type by
+/// default. Anything else (emoji, format characters such as direction
+/// marks, letters of other scripts) has none.
+fn typed_as_ascii(c: char) -> Option<u8> {
+    let from = |zero: char| u8::try_from(u32::from(c) - u32::from(zero)).ok();
+    match c {
+        '\0'..='\u{7F}' => u8::try_from(c).ok(),
+        '\u{FF01}'..='\u{FF5E}' => from('\u{FF01}').map(|d| d + 0x21),
+        '\u{00A0}' | '\u{2000}'..='\u{200A}' | '\u{202F}' | '\u{205F}' | '\u{3000}' => Some(b' '),
+        '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{FE58}' | '\u{FE63}' => Some(b'-'),
+        '\u{0660}'..='\u{0669}' => from('\u{0660}').map(|d| b'0' + d),
+        '\u{06F0}'..='\u{06F9}' => from('\u{06F0}').map(|d| b'0' + d),
+        '\u{0966}'..='\u{096F}' => from('\u{0966}').map(|d| b'0' + d),
+        '\u{09E6}'..='\u{09EF}' => from('\u{09E6}').map(|d| b'0' + d),
+        '\u{0E50}'..='\u{0E59}' => from('\u{0E50}').map(|d| b'0' + d),
+        '\u{1040}'..='\u{1049}' => from('\u{1040}').map(|d| b'0' + d),
+        _ => None,
     }
 }
 
@@ -328,9 +353,38 @@ mod tests {
             f.normalize("12345a").unwrap_err(),
             InputError::CodeCharacter
         );
-        assert_eq!(f.normalize("١٢٣٤٥٦").unwrap_err(), InputError::CodeNotAscii);
+        // Digits of other scripts, full-width forms and wide spaces and
+        // dashes read as what they stand for.
+        for typed in [
+            "١٢٣٤٥٦",
+            "۱۲۳۴۵۶",
+            "१२३४५६",
+            "১২৩৪৫৬",
+            "๑๒๓๔๕๖",
+            "၁၂၃၄၅၆",
+            "１２３４５６",
+            "１２３\u{3000}４５６",
+            "123\u{00A0}456",
+            "123\u{2013}456",
+            "123\u{FF0D}456",
+        ] {
+            assert_eq!(f.normalize(typed).unwrap().expose(), "123456", "{typed:?}");
+        }
+        let letters = CodeFormat::unambiguous(6).unwrap();
         assert_eq!(
-            f.normalize("１２３４５６").unwrap_err(),
+            letters.normalize("ａｂｃ２３４").unwrap().expose(),
+            "ABC234"
+        );
+        for foreign in [
+            "12345😀",
+            "\u{200F}123456",
+            "12345\u{0663}\u{0301}",
+            "12345Ａ",
+        ] {
+            assert!(f.normalize(foreign).is_err(), "{foreign:?}");
+        }
+        assert_eq!(
+            f.normalize("12345😀").unwrap_err(),
             InputError::CodeNotAscii
         );
         assert_eq!(

@@ -21,7 +21,10 @@ pub enum InputError {
     /// The code typed was longer than 64 bytes; it was not read. Ask the person to type the code again.
     #[error("the code is too long; type the code from the message")]
     CodeTooLong,
-    /// The code contained non-ASCII characters (such as full-width or Arabic-Indic digits). Ask the person to type it again.
+    /// The code contained a character that stands for no ASCII one (an emoji,
+    /// a direction mark, a letter of another script; full-width forms and
+    /// the digits of common scripts are read as ASCII). Ask the person to type
+    /// it again.
     #[error("the code has characters that are not in codes; type the code from the message")]
     CodeNotAscii,
     /// The code contained a character outside the code alphabet. Ask the person to type it again.

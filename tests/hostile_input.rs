@@ -25,12 +25,16 @@ fn hostile_codes_are_refused_typed_and_cost_nothing() {
         ("NUL bytes", "12\u{0}456".into(), |e| {
             matches!(e, VerifyError::Malformed(InputError::CodeCharacter))
         }),
-        ("Arabic-Indic digits", "١٢٣٤٥٦".into(), |e| {
-            matches!(e, VerifyError::Malformed(InputError::CodeNotAscii))
-        }),
-        ("full-width digits", "１２３４５６".into(), |e| {
-            matches!(e, VerifyError::Malformed(InputError::CodeNotAscii))
-        }),
+        (
+            "an Arabic letter among Arabic-Indic digits",
+            "١٢٣٤٥ب".into(),
+            |e| matches!(e, VerifyError::Malformed(InputError::CodeNotAscii)),
+        ),
+        (
+            "a full-width letter in a digit code",
+            "１２３４５Ａ".into(),
+            |e| matches!(e, VerifyError::Malformed(InputError::CodeCharacter)),
+        ),
         ("right-to-left mark", "\u{200f}123456".into(), |e| {
             matches!(e, VerifyError::Malformed(InputError::CodeNotAscii))
         }),

@@ -70,7 +70,7 @@ fn typing_is_forgiving_but_malformed_input_is_not_counted() {
     let f = fixture();
     let ticket = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
-    for bad in ["", "12345", "1234567", "abcdef", "１２３４５６"] {
+    for bad in ["", "12345", "1234567", "abcdef", "１２３４５Ａ", "12345😀"] {
         let r = block_on(f.verifier.verify(ticket.challenge_id(), bad));
         assert!(
             matches!(r, Err(VerifyError::Malformed(_))),
@@ -80,6 +80,24 @@ fn typing_is_forgiving_but_malformed_input_is_not_counted() {
     }
     let spaced = format!(" {}-{} ", &code[..3], &code[3..]);
     assert!(block_on(f.verifier.verify(ticket.challenge_id(), &spaced)).is_ok());
+    // The right code typed with a full-width or an Arabic-Indic keyboard, or
+    // pasted with a no-break space, is the right code.
+    let shift = |code: &str, zero: u32| -> String {
+        code.chars()
+            .map(|c| char::from_u32(zero + c.to_digit(10).unwrap()).unwrap())
+            .collect()
+    };
+    for typed in [
+        |c: &str, shift: &dyn Fn(&str, u32) -> String| shift(c, 0xFF10),
+        |c: &str, shift: &dyn Fn(&str, u32) -> String| shift(c, 0x0660),
+        |c: &str, _: &dyn Fn(&str, u32) -> String| format!("{}\u{a0}{}", &c[..3], &c[3..]),
+    ] {
+        let ticket = block_on(f.verifier.issue(&login("u2"))).unwrap();
+        let code = f.verifier.delivery().last_code().unwrap();
+        let typed = typed(&code, &shift);
+        let r = block_on(f.verifier.verify(ticket.challenge_id(), &typed));
+        assert!(r.is_ok(), "{typed:?}: {r:?}");
+    }
 }
 
 #[test]
