@@ -99,7 +99,17 @@ pub struct Destination {
 
 impl Destination {
     /// A text message to an E.164 phone number (`+` and 8 to 15 digits, the
-    /// first not 0). Spaces, dots, dashes and parentheses are dropped first.
+    /// first not 0). Spaces, dots, dashes and parentheses are dropped first,
+    /// and a trunk prefix written `(0)`, which is not part of the number.
+    ///
+    /// ```
+    /// use vericode::Destination;
+    /// assert_eq!(
+    ///     Destination::sms("+44 (0)7700 900123")?,
+    ///     Destination::sms("+447700900123")?
+    /// );
+    /// # Ok::<(), vericode::InputError>(())
+    /// ```
     pub fn sms(phone: &str) -> Result<Destination, InputError> {
         Ok(Destination {
             channel: Channel::Sms,
@@ -300,13 +310,23 @@ fn parse_e164(input: &str) -> Result<String, InputError> {
         return Err(InputError::Phone);
     }
     let mut out = String::with_capacity(16);
-    for (i, c) in input.trim().chars().enumerate() {
-        match c {
-            '+' if i == 0 => out.push('+'),
-            '0'..='9' => out.push(c),
-            ' ' | '.' | '-' | '(' | ')' => {}
+    let bytes = input.trim().as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        // "+44 (0)20…": a trunk prefix, dialled only inside the country and
+        // never part of the international number. Kept, it would name the
+        // same phone a second way (and a second destination to the limits).
+        if i > 0 && bytes[i..].starts_with(b"(0)") {
+            i += 3;
+            continue;
+        }
+        match b {
+            b'+' if i == 0 => out.push('+'),
+            b'0'..=b'9' => out.push(char::from(b)),
+            b' ' | b'.' | b'-' | b'(' | b')' => {}
             _ => return Err(InputError::Phone),
         }
+        i += 1;
     }
     let digits = out.len().saturating_sub(1);
     if !out.starts_with('+') || !(8..=15).contains(&digits) || out.as_bytes()[1] == b'0' {
@@ -366,9 +386,19 @@ mod tests {
             Destination::sms("+1 (415) 555-0123").unwrap().address(),
             "+14155550123"
         );
+        // A trunk prefix in parentheses is not part of the number; a 0 in
+        // parentheses with other digits is still digits.
+        for (typed, e164) in [
+            ("+44 (0)7700 900123", "+447700900123"),
+            ("+49 (0)30 1234567", "+49301234567"),
+            ("+44 (07700) 900123", "+4407700900123"),
+        ] {
+            assert_eq!(Destination::sms(typed).unwrap().address(), e164);
+        }
         for bad in [
             "",
             "+",
+            "(0)+4412345678",
             "14155550123",
             "+0123456789",
             "+1234567",
