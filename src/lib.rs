@@ -39,7 +39,8 @@ pub use error::{
 pub use gcra::RateLimit;
 pub use keys::{KeyId, MIN_SECRET_LEN, SecretKey};
 pub use limits::{
-    ClientKey, ConversionGuard, CountryFilter, FailureDelay, Limit, PrefixConversion,
+    ClientKey, ConversionGuard, CountryFilter, FailureDelay, Limit, NANP_COUNTRY_AREAS,
+    PrefixConversion,
 };
 pub use message::{
     Locale, MessageError, Messages, MessagesBuilder, Rendered, SmsEncoding, SmsLength,

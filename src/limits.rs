@@ -102,12 +102,22 @@ impl ClientKey {
 
 /// Which phone destinations may receive codes, by country calling code.
 ///
+/// The countries that share +1 with the United States and Canada (the
+/// Caribbean and Bermuda, [`NANP_COUNTRY_AREAS`]) have codes of their own,
+/// "1" and the area code: "1" allows the United States, Canada and their
+/// territories, not Jamaica ("1876") or the Dominican Republic ("1809").
+///
 /// ```
-/// use vericode::CountryFilter;
+/// use vericode::{CountryFilter, Destination};
 /// let only = CountryFilter::allow(&["1", "44"])?;
 /// assert!(only.permits("44"));
 /// assert!(!only.permits("33"));
+/// let jamaica = Destination::sms("+18765550123").unwrap();
+/// assert_eq!(jamaica.calling_code(), Some("1876"));
+/// assert!(!only.permits("1876"));
+/// assert!(CountryFilter::deny(&["1876", "1809"]).is_ok());
 /// assert!(CountryFilter::deny(&["0"]).is_err());
+/// assert!(CountryFilter::deny(&["1415"]).is_err());
 /// # Ok::<(), vericode::ConfigError>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -123,7 +133,7 @@ pub enum CountryFilter {
 }
 
 impl CountryFilter {
-    /// Only numbers with these calling codes ("1", "44", "351"…).
+    /// Only numbers with these calling codes ("1", "44", "351", "1876"…).
     pub fn allow(codes: &[&str]) -> Result<Self, ConfigError> {
         Ok(CountryFilter::Allow(Self::check(codes)?))
     }
@@ -137,12 +147,18 @@ impl CountryFilter {
         codes
             .iter()
             .map(|c| {
-                let ok = (1..=3).contains(&c.len())
+                let country = (1..=3).contains(&c.len())
                     && c.bytes().all(|b| b.is_ascii_digit())
                     && !c.starts_with('0');
-                ok.then(|| (*c).to_owned()).ok_or(ConfigError::Policy(
-                    "calling codes are 1 to 3 digits, not starting with 0",
-                ))
+                let nanp = c
+                    .strip_prefix('1')
+                    .is_some_and(|area| NANP_COUNTRY_AREAS.contains(&area));
+                (country || nanp)
+                    .then(|| (*c).to_owned())
+                    .ok_or(ConfigError::Policy(
+                        "calling codes are 1 to 3 digits, not starting with 0, or 1 and a \
+                     NANP country's area code (1876)",
+                    ))
             })
             .collect()
     }
@@ -361,10 +377,27 @@ impl FailureDelay {
     }
 }
 
+/// The area codes of the countries that share +1 with the United States and
+/// Canada (the North American Numbering Plan): the Caribbean and Bermuda.
+/// SMS pumping targets them, and they are priced as countries of their own.
+/// (US territories, such as Puerto Rico and Guam, stay under "1".)
+pub const NANP_COUNTRY_AREAS: [&str; 21] = [
+    "242", "246", "264", "268", "284", "345", "441", "473", "649", "658", "664", "721", "758",
+    "767", "784", "809", "829", "849", "868", "869", "876",
+];
+
 /// The calling code of an E.164 number (which must start with `+`): country
-/// calling codes are prefix-free, one to three digits.
+/// calling codes are prefix-free, one to three digits; a country that shares
+/// +1 with the United States and Canada is "1" and its area code ("1876",
+/// Jamaica: see [`NANP_COUNTRY_AREAS`]).
 pub(crate) fn calling_code(e164: &str) -> &str {
     let digits = e164.strip_prefix('+').unwrap_or(e164);
+    if let Some(nanp) = digits.get(..4)
+        && let Some(area) = nanp.strip_prefix('1')
+        && NANP_COUNTRY_AREAS.contains(&area)
+    {
+        return nanp;
+    }
     const TWO: [&str; 44] = [
         "20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46",
         "47", "48", "49", "51", "52", "53", "54", "55", "56", "57", "58", "60", "61", "62", "63",
@@ -395,6 +428,11 @@ mod tests {
             ("+2348012345678", "234"),
             ("+8613812345678", "86"),
             ("+85212345678", "852"),
+            ("+18765550123", "1876"),
+            ("+18095550123", "1809"),
+            ("+17875550123", "1"),
+            ("+14415550123", "1441"),
+            ("+16475550123", "1"),
         ] {
             assert_eq!(calling_code(n), cc, "{n}");
         }

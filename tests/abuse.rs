@@ -301,6 +301,45 @@ fn conversion_guard_throttles_a_pumped_prefix_and_spares_a_healthy_one() {
 }
 
 #[test]
+fn caribbean_numbers_under_plus_one_are_countries_of_their_own() {
+    // Found by an audit: +1 is the United States, Canada and 17 Caribbean
+    // countries and Bermuda, which SMS pumping targets. One bucket for all of
+    // +1 let pumping hide among US sends, and no filter could refuse Jamaica.
+    let guard = ConversionGuard::new(Duration::hours(1), 10, 0.2).unwrap();
+    let f = fixture_with(relaxed().conversion_guard(guard));
+    // Healthy US traffic, each code verified.
+    for i in 0..30 {
+        let t = block_on(
+            f.verifier
+                .issue(&request(&format!("us{i}"), &format!("+1415555{i:04}"))),
+        )
+        .unwrap();
+        let code = f.verifier.delivery().last_code().unwrap();
+        block_on(f.verifier.verify(t.challenge_id(), &code)).unwrap();
+    }
+    // Pumped Jamaican numbers never verify: their own prefix trips.
+    for i in 0..10 {
+        block_on(
+            f.verifier
+                .issue(&request(&format!("jm{i}"), &format!("+1876555{i:04}"))),
+        )
+        .unwrap();
+    }
+    let (limit, _) = limited(block_on(f.verifier.issue(&request("jm10", "+18765550010"))));
+    assert_eq!(limit, Limit::ConversionGuard);
+    block_on(f.verifier.issue(&request("us-late", "+14155559999"))).unwrap();
+
+    // And a filter can refuse them while allowing the US and Canada.
+    let f = fixture_with(relaxed().countries(CountryFilter::allow(&["1"]).unwrap()));
+    match block_on(f.verifier.issue(&request("u1", "+18095550123"))) {
+        Err(IssueError::CountryNotAllowed { calling_code }) => assert_eq!(calling_code, "1809"),
+        r => panic!("{r:?}"),
+    }
+    block_on(f.verifier.issue(&request("u1", "+16475550123"))).unwrap();
+    block_on(f.verifier.issue(&request("u2", "+17875550123"))).unwrap();
+}
+
+#[test]
 fn country_filter_refuses_before_anything_is_stored_or_sent() {
     let f = fixture_with(relaxed().countries(CountryFilter::allow(&["1", "44"]).unwrap()));
     match block_on(f.verifier.issue(&request("u1", "+33612345678"))) {
