@@ -268,28 +268,26 @@ fn guesses_sprayed_over_many_challenges_stop_at_the_subject_budget() {
     assert!(refused > 0);
 }
 
+/// Sends `n` codes, the `i`-th to subject `{tag}{i}` at `number(i)`, and
+/// verifies each if `verified` (a healthy prefix) or none (a pumped one).
+fn send_codes(f: &Fixture, tag: &str, n: usize, number: impl Fn(usize) -> String, verified: bool) {
+    for i in 0..n {
+        let t = block_on(f.verifier.issue(&request(&format!("{tag}{i}"), &number(i)))).unwrap();
+        if verified {
+            let code = f.verifier.delivery().last_code().unwrap();
+            block_on(f.verifier.verify(t.challenge_id(), &code)).unwrap();
+        }
+    }
+}
+
 #[test]
 fn conversion_guard_throttles_a_pumped_prefix_and_spares_a_healthy_one() {
     let guard = ConversionGuard::new(Duration::hours(1), 10, 0.2).unwrap();
     let f = fixture_with(relaxed().conversion_guard(guard));
     // Healthy: UK numbers, each code verified.
-    for i in 0..30 {
-        let t = block_on(
-            f.verifier
-                .issue(&request(&format!("uk{i}"), &format!("+4477009{i:05}"))),
-        )
-        .unwrap();
-        let code = f.verifier.delivery().last_code().unwrap();
-        block_on(f.verifier.verify(t.challenge_id(), &code)).unwrap();
-    }
+    send_codes(&f, "uk", 30, |i| format!("+4477009{i:05}"), true);
     // Pumped: numbers under +882 (international networks) never verify.
-    for i in 0..10 {
-        block_on(
-            f.verifier
-                .issue(&request(&format!("p{i}"), &format!("+88216{i:06}"))),
-        )
-        .unwrap();
-    }
+    send_codes(&f, "p", 10, |i| format!("+88216{i:06}"), false);
     let (limit, retry) = limited(block_on(f.verifier.issue(&request("p10", "+882160000010"))));
     assert_eq!(limit, Limit::ConversionGuard);
     assert!(retry > start() && retry <= start() + Duration::hours(1));
@@ -308,23 +306,9 @@ fn caribbean_numbers_under_plus_one_are_countries_of_their_own() {
     let guard = ConversionGuard::new(Duration::hours(1), 10, 0.2).unwrap();
     let f = fixture_with(relaxed().conversion_guard(guard));
     // Healthy US traffic, each code verified.
-    for i in 0..30 {
-        let t = block_on(
-            f.verifier
-                .issue(&request(&format!("us{i}"), &format!("+1415555{i:04}"))),
-        )
-        .unwrap();
-        let code = f.verifier.delivery().last_code().unwrap();
-        block_on(f.verifier.verify(t.challenge_id(), &code)).unwrap();
-    }
+    send_codes(&f, "us", 30, |i| format!("+1415555{i:04}"), true);
     // Pumped Jamaican numbers never verify: their own prefix trips.
-    for i in 0..10 {
-        block_on(
-            f.verifier
-                .issue(&request(&format!("jm{i}"), &format!("+1876555{i:04}"))),
-        )
-        .unwrap();
-    }
+    send_codes(&f, "jm", 10, |i| format!("+1876555{i:04}"), false);
     let (limit, _) = limited(block_on(f.verifier.issue(&request("jm10", "+18765550010"))));
     assert_eq!(limit, Limit::ConversionGuard);
     block_on(f.verifier.issue(&request("us-late", "+14155559999"))).unwrap();
