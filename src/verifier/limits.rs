@@ -102,7 +102,8 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         client: Option<&ClientKey>,
         count_conversion: bool,
     ) -> Vec<Charge> {
-        if self.policy.limits.is_empty() && self.policy.conversion_guard.is_none() {
+        if self.policy.limits.iter().all(Option::is_none) && self.policy.conversion_guard.is_none()
+        {
             return Vec::new();
         }
         let mut out = Vec::with_capacity(7);
@@ -125,13 +126,11 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         });
         // One group for the prefix's rate limit and its conversion counts
         // (records of two kinds), hashed once, and only if either is on.
-        let prefix_group = destination
-            .prefix()
-            .filter(|_| {
-                self.policy.rate_limit(Limit::DestinationPrefix).is_some()
-                    || self.policy.conversion_guard.is_some()
-            })
-            .map(|p| self.prefix_group(&p));
+        let prefix_group = (self.policy.rate_limit(Limit::DestinationPrefix).is_some()
+            || self.policy.conversion_guard.is_some())
+        .then(|| destination.prefix())
+        .flatten()
+        .map(|p| self.prefix_group(&p));
         if let Some(group) = prefix_group {
             add(Limit::DestinationPrefix, &|| group);
         }
