@@ -81,8 +81,9 @@ pub struct Policy {
 /// let odds = vericode::Policy::default().guess_odds();
 /// assert!((odds.per_challenge - 1.5e-5).abs() < 1e-12);
 /// assert!((odds.over_failure_budget - 1e-4).abs() < 1e-12);
-/// // 100 guesses, then one a day (the 24-hour lock) for the rest of a year.
-/// assert!((odds.over_a_year - 465e-6).abs() < 1e-12);
+/// // Five budgets of 100 (forgotten after 90 days) and one guess a day
+/// // after a 24-hour lock.
+/// assert!((odds.over_a_year - 865e-6).abs() < 1e-12);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
@@ -94,11 +95,13 @@ pub struct GuessOdds {
     /// code it was compared with, so the budget bounds comparisons, whatever
     /// the number of live codes.
     pub over_failure_budget: f64,
-    /// Guessing at one subject for a year without a success: the failure
-    /// budget, then one comparison per lock period of a
-    /// [`Lockout::For`] (or per failure delay at the budget, if that is
-    /// longer). A [`Lockout::UntilUnlocked`] admits none past the budget
-    /// (each [`unlock`](crate::Verifier::unlock) is the application's
+    /// Guessing at one subject for a year without a success: a failure
+    /// budget for each time the count can be forgotten (the year over the
+    /// failure memory, and one: an attacker who stops short of the lock and
+    /// waits out the memory starts afresh), and one comparison per lock
+    /// period of a [`Lockout::For`] (or per failure delay at the budget, if
+    /// that is longer). A [`Lockout::UntilUnlocked`] admits none past a
+    /// budget (each [`unlock`](crate::Verifier::unlock) is the application's
     /// decision to grant a new one).
     pub over_a_year: f64,
 }
@@ -110,7 +113,7 @@ impl Default for Policy {
     /// The defaults: 6 digits, 10 minutes, 5 attempts, 3 live codes, 5 sends
     /// per challenge, resend cooldown 30 s doubling up to 5 minutes, 100
     /// consecutive failures per subject, then locked for 24 hours per failure,
-    /// failures remembered for 30 days.
+    /// failures remembered for 90 days.
     fn default() -> Self {
         Policy {
             format: CodeFormat::default(),
@@ -123,7 +126,7 @@ impl Default for Policy {
             max_resend_cooldown: Duration::minutes(5),
             max_failures: 100,
             lockout: Lockout::For(Duration::hours(24)),
-            failure_memory: Duration::days(30),
+            failure_memory: Duration::days(90),
             allow_short_codes: false,
             limits: [
                 (Limit::Destination, rate(5, Duration::minutes(10))),
@@ -254,17 +257,19 @@ impl Policy {
 
     /// Accepts a policy whose guess odds over a year of guessing at one
     /// subject ([`GuessOdds::over_a_year`]) are up to `bound` (default 1e-3,
-    /// ten times the budget's bound: the defaults' 100 guesses and one a day
-    /// after come to 4.65e-4). `build()` refuses a policy above it: at six
-    /// digits, a timed lockout shorter than about 10 hours, which would let an
-    /// attacker keep guessing at one account all year.
+    /// ten times the budget's bound: the defaults' five budgets of 100 (the
+    /// 90-day failure memory) and one guess a day after a lock come to
+    /// 8.65e-4). `build()` refuses a policy above it: with the other
+    /// defaults, a timed lockout shorter than about 18 hours or a failure
+    /// memory shorter than 61 days, which would let an attacker keep guessing
+    /// at one account all year.
     ///
     /// ```
     /// use time::Duration;
     /// use vericode::{Lockout, Policy};
     /// let hourly = Policy::default().lockout(Lockout::For(Duration::hours(1)));
-    /// // 100 + 8,760 guesses a year at 10^6 codes.
-    /// assert!((hourly.guess_odds().over_a_year - 8_860e-6).abs() < 1e-12);
+    /// // 5 × 100 + 8,760 guesses a year at 10^6 codes.
+    /// assert!((hourly.guess_odds().over_a_year - 9_260e-6).abs() < 1e-12);
     /// ```
     pub fn max_guess_probability_per_year(mut self, bound: f64) -> Self {
         self.max_yearly_guess_probability = bound;
@@ -286,10 +291,13 @@ impl Policy {
                 (YEAR / period).floor()
             }
         };
+        // Each forgetting is at least a failure memory after the budget it
+        // ends began (the memory is at least a day: `validate`).
+        let budgets = (YEAR / self.failure_memory.max(Duration::days(1))).floor() + 1.0;
         GuessOdds {
             per_challenge: f64::from(self.max_live_codes) * f64::from(self.max_attempts) / space,
             over_failure_budget: f64::from(self.max_failures) / space,
-            over_a_year: (f64::from(self.max_failures) + after_budget) / space,
+            over_a_year: (budgets * f64::from(self.max_failures) + after_budget) / space,
         }
     }
 
@@ -366,7 +374,7 @@ impl Policy {
     }
 
     /// How long a subject's failure count is kept after its last failure, or
-    /// after its lock ends, whichever is later (default 30 days; at least 1
+    /// after its lock ends, whichever is later (default 90 days; at least 1
     /// day and at least the lockout): a bound on storage for subjects that
     /// stop trying.
     pub fn failure_memory(mut self, d: Duration) -> Self {
@@ -546,7 +554,7 @@ mod tests {
         );
         assert!(
             Policy::default()
-                .lockout(Lockout::For(Duration::days(31)))
+                .lockout(Lockout::For(Duration::days(91)))
                 .validate()
                 .is_err()
         );
@@ -562,13 +570,13 @@ mod tests {
             short.clone().validate(),
             Err(ConfigError::GuessOdds { .. })
         ));
-        // 10 guesses, then one a day: (10 + 365) / 10^4 over a year.
+        // Five budgets of 10 and one guess a day: (50 + 365) / 10^4 a year.
         let low = short.max_failures(10).max_guess_probability(1e-2);
         assert!(matches!(
             low.clone().validate(),
-            Err(ConfigError::YearlyGuessOdds { odds, .. }) if (odds - 0.0375).abs() < 1e-12
+            Err(ConfigError::YearlyGuessOdds { odds, .. }) if (odds - 0.0415).abs() < 1e-12
         ));
-        assert!(low.max_guess_probability_per_year(0.04).validate().is_ok());
+        assert!(low.max_guess_probability_per_year(0.05).validate().is_ok());
         assert!(
             Policy::default()
                 .resend_cooldown(Duration::minutes(2), Duration::minutes(1))

@@ -421,6 +421,8 @@ fn the_policy_knows_its_odds() {
                 Policy::default()
                     .max_failures(200)
                     .max_guess_probability(2e-4)
+                    // Five budgets of 200 and a guess a day: 1.365e-3 a year.
+                    .max_guess_probability_per_year(2e-3)
             )
             .build()
             .is_ok()
