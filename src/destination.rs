@@ -190,7 +190,7 @@ impl Destination {
     /// The country calling code of a phone destination ("1", "44", "351"; "1"
     /// and the area code for a country that shares +1 with the United States
     /// and Canada, "1876" for Jamaica: see
-    /// [`NANP_COUNTRY_AREAS`](crate::NANP_COUNTRY_AREAS)).
+    /// [`NANP_COUNTRIES`](crate::NANP_COUNTRIES)).
     ///
     /// ```
     /// use vericode::Destination;

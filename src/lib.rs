@@ -39,7 +39,7 @@ pub use error::{
 pub use gcra::RateLimit;
 pub use keys::{KeyId, MIN_SECRET_LEN, SecretKey};
 pub use limits::{
-    ClientKey, ConversionGuard, CountryFilter, FailureDelay, Limit, NANP_COUNTRY_AREAS,
+    ClientKey, ConversionGuard, CountryFilter, FailureDelay, Limit, NANP_COUNTRIES,
     PrefixConversion,
 };
 pub use message::{

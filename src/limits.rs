@@ -103,21 +103,26 @@ impl ClientKey {
 /// Which phone destinations may receive codes, by country calling code.
 ///
 /// The countries that share +1 with the United States and Canada (the
-/// Caribbean and Bermuda, [`NANP_COUNTRY_AREAS`]) have codes of their own,
-/// "1" and the area code: "1" allows the United States, Canada and their
-/// territories, not Jamaica ("1876") or the Dominican Republic ("1809").
+/// Caribbean and Bermuda, [`NANP_COUNTRIES`]) have codes of their own, "1"
+/// and the country's first area code: Jamaica is "1876" (its 658 numbers
+/// too), the Dominican Republic "1809" (its 829 and 849 numbers too). Where
+/// "1" is ambiguous it errs on refusing: in an allow list it admits the
+/// United States, Canada and their territories only, in a deny list it
+/// refuses every +1 number.
 ///
 /// ```
 /// use vericode::{CountryFilter, Destination};
 /// let only = CountryFilter::allow(&["1", "44"])?;
 /// assert!(only.permits("44"));
 /// assert!(!only.permits("33"));
-/// let jamaica = Destination::sms("+18765550123").unwrap();
+/// let jamaica = Destination::sms("+16585550123").unwrap();
 /// assert_eq!(jamaica.calling_code(), Some("1876"));
 /// assert!(!only.permits("1876"));
-/// assert!(CountryFilter::deny(&["1876", "1809"]).is_ok());
+/// assert!(!CountryFilter::deny(&["1"])?.permits("1876"));
+/// assert!(!CountryFilter::deny(&["1876", "1809"])?.permits("1876"));
 /// assert!(CountryFilter::deny(&["0"]).is_err());
 /// assert!(CountryFilter::deny(&["1415"]).is_err());
+/// assert!(CountryFilter::deny(&["1658"]).is_err(), "Jamaica is 1876");
 /// # Ok::<(), vericode::ConfigError>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -150,14 +155,12 @@ impl CountryFilter {
                 let country = (1..=3).contains(&c.len())
                     && c.bytes().all(|b| b.is_ascii_digit())
                     && !c.starts_with('0');
-                let nanp = c
-                    .strip_prefix('1')
-                    .is_some_and(|area| NANP_COUNTRY_AREAS.contains(&area));
+                let nanp = NANP_COUNTRIES.iter().any(|(_, code)| code == c);
                 (country || nanp)
                     .then(|| (*c).to_owned())
                     .ok_or(ConfigError::Policy(
-                        "calling codes are 1 to 3 digits, not starting with 0, or 1 and a \
-                     NANP country's area code (1876)",
+                        "calling codes are 1 to 3 digits, not starting with 0, or one of \
+                         NANP_COUNTRIES's (1876)",
                     ))
             })
             .collect()
@@ -168,7 +171,10 @@ impl CountryFilter {
         match self {
             CountryFilter::Any => true,
             CountryFilter::Allow(list) => list.iter().any(|c| c == calling_code),
-            CountryFilter::Deny(list) => !list.iter().any(|c| c == calling_code),
+            // "1" refuses the NANP countries of their own too.
+            CountryFilter::Deny(list) => !list
+                .iter()
+                .any(|c| c == calling_code || (c == "1" && calling_code.starts_with('1'))),
         }
     }
 }
@@ -377,26 +383,47 @@ impl FailureDelay {
     }
 }
 
-/// The area codes of the countries that share +1 with the United States and
-/// Canada (the North American Numbering Plan): the Caribbean and Bermuda.
-/// SMS pumping targets them, and they are priced as countries of their own.
-/// (US territories, such as Puerto Rico and Guam, stay under "1".)
-pub const NANP_COUNTRY_AREAS: [&str; 21] = [
-    "242", "246", "264", "268", "284", "345", "441", "473", "649", "658", "664", "721", "758",
-    "767", "784", "809", "829", "849", "868", "869", "876",
+/// The countries that share +1 with the United States and Canada (the North
+/// American Numbering Plan): the Caribbean and Bermuda, as pairs of an area
+/// code and the calling code vericode names its country by ("1" and the
+/// country's first area code: Jamaica's 658 numbers are "1876", the
+/// Dominican Republic's 829 and 849 numbers "1809"). SMS pumping targets
+/// them, and they are priced as countries of their own. US territories (such
+/// as Puerto Rico and Guam) stay under "1".
+pub const NANP_COUNTRIES: &[(&str, &str)] = &[
+    ("242", "1242"),
+    ("246", "1246"),
+    ("264", "1264"),
+    ("268", "1268"),
+    ("284", "1284"),
+    ("345", "1345"),
+    ("441", "1441"),
+    ("473", "1473"),
+    ("649", "1649"),
+    ("658", "1876"),
+    ("664", "1664"),
+    ("721", "1721"),
+    ("758", "1758"),
+    ("767", "1767"),
+    ("784", "1784"),
+    ("809", "1809"),
+    ("829", "1809"),
+    ("849", "1809"),
+    ("868", "1868"),
+    ("869", "1869"),
+    ("876", "1876"),
 ];
 
 /// The calling code of an E.164 number (which must start with `+`): country
 /// calling codes are prefix-free, one to three digits; a country that shares
 /// +1 with the United States and Canada is "1" and its area code ("1876",
-/// Jamaica: see [`NANP_COUNTRY_AREAS`]).
+/// Jamaica: see [`NANP_COUNTRIES`]).
 pub(crate) fn calling_code(e164: &str) -> &str {
     let digits = e164.strip_prefix('+').unwrap_or(e164);
-    if let Some(nanp) = digits.get(..4)
-        && let Some(area) = nanp.strip_prefix('1')
-        && NANP_COUNTRY_AREAS.contains(&area)
+    if let Some(area) = digits.strip_prefix('1').and_then(|rest| rest.get(..3))
+        && let Some((_, country)) = NANP_COUNTRIES.iter().find(|(a, _)| *a == area)
     {
-        return nanp;
+        return country;
     }
     const TWO: [&str; 44] = [
         "20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46",
@@ -432,6 +459,9 @@ mod tests {
             ("+18095550123", "1809"),
             ("+17875550123", "1"),
             ("+14415550123", "1441"),
+            ("+16585550123", "1876"),
+            ("+18295550123", "1809"),
+            ("+18495550123", "1809"),
             ("+16475550123", "1"),
         ] {
             assert_eq!(calling_code(n), cc, "{n}");

@@ -311,6 +311,9 @@ fn caribbean_numbers_under_plus_one_are_countries_of_their_own() {
     send_codes(&f, "jm", 10, |i| format!("+1876555{i:04}"), false);
     let (limit, _) = limited(block_on(f.verifier.issue(&request("jm10", "+18765550010"))));
     assert_eq!(limit, Limit::ConversionGuard);
+    // A review: the country's other area code is the same country.
+    let (limit, _) = limited(block_on(f.verifier.issue(&request("jm11", "+16585550011"))));
+    assert_eq!(limit, Limit::ConversionGuard);
     block_on(f.verifier.issue(&request("us-late", "+14155559999"))).unwrap();
 
     // And a filter can refuse them while allowing the US and Canada.
@@ -321,6 +324,25 @@ fn caribbean_numbers_under_plus_one_are_countries_of_their_own() {
     }
     block_on(f.verifier.issue(&request("u1", "+16475550123"))).unwrap();
     block_on(f.verifier.issue(&request("u2", "+17875550123"))).unwrap();
+    // A review: "1" in a deny list still refuses every +1 number, and
+    // denying a country denies all its area codes.
+    let f = fixture_with(relaxed().countries(CountryFilter::deny(&["1"]).unwrap()));
+    for number in ["+18765550123", "+14155550123"] {
+        let r = block_on(f.verifier.issue(&request("u1", number)));
+        assert!(
+            matches!(r, Err(IssueError::CountryNotAllowed { .. })),
+            "{number}: {r:?}"
+        );
+    }
+    let f = fixture_with(relaxed().countries(CountryFilter::deny(&["1876", "1809"]).unwrap()));
+    for number in ["+16585550123", "+18295550123", "+18495550123"] {
+        let r = block_on(f.verifier.issue(&request("u1", number)));
+        assert!(
+            matches!(r, Err(IssueError::CountryNotAllowed { .. })),
+            "{number}: {r:?}"
+        );
+    }
+    block_on(f.verifier.issue(&request("u1", "+14155550123"))).unwrap();
 }
 
 #[test]
