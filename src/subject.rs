@@ -148,10 +148,10 @@ impl Details {
 }
 
 /// Characters that are not seen but change how the text around them reads
-/// or breaks: Unicode's format characters (category Cf) in common use, the
-/// line and paragraph separators, and the characters that render as nothing
-/// in common fonts (the combining grapheme joiner, variation selectors,
-/// Hangul fillers, Khmer's invisible vowels, Mongolian's selectors).
+/// or breaks: Unicode's default-ignorable code points (which render as
+/// nothing, assigned or not: format characters, variation selectors, fillers,
+/// the combining grapheme joiner, tags), the line and paragraph separators,
+/// and the interlinear annotation controls.
 fn invisible(c: char) -> bool {
     matches!(
         c,
@@ -163,16 +163,15 @@ fn invisible(c: char) -> bool {
             | '\u{180B}'..='\u{180F}'
             | '\u{200B}'..='\u{200F}'
             | '\u{2028}'..='\u{202E}'
-            | '\u{2060}'..='\u{2064}'
-            | '\u{2066}'..='\u{206F}'
+            | '\u{2060}'..='\u{206F}'
             | '\u{3164}'
             | '\u{FE00}'..='\u{FE0F}'
             | '\u{FEFF}'
             | '\u{FFA0}'
-            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{FFF0}'..='\u{FFFB}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
             | '\u{1D173}'..='\u{1D17A}'
-            | '\u{E0000}'..='\u{E007F}'
-            | '\u{E0100}'..='\u{E01EF}'
+            | '\u{E0000}'..='\u{E0FFF}'
     )
 }
 

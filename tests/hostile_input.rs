@@ -154,6 +154,12 @@ fn details_refuse_invisible_characters_that_change_how_they_read() {
         "pay 1.00 EUR to AC\u{E0100}ME",
         "pay 1.00 EUR to AC\u{17B4}ME",
         "pay 1.00 EUR to AC\u{180B}ME",
+        // A review: the rest of Unicode's default-ignorable code points.
+        "pay 1.00 EUR to AC\u{1BCA0}ME",
+        "pay 1.00 EUR to AC\u{2065}ME",
+        "pay 1.00 EUR to AC\u{FFF0}ME",
+        "pay 1.00 EUR to AC\u{E0080}ME",
+        "pay 1.00 EUR to AC\u{E01F0}ME",
     ] {
         assert!(vericode::Details::new(bad).is_err(), "{bad:?}");
     }
