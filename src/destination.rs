@@ -100,7 +100,11 @@ pub struct Destination {
 impl Destination {
     /// A text message to an E.164 phone number (`+` and 8 to 15 digits, the
     /// first not 0). Spaces, dots, dashes and parentheses are dropped first,
-    /// and a trunk prefix written `(0)`, which is not part of the number.
+    /// and a trunk prefix written `(0)` after the calling code, which is not
+    /// part of the number. A trunk 0 written without parentheses
+    /// (`+44 07700…`) is kept: some countries' numbers do start with 0
+    /// (Italy's landlines, Côte d'Ivoire's), so only the application, knowing
+    /// its users, can drop it.
     ///
     /// ```
     /// use vericode::Destination;
@@ -317,9 +321,10 @@ fn parse_e164(input: &str) -> Result<String, InputError> {
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
         // "+44 (0)20…": a trunk prefix, dialled only inside the country and
-        // never part of the international number. Kept, it would name the
-        // same phone a second way (and a second destination to the limits).
-        if i > 0 && bytes[i..].starts_with(b"(0)") {
+        // never part of the international number, right after the calling
+        // code (one to three digits). Kept, it would name the same phone a
+        // second way (and a second destination to the limits).
+        if (2..=4).contains(&out.len()) && bytes[i..].starts_with(b"(0)") {
             i += 3;
             continue;
         }
@@ -395,6 +400,9 @@ mod tests {
             ("+44 (0)7700 900123", "+447700900123"),
             ("+49 (0)30 1234567", "+49301234567"),
             ("+44 (07700) 900123", "+4407700900123"),
+            ("+1 (0)4155550123", "+14155550123"),
+            // Past the calling code, "(0)" is digits.
+            ("+44 7700 (0)90012", "+447700090012"),
         ] {
             assert_eq!(Destination::sms(typed).unwrap().address(), e164);
         }
