@@ -408,24 +408,24 @@ fn code_tag(
     context: Option<&StoredTag>,
     code: &Code,
 ) -> Tag {
-    let (mut buf, n) = code_input(purpose, id, context, code);
-    let tag = mac.tag_raw(&buf[..n]);
-    // It holds the code.
-    zeroize::Zeroize::zeroize(&mut buf);
-    tag
+    // It holds the code: written in place (no copy moves out of a callee)
+    // and zeroed when dropped.
+    let mut buf = zeroize::Zeroizing::new([0u8; CODE_INPUT_MAX]);
+    let n = code_input(&mut buf, purpose, id, context, code);
+    mac.tag_raw(&buf[..n])
 }
 
 /// The longest input of a code digest.
 const CODE_INPUT_MAX: usize = 1 + 40 + 32 + 1 + MAX_CODE_LEN + 1 + MAX_PURPOSE_LEN;
 
-/// [`code_tag`]'s input, in the first `n` bytes of the buffer.
+/// Writes [`code_tag`]'s input to the start of `buf`; answers its length.
 fn code_input(
+    buf: &mut [u8; CODE_INPUT_MAX],
     purpose: &Purpose,
     id: &ChallengeId,
     context: Option<&StoredTag>,
     code: &Code,
-) -> ([u8; CODE_INPUT_MAX], usize) {
-    let mut buf = [0u8; CODE_INPUT_MAX];
+) -> usize {
     let mut n = 0;
     let mut put = |bytes: &[u8]| {
         buf[n..n + bytes.len()].copy_from_slice(bytes);
@@ -450,7 +450,7 @@ fn code_input(
         put(&[name.len() as u8]);
         put(name);
     }
-    (buf, n)
+    n
 }
 
 /// The digest of the details a challenge is bound to.
@@ -579,7 +579,7 @@ mod tests {
             Purpose::StepUp,
             Purpose::PasswordReset,
         ] {
-            let (_, n) = code_input(&purpose, &id, None, &longest);
+            let n = code_input(&mut [0; CODE_INPUT_MAX], &purpose, &id, None, &longest);
             assert_eq!(n, 54);
         }
         let custom = Purpose::custom(&"a".repeat(MAX_PURPOSE_LEN)).unwrap();
@@ -587,7 +587,8 @@ mod tests {
             key: crate::keys::KeyId::new(1),
             tag: [9; 32],
         };
-        let (buf, n) = code_input(&custom, &id, Some(&tag), &longest);
+        let mut buf = [0; CODE_INPUT_MAX];
+        let n = code_input(&mut buf, &custom, &id, Some(&tag), &longest);
         assert_eq!(n, CODE_INPUT_MAX);
         assert_eq!(buf[0], CODE_INPUT_BOUND);
         assert_eq!(&buf[41..73], &[9; 32]);
