@@ -64,9 +64,9 @@ pub struct Policy {
     pub(crate) lockout: Lockout,
     pub(crate) failure_memory: Duration,
     pub(crate) allow_short_codes: bool,
-    /// The rate limits that are on, at their [`Limit`]'s id: an issue reads
-    /// several, and an array costs no hashing.
-    pub(crate) limits: [Option<RateLimit>; 8],
+    /// The rate limits that are on, at most one per [`Limit`]: an issue reads
+    /// several, and a short list costs no hashing.
+    pub(crate) limits: Vec<(Limit, RateLimit)>,
     pub(crate) conversion_guard: Option<ConversionGuard>,
     pub(crate) countries: CountryFilter,
     pub(crate) failure_delay: Option<FailureDelay>,
@@ -128,17 +128,12 @@ impl Default for Policy {
             lockout: Lockout::For(Duration::hours(24)),
             failure_memory: Duration::days(90),
             allow_short_codes: false,
-            limits: [
+            limits: vec![
                 (Limit::Destination, rate(5, Duration::minutes(10))),
                 (Limit::Subject, rate(10, Duration::hours(1))),
                 (Limit::Client, rate(20, Duration::hours(1))),
                 (Limit::VerifyClient, rate(50, Duration::hours(1))),
-            ]
-            .into_iter()
-            .fold([None; 8], |mut on, (limit, rate)| {
-                on[usize::from(limit.id())] = Some(rate);
-                on
-            }),
+            ],
             conversion_guard: Some(ConversionGuard::standard()),
             countries: CountryFilter::Any,
             failure_delay: Some(FailureDelay::standard()),
@@ -186,13 +181,14 @@ impl Policy {
     /// Sets a rate limit (see [`Limit`] for the dimensions and defaults).
     /// [`Limit::ConversionGuard`] is set with [`Policy::conversion_guard`].
     pub fn limit(mut self, limit: Limit, rate: RateLimit) -> Self {
-        self.limits[usize::from(limit.id())] = Some(rate);
+        self.limits.retain(|(on, _)| *on != limit);
+        self.limits.push((limit, rate));
         self
     }
 
     /// Turns a rate limit off.
     pub fn unlimited(mut self, limit: Limit) -> Self {
-        self.limits[usize::from(limit.id())] = None;
+        self.limits.retain(|(on, _)| *on != limit);
         if limit == Limit::ConversionGuard {
             self.conversion_guard = None;
         }
@@ -201,7 +197,10 @@ impl Policy {
 
     /// The rate limit of a dimension, if it is on.
     pub fn rate_limit(&self, limit: Limit) -> Option<RateLimit> {
-        self.limits[usize::from(limit.id())]
+        self.limits
+            .iter()
+            .find(|(on, _)| *on == limit)
+            .map(|(_, rate)| *rate)
     }
 
     /// Sets the conversion guard against SMS pumping (default: 1 hour, 50
@@ -241,7 +240,7 @@ impl Policy {
     /// For tests and for applications that limit upstream; the attempt and
     /// failure limits stay.
     pub fn without_abuse_limits(mut self) -> Self {
-        self.limits = [None; 8];
+        self.limits.clear();
         self.conversion_guard = None;
         self.failure_delay = None;
         self

@@ -102,8 +102,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         client: Option<&ClientKey>,
         count_conversion: bool,
     ) -> Vec<Charge> {
-        if self.policy.limits.iter().all(Option::is_none) && self.policy.conversion_guard.is_none()
-        {
+        if self.policy.limits.is_empty() && self.policy.conversion_guard.is_none() {
             return Vec::new();
         }
         let mut out = Vec::with_capacity(7);
