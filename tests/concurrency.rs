@@ -9,11 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::*;
 use time::Duration;
-use vericode::store::{CodeStore, Commit, KeyKind, StoreKey, Versioned, Write};
-use vericode::{
-    Attempt, ClientKey, IssueError, Limit, Lockout, MemoryStoreError, RateLimit, Timestamp,
-    VerifyError,
-};
+use vericode::store::{KeyKind, StoreKey};
+use vericode::{Attempt, ClientKey, IssueError, Limit, Lockout, RateLimit, VerifyError};
 
 fn race<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
     let barrier = Barrier::new(n);
@@ -154,20 +151,12 @@ fn concurrent_first_issues_make_one_challenge() {
 /// A store where the first `n` reads of a rate-limit state wait for each
 /// other once read: `n` requests that all see the same state.
 struct SameReads {
-    inner: vericode::MemoryStore,
     waiting: AtomicUsize,
     barrier: Barrier,
 }
 
-impl CodeStore for SameReads {
-    type Error = MemoryStoreError;
-
-    fn get_many(
-        &self,
-        keys: &[StoreKey],
-        now: Timestamp,
-    ) -> impl Future<Output = Result<Vec<Option<Versioned>>, Self::Error>> + Send {
-        let read = self.inner.get_many(keys, now);
+impl Around for SameReads {
+    fn read(&self, keys: &[StoreKey]) {
         if keys.iter().any(|k| k.kind() == KeyKind::Rate)
             && self
                 .waiting
@@ -176,15 +165,6 @@ impl CodeStore for SameReads {
         {
             self.barrier.wait();
         }
-        read
-    }
-
-    fn commit(
-        &self,
-        writes: &[Write],
-        now: Timestamp,
-    ) -> impl Future<Output = Result<Commit, Self::Error>> + Send {
-        self.inner.commit(writes, now)
     }
 }
 
@@ -194,11 +174,10 @@ fn guesses_racing_from_one_client_are_answered_within_its_limit() {
     // and one that lost the race was made again with its answer ignored, so
     // eight racing guesses were all answered on one charge.
     const N: usize = 8;
-    let store = SameReads {
-        inner: vericode::MemoryStore::new(),
+    let store = Wrapped::new(SameReads {
         waiting: AtomicUsize::new(N),
         barrier: Barrier::new(N),
-    };
+    });
     let one_an_hour = RateLimit::new(1, Duration::hours(1)).unwrap();
     let v = verifier_with(store, relaxed().limit(Limit::VerifyClient, one_an_hour));
     let tickets: Vec<_> = (0..N)

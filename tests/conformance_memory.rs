@@ -2,8 +2,11 @@
 //! layouts: on tokio's multi-threaded runtime, and on plain threads without a
 //! runtime.
 
+mod common;
+
 use std::sync::Arc;
 
+use common::{Around, Wrapped};
 use vericode::MemoryStore;
 use vericode::testing::Conformance;
 
@@ -60,32 +63,16 @@ fn one_shared_memory_store_passes() {
 /// The suite can fail: a store that loses writes is caught.
 #[test]
 fn a_store_that_ignores_versions_fails() {
-    use vericode::{CodeStore, Commit, StoreKey, Timestamp, Versioned, Write};
+    use vericode::{CodeStore, Commit, Timestamp, Write};
 
     /// Applies every write, whatever its expectation.
-    struct Careless(MemoryStore);
+    struct Careless;
 
-    impl CodeStore for Careless {
-        type Error = vericode::MemoryStoreError;
-
-        fn get_many(
-            &self,
-            keys: &[StoreKey],
-            now: Timestamp,
-        ) -> impl Future<Output = Result<Vec<Option<Versioned>>, Self::Error>> + Send {
-            self.0.get_many(keys, now)
-        }
-
-        fn commit(
-            &self,
-            writes: &[Write],
-            now: Timestamp,
-        ) -> impl Future<Output = Result<Commit, Self::Error>> + Send {
+    impl Around for Careless {
+        fn write(&self, store: &MemoryStore, writes: &[Write], now: Timestamp) -> Option<Commit> {
             // Re-read each key and write at whatever version it has now.
-            let current = pollster::block_on(
-                self.0
-                    .get_many(&writes.iter().map(|w| *w.key()).collect::<Vec<_>>(), now),
-            );
+            let keys: Vec<_> = writes.iter().map(|w| *w.key()).collect();
+            let current = pollster::block_on(store.get_many(&keys, now));
             let fixed: Vec<Write> = writes
                 .iter()
                 .zip(current.unwrap_or_default())
@@ -104,13 +91,12 @@ fn a_store_that_ignores_versions_fails() {
                     other => other.clone(),
                 })
                 .collect();
-            let result = pollster::block_on(self.0.commit(&fixed, now));
-            std::future::ready(result)
+            pollster::block_on(store.commit(&fixed, now)).ok()
         }
     }
 
     let suite = Conformance::new(
-        || Careless(MemoryStore::new()),
+        || Wrapped::new(Careless),
         |task| {
             std::thread::spawn(move || pollster::block_on(task));
         },
@@ -124,35 +110,16 @@ fn a_store_that_ignores_versions_fails() {
 /// wrapper with one key passes.
 #[test]
 fn a_local_store_whose_lookup_key_changes_fails() {
-    use vericode::{CodeStore, Commit, SecretKey, StoreKey, Timestamp, Versioned, Write};
+    use vericode::SecretKey;
 
-    /// A `MemoryStore` answering `fixed` as its lookup key, or a new one on
-    /// every call.
+    /// A store in the process answering `fixed` as its lookup key, or a new
+    /// one on every call.
     struct Keyed {
-        inner: MemoryStore,
         fixed: Option<SecretKey>,
     }
 
-    impl CodeStore for Keyed {
-        type Error = vericode::MemoryStoreError;
-
-        fn get_many(
-            &self,
-            keys: &[StoreKey],
-            now: Timestamp,
-        ) -> impl Future<Output = Result<Vec<Option<Versioned>>, Self::Error>> + Send {
-            self.inner.get_many(keys, now)
-        }
-
-        fn commit(
-            &self,
-            writes: &[Write],
-            now: Timestamp,
-        ) -> impl Future<Output = Result<Commit, Self::Error>> + Send {
-            self.inner.commit(writes, now)
-        }
-
-        fn is_remote(&self) -> bool {
+    impl Around for Keyed {
+        fn remote(&self) -> bool {
             false
         }
 
@@ -163,9 +130,10 @@ fn a_local_store_whose_lookup_key_changes_fails() {
 
     let suite = |fixed: Option<SecretKey>| {
         Conformance::new(
-            move || Keyed {
-                inner: MemoryStore::new(),
-                fixed: fixed.clone(),
+            move || {
+                Wrapped::new(Keyed {
+                    fixed: fixed.clone(),
+                })
             },
             |task| {
                 std::thread::spawn(move || pollster::block_on(task));

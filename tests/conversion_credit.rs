@@ -14,7 +14,7 @@ use time::Duration;
 use vericode::{
     ChallengeId, Clock, CodeStore, Commit, ConversionGuard, Destination, IssueRequest, KeyId,
     KeyKind, ManualClock, MemoryStore, Policy, Purpose, RecordingDelivery, StoreKey, Subject,
-    Timestamp, Verifier, VerifyError, Versioned, Write,
+    Timestamp, Verifier, VerifyError, Write,
 };
 
 /// The guard on, with a threshold no test here reaches.
@@ -43,7 +43,6 @@ fn counts<S: CodeStore, D: vericode::Delivery, C: Clock>(
 /// A store that counts calls: each is one round trip on a remote store.
 #[derive(Default)]
 struct Counting {
-    inner: MemoryStore,
     reads: AtomicUsize,
     commits: AtomicUsize,
 }
@@ -63,40 +62,19 @@ impl Counting {
     }
 }
 
-impl CodeStore for Counting {
-    type Error = vericode::MemoryStoreError;
-
-    fn get_many(
-        &self,
-        keys: &[StoreKey],
-        now: Timestamp,
-    ) -> impl Future<Output = Result<Vec<Option<Versioned>>, Self::Error>> + Send {
+impl Around for Counting {
+    fn read(&self, _: &[StoreKey]) {
         self.reads.fetch_add(1, Ordering::SeqCst);
-        self.inner.get_many(keys, now)
     }
 
-    fn commit(
-        &self,
-        writes: &[Write],
-        now: Timestamp,
-    ) -> impl Future<Output = Result<Commit, Self::Error>> + Send {
+    fn round_trip(&self) {
         self.commits.fetch_add(1, Ordering::SeqCst);
-        self.inner.commit(writes, now)
-    }
-
-    fn commit_batches(
-        &self,
-        batches: &[&[Write]],
-        now: Timestamp,
-    ) -> impl Future<Output = Result<Vec<Commit>, Self::Error>> + Send {
-        self.commits.fetch_add(1, Ordering::SeqCst);
-        self.inner.commit_batches(batches, now)
     }
 }
 
 #[test]
 fn a_success_is_credited_in_one_read_and_one_batch_of_commits() {
-    let store = Arc::new(Counting::default());
+    let store = Arc::new(Wrapped::<Counting>::default());
     let v = verifier_with(store.clone(), guarded());
     let t = block_on(v.issue(&request("u1", "+447700900001"))).unwrap();
     let code = v.delivery().last_code().unwrap();
@@ -156,7 +134,7 @@ fn consumed_by_someone_else(
     meanwhile: impl Fn() + Send + Sync + 'static,
 ) -> HookedStore<impl Fn(&MemoryStore, &[Write]) -> Option<Commit> + Send + Sync> {
     let flag = raced.clone();
-    HookedStore::new(move |inner: &MemoryStore, writes: &[Write]| {
+    hooked(move |inner: &MemoryStore, writes: &[Write]| {
         let consumes = writes
             .iter()
             .find(|w| matches!(w, Write::Delete { .. }) && w.key().kind() == KeyKind::Challenge)?;
@@ -203,7 +181,7 @@ fn a_credit_whose_success_lost_its_race_is_taken_back() {
 fn racing_right_answers_and_sends_count_each_success_once() {
     // A remote store (the credit sent with the outcome) and the in-process
     // one (the credit after the outcome).
-    race_on(Counting::default());
+    race_on(Wrapped::<Counting>::default());
     race_on(MemoryStore::new());
 }
 
@@ -263,7 +241,7 @@ fn a_success_is_not_counted_twice_when_its_first_commit_conflicts() {
     // goes through; the retry succeeds and must not credit again.
     let raced = Arc::new(AtomicBool::new(false));
     let flag = raced.clone();
-    let store = HookedStore::new(move |_: &MemoryStore, writes: &[Write]| {
+    let store = hooked(move |_: &MemoryStore, writes: &[Write]| {
         let consumes = writes
             .iter()
             .any(|w| matches!(w, Write::Delete { .. }) && w.key().kind() == KeyKind::Challenge);
@@ -383,7 +361,7 @@ impl vericode::Delivery for SmsDown {
 
 #[test]
 fn a_fallback_delivery_credits_the_fallback_prefix_in_the_same_round_trips() {
-    let store = Arc::new(Counting::default());
+    let store = Arc::new(Wrapped::<Counting>::default());
     let v = Verifier::builder()
         .store(store.clone())
         .delivery(SmsDown::default())
@@ -410,7 +388,7 @@ fn a_fallback_delivery_credits_the_fallback_prefix_in_the_same_round_trips() {
 fn after_a_key_rotation_a_success_is_still_credited_once_in_the_same_round_trips() {
     // A store that counts as shared (remote): the verify unmasks the id's hint
     // to read the prefix's counts in its first round trip.
-    let store = Arc::new(Counting::default());
+    let store = Arc::new(Wrapped::<Counting>::default());
     let clock = ManualClock::new(start());
     let build = |signing: u32, older: Option<u32>| {
         let mut b = Verifier::builder()

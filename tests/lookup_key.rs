@@ -114,10 +114,10 @@ fn a_shared_store_without_a_lookup_key_is_refused_at_build() {
     assert!(on_shared(store, Some(key(200)), relaxed()).is_ok());
     // A shared store is not asked for one: a key it made up would differ from
     // process to process.
-    let offering = Arc::new(SpyStore {
+    let offering = Arc::new(SpyStore::new(Spy {
         offers: Some(key(9)),
-        ..SpyStore::default()
-    });
+        ..Spy::default()
+    }));
     assert_eq!(
         on_shared(offering, None, relaxed()).unwrap_err(),
         ConfigError::MissingLookupKey

@@ -157,11 +157,9 @@ fn a_record_of_the_wrong_kind_is_refused() {
 #[test]
 fn a_store_that_always_conflicts_fails_closed() {
     // Let the first write (the issue) through, then conflict forever.
-    let v = verifier_on(HookedStore::new(
-        |store: &vericode::MemoryStore, _: &[Write]| {
-            (!store.is_empty()).then_some(Commit::Conflict)
-        },
-    ));
+    let v = verifier_on(hooked(|store: &vericode::MemoryStore, _: &[Write]| {
+        (!store.is_empty()).then_some(Commit::Conflict)
+    }));
     let t = block_on(v.issue(&login("u1"))).unwrap();
     let code = v.delivery().last_code().unwrap();
     let r = block_on(v.verify(t.challenge_id(), &code));
@@ -205,7 +203,7 @@ fn a_lost_client_charge_does_not_undo_a_recorded_outcome() {
     let conflict_next_rate_write = Arc::new(AtomicBool::new(false));
     let flag = conflict_next_rate_write.clone();
     let v = verifier_with(
-        HookedStore::new(move |_: &vericode::MemoryStore, writes: &[Write]| {
+        hooked(move |_: &vericode::MemoryStore, writes: &[Write]| {
             let rate = writes
                 .iter()
                 .any(|w| w.key().kind() == vericode::KeyKind::Rate);

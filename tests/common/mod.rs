@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use time::{Duration, OffsetDateTime};
 use vericode::{
     CodeStore, Commit, Delivery, Destination, IssueRequest, KeyId, ManualClock, MemoryStore,
-    Message, Policy, Purpose, Receipt, RecordingDelivery, SecretKey, StoreKey, Subject, Timestamp,
-    Verifier, Versioned, Write,
+    MemoryStoreError, Message, Policy, Purpose, Receipt, RecordingDelivery, SecretKey, StoreKey,
+    Subject, Timestamp, Verifier, Versioned, Write,
 };
 
 pub type TestVerifier<S = Arc<SpyStore>, D = RecordingDelivery> = Verifier<S, D, ManualClock>;
@@ -90,19 +90,117 @@ pub fn wrong(code: &str) -> String {
         .collect()
 }
 
-/// A `MemoryStore` that keeps a copy of every record ever written and the
-/// group of every key asked for, so tests can look for what must never be
-/// stored. It counts as a store shared between processes (`is_remote`), so
-/// the verifier never takes a lookup key from it, even one it `offers`.
+/// What a test store does around the `MemoryStore` it wraps ([`Wrapped`]).
+/// Each hook's default lets the call through, and the store counts as shared
+/// between processes (`is_remote`) offering no lookup key, as a remote store
+/// would.
+pub trait Around: Send + Sync {
+    /// After the store answered a read of `keys`.
+    fn read(&self, _keys: &[StoreKey]) {}
+    /// Before an atomic batch of writes reaches the store; `Some` answers in
+    /// the store's place, without writing.
+    fn write(&self, _store: &MemoryStore, _writes: &[Write], _now: Timestamp) -> Option<Commit> {
+        None
+    }
+    /// Once per commit round trip: a commit, or a batch of them.
+    fn round_trip(&self) {}
+    /// Whether the store counts as shared between processes.
+    fn remote(&self) -> bool {
+        true
+    }
+    /// The lookup key the store offers.
+    fn lookup_key(&self) -> Option<SecretKey> {
+        None
+    }
+}
+
+/// A `MemoryStore` with hooks around its calls; derefs to the hooks' state.
 #[derive(Default)]
-pub struct SpyStore {
+pub struct Wrapped<A> {
     pub inner: MemoryStore,
+    pub around: A,
+}
+
+impl<A> Wrapped<A> {
+    pub fn new(around: A) -> Self {
+        Wrapped {
+            inner: MemoryStore::new(),
+            around,
+        }
+    }
+}
+
+impl<A> std::ops::Deref for Wrapped<A> {
+    type Target = A;
+    fn deref(&self) -> &A {
+        &self.around
+    }
+}
+
+impl<A: Around> Wrapped<A> {
+    fn apply(&self, writes: &[Write], now: Timestamp) -> Result<Commit, MemoryStoreError> {
+        match self.around.write(&self.inner, writes, now) {
+            Some(answer) => Ok(answer),
+            None => block_on(self.inner.commit(writes, now)),
+        }
+    }
+}
+
+impl<A: Around> CodeStore for Wrapped<A> {
+    type Error = MemoryStoreError;
+
+    fn get_many(
+        &self,
+        keys: &[StoreKey],
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<Option<Versioned>>, Self::Error>> + Send {
+        let read = block_on(self.inner.get_many(keys, now));
+        self.around.read(keys);
+        std::future::ready(read)
+    }
+
+    fn commit(
+        &self,
+        writes: &[Write],
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Commit, Self::Error>> + Send {
+        self.around.round_trip();
+        std::future::ready(self.apply(writes, now))
+    }
+
+    fn commit_batches(
+        &self,
+        batches: &[&[Write]],
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<Commit>, Self::Error>> + Send {
+        self.around.round_trip();
+        std::future::ready(batches.iter().map(|b| self.apply(b, now)).collect())
+    }
+
+    fn is_remote(&self) -> bool {
+        self.around.remote()
+    }
+
+    fn lookup_key(&self) -> Option<SecretKey> {
+        self.around.lookup_key()
+    }
+}
+
+/// A store that keeps a copy of every record ever written and the group of
+/// every key asked for, so tests can look for what must never be stored. It
+/// counts as a store shared between processes, so the verifier never takes a
+/// lookup key from it, even one it `offers`.
+pub type SpyStore = Wrapped<Spy>;
+
+/// [`SpyStore`]'s hooks.
+#[derive(Default)]
+pub struct Spy {
     pub written: Mutex<Vec<Vec<u8>>>,
     pub groups: Mutex<Vec<[u8; 16]>>,
     pub offers: Option<SecretKey>,
 }
 
-impl SpyStore {
+impl Spy {
     pub fn writes(&self) -> Vec<Vec<u8>> {
         self.written.lock().unwrap().clone()
     }
@@ -112,24 +210,13 @@ impl SpyStore {
     }
 }
 
-impl CodeStore for SpyStore {
-    type Error = vericode::MemoryStoreError;
-
-    fn get_many(
-        &self,
-        keys: &[StoreKey],
-        now: Timestamp,
-    ) -> impl Future<Output = Result<Vec<Option<Versioned>>, Self::Error>> + Send {
+impl Around for Spy {
+    fn read(&self, keys: &[StoreKey]) {
         let mut groups = self.groups.lock().unwrap();
         groups.extend(keys.iter().map(|k| *k.group()));
-        self.inner.get_many(keys, now)
     }
 
-    fn commit(
-        &self,
-        writes: &[Write],
-        now: Timestamp,
-    ) -> impl Future<Output = Result<Commit, Self::Error>> + Send {
+    fn write(&self, _: &MemoryStore, writes: &[Write], _: Timestamp) -> Option<Commit> {
         let mut groups = self.groups.lock().unwrap();
         groups.extend(writes.iter().map(|w| *w.key().group()));
         let mut log = self.written.lock().unwrap();
@@ -138,7 +225,7 @@ impl CodeStore for SpyStore {
                 log.push(record.encode());
             }
         }
-        self.inner.commit(writes, now)
+        None
     }
 
     fn lookup_key(&self) -> Option<SecretKey> {
@@ -264,49 +351,27 @@ pub fn b64encode(bytes: &[u8]) -> String {
     out
 }
 
-/// A `MemoryStore` whose commits first go through `hook`, which may answer
-/// in the store's place (a conflict, say) without writing.
-pub struct HookedStore<F> {
-    pub inner: MemoryStore,
-    pub hook: F,
-}
+/// A store whose commits first go through a hook, which may answer in the
+/// store's place (a conflict, say) without writing.
+pub type HookedStore<F> = Wrapped<Hook<F>>;
 
-impl<F> HookedStore<F>
+/// [`HookedStore`]'s hook.
+pub struct Hook<F>(pub F);
+
+/// A [`HookedStore`] whose commits go through `hook`.
+pub fn hooked<F>(hook: F) -> HookedStore<F>
 where
     F: Fn(&MemoryStore, &[Write]) -> Option<Commit> + Send + Sync,
 {
-    pub fn new(hook: F) -> Self {
-        HookedStore {
-            inner: MemoryStore::new(),
-            hook,
-        }
-    }
+    Wrapped::new(Hook(hook))
 }
 
-impl<F> CodeStore for HookedStore<F>
+impl<F> Around for Hook<F>
 where
     F: Fn(&MemoryStore, &[Write]) -> Option<Commit> + Send + Sync,
 {
-    type Error = vericode::MemoryStoreError;
-
-    fn get_many(
-        &self,
-        keys: &[StoreKey],
-        now: Timestamp,
-    ) -> impl Future<Output = Result<Vec<Option<Versioned>>, Self::Error>> + Send {
-        self.inner.get_many(keys, now)
-    }
-
-    fn commit(
-        &self,
-        writes: &[Write],
-        now: Timestamp,
-    ) -> impl Future<Output = Result<Commit, Self::Error>> + Send {
-        let r = match (self.hook)(&self.inner, writes) {
-            Some(answer) => Ok(answer),
-            None => block_on(self.inner.commit(writes, now)),
-        };
-        std::future::ready(r)
+    fn write(&self, store: &MemoryStore, writes: &[Write], _: Timestamp) -> Option<Commit> {
+        (self.0)(store, writes)
     }
 }
 
