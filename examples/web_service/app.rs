@@ -748,8 +748,9 @@ fn normalize_email(typed: &str) -> String {
 
 /// The subject of login challenges and remembered devices: the sign-in
 /// address as typed (normalized), for known and unknown addresses alike.
-/// A challenge id carries a plain hash of its subject, so a decoy is
-/// indistinguishable only if real challenges use the typed identifier too.
+/// A challenge id carries a keyed hash of its subject (the same one for any
+/// two challenges of a subject), so a decoy is indistinguishable only if real
+/// challenges use the typed identifier too.
 fn login_subject(email: &str) -> Result<Subject, vericode::InputError> {
     Subject::new(email)
 }
