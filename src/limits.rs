@@ -166,15 +166,22 @@ impl CountryFilter {
             .collect()
     }
 
-    /// `true` if numbers with this calling code may receive codes.
+    /// `true` if numbers with this calling code may receive codes. A NANP
+    /// country's other area codes name it too ("1658" is Jamaica, "1876"),
+    /// in the list and in the question.
     pub fn permits(&self, calling_code: &str) -> bool {
+        fn country(code: &str) -> &str {
+            nanp_country(code).unwrap_or(code)
+        }
+        let asked = country(calling_code);
+        let names = |c: &String| country(c) == asked;
         match self {
             CountryFilter::Any => true,
-            CountryFilter::Allow(list) => list.iter().any(|c| c == calling_code),
+            CountryFilter::Allow(list) => list.iter().any(names),
             // "1" refuses the NANP countries of their own too.
             CountryFilter::Deny(list) => !list
                 .iter()
-                .any(|c| c == calling_code || (c == "1" && calling_code.starts_with('1'))),
+                .any(|c| names(c) || (c == "1" && asked.starts_with('1'))),
         }
     }
 }
@@ -414,15 +421,23 @@ pub const NANP_COUNTRIES: &[(&str, &str)] = &[
     ("876", "1876"),
 ];
 
+/// The calling code of the NANP country that `code` ("1" and an area code)
+/// names ("1658" and "1876" are "1876"), if it names one.
+fn nanp_country(code: &str) -> Option<&'static str> {
+    let area = code.strip_prefix('1')?;
+    NANP_COUNTRIES
+        .iter()
+        .find(|(a, _)| *a == area)
+        .map(|(_, country)| *country)
+}
+
 /// The calling code of an E.164 number (which must start with `+`): country
 /// calling codes are prefix-free, one to three digits; a country that shares
 /// +1 with the United States and Canada is "1" and its area code ("1876",
 /// Jamaica: see [`NANP_COUNTRIES`]).
 pub(crate) fn calling_code(e164: &str) -> &str {
     let digits = e164.strip_prefix('+').unwrap_or(e164);
-    if let Some(area) = digits.strip_prefix('1').and_then(|rest| rest.get(..3))
-        && let Some((_, country)) = NANP_COUNTRIES.iter().find(|(a, _)| *a == area)
-    {
+    if let Some(country) = digits.get(..4).and_then(nanp_country) {
         return country;
     }
     const TWO: [&str; 44] = [

@@ -343,6 +343,11 @@ fn caribbean_numbers_under_plus_one_are_countries_of_their_own() {
         );
     }
     block_on(f.verifier.issue(&request("u1", "+14155550123"))).unwrap();
+    // A second review: a country's other area code names it in a question
+    // to the filter and in a list built without `deny`'s check.
+    assert!(!CountryFilter::deny(&["1876"]).unwrap().permits("1658"));
+    assert!(!CountryFilter::Deny(vec!["1658".into()]).permits("1876"));
+    assert!(CountryFilter::allow(&["1809"]).unwrap().permits("1849"));
 }
 
 #[test]
