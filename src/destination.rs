@@ -324,7 +324,10 @@ fn parse_e164(input: &str) -> Result<String, InputError> {
         // never part of the international number, right after the calling
         // code (one to three digits). Kept, it would name the same phone a
         // second way (and a second destination to the limits).
-        if (2..=4).contains(&out.len()) && bytes[i..].starts_with(b"(0)") {
+        if out.len() > 1
+            && out.len() - 1 == crate::limits::calling_code(&out).len()
+            && bytes[i..].starts_with(b"(0)")
+        {
             i += 3;
             continue;
         }
@@ -403,6 +406,8 @@ mod tests {
             ("+1 (0)4155550123", "+14155550123"),
             // Past the calling code, "(0)" is digits.
             ("+44 7700 (0)90012", "+447700090012"),
+            ("+44 7(0)700 900123", "+4470700900123"),
+            ("+1 41(0)5 555 0123", "+141055550123"),
         ] {
             assert_eq!(Destination::sms(typed).unwrap().address(), e164);
         }
