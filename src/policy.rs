@@ -259,9 +259,10 @@ impl Policy {
     /// ten times the budget's bound: the defaults' five budgets of 100 (the
     /// 90-day failure memory) and one guess a day after a lock come to
     /// 8.65e-4). `build()` refuses a policy above it: with the other
-    /// defaults, a timed lockout shorter than about 18 hours or a failure
+    /// defaults, a timed lockout shorter than about 17.5 hours or a failure
     /// memory shorter than 61 days, which would let an attacker keep guessing
-    /// at one account all year.
+    /// at one account all year. The owner's successes reset the count, so
+    /// the figure holds for an account not in use (see README, "Guess odds").
     ///
     /// ```
     /// use time::Duration;
