@@ -408,11 +408,13 @@ fn code_tag(
     context: Option<&StoredTag>,
     code: &Code,
 ) -> Tag {
-    // It holds the code: written in place (no copy moves out of a callee)
-    // and zeroed when dropped.
-    let mut buf = zeroize::Zeroizing::new([0u8; CODE_INPUT_MAX]);
+    // It holds the code: written in place (no copy moves out of a callee),
+    // and its written part zeroed (the rest was never written).
+    let mut buf = [0u8; CODE_INPUT_MAX];
     let n = code_input(&mut buf, purpose, id, context, code);
-    mac.tag_raw(&buf[..n])
+    let tag = mac.tag_raw(&buf[..n]);
+    zeroize::Zeroize::zeroize(&mut buf[..n]);
+    tag
 }
 
 /// The longest input of a code digest.
