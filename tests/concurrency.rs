@@ -208,4 +208,6 @@ fn guesses_racing_from_one_client_are_answered_within_its_limit() {
         })
         .count();
     assert_eq!((answered, limited), (1, N - 1), "{answers:?}");
+    // Every guess read the limit before any charge was written.
+    assert_eq!(v.store().waiting.load(Ordering::SeqCst), 0);
 }

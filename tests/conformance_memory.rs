@@ -63,13 +63,18 @@ fn one_shared_memory_store_passes() {
 /// The suite can fail: a store that loses writes is caught.
 #[test]
 fn a_store_that_ignores_versions_fails() {
-    use vericode::{CodeStore, Commit, Timestamp, Write};
+    use vericode::{CodeStore, Commit, MemoryStoreError, Timestamp, Write};
 
     /// Applies every write, whatever its expectation.
     struct Careless;
 
     impl Around for Careless {
-        fn write(&self, store: &MemoryStore, writes: &[Write], now: Timestamp) -> Option<Commit> {
+        fn write(
+            &self,
+            store: &MemoryStore,
+            writes: &[Write],
+            now: Timestamp,
+        ) -> Option<Result<Commit, MemoryStoreError>> {
             // Re-read each key and write at whatever version it has now.
             let keys: Vec<_> = writes.iter().map(|w| *w.key()).collect();
             let current = pollster::block_on(store.get_many(&keys, now));
@@ -91,7 +96,7 @@ fn a_store_that_ignores_versions_fails() {
                     other => other.clone(),
                 })
                 .collect();
-            pollster::block_on(store.commit(&fixed, now)).ok()
+            Some(pollster::block_on(store.commit(&fixed, now)))
         }
     }
 

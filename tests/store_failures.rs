@@ -229,3 +229,42 @@ fn a_lost_client_charge_does_not_undo_a_recorded_outcome() {
     let r = block_on(v.verify_attempt(vericode::Attempt::new(t.challenge_id(), &code).client(&ip)));
     assert!(r.is_ok(), "{r:?}");
 }
+
+/// The converse: when the guess's outcome loses a race but the client's
+/// charge went through, the retry does not charge the client again (found
+/// by a mutation test: with a limit of 1, the second charge answered
+/// `RateLimited` for a guess that was answered no other way).
+#[test]
+fn a_charge_that_went_through_is_not_made_again_when_the_outcome_retries() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let conflict_next_outcome = Arc::new(AtomicBool::new(false));
+    let flag = conflict_next_outcome.clone();
+    let v = verifier_with(
+        hooked(move |_: &vericode::MemoryStore, writes: &[Write]| {
+            let outcome = writes
+                .iter()
+                .any(|w| w.key().kind() == vericode::KeyKind::Challenge);
+            (outcome && flag.swap(false, Ordering::SeqCst)).then_some(Commit::Conflict)
+        }),
+        relaxed().limit(
+            vericode::Limit::VerifyClient,
+            vericode::RateLimit::new(1, time::Duration::hours(1)).unwrap(),
+        ),
+    );
+    let ip = vericode::ClientKey::new("ip:1").unwrap();
+    let t = block_on(v.issue(&login("u1"))).unwrap();
+    let code = v.delivery().last_code().unwrap();
+    conflict_next_outcome.store(true, Ordering::SeqCst);
+    let r = block_on(
+        v.verify_attempt(vericode::Attempt::new(t.challenge_id(), &wrong(&code)).client(&ip)),
+    );
+    assert!(
+        matches!(r, Err(VerifyError::WrongCode { attempts_left: 4 })),
+        "{r:?}"
+    );
+    assert!(
+        !conflict_next_outcome.load(Ordering::SeqCst),
+        "the conflict was met"
+    );
+}

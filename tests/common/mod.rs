@@ -98,8 +98,13 @@ pub trait Around: Send + Sync {
     /// After the store answered a read of `keys`.
     fn read(&self, _keys: &[StoreKey]) {}
     /// Before an atomic batch of writes reaches the store; `Some` answers in
-    /// the store's place, without writing.
-    fn write(&self, _store: &MemoryStore, _writes: &[Write], _now: Timestamp) -> Option<Commit> {
+    /// the store's place (an error too), without writing.
+    fn write(
+        &self,
+        _store: &MemoryStore,
+        _writes: &[Write],
+        _now: Timestamp,
+    ) -> Option<Result<Commit, MemoryStoreError>> {
         None
     }
     /// Once per commit round trip: a commit, or a batch of them.
@@ -139,10 +144,9 @@ impl<A> std::ops::Deref for Wrapped<A> {
 
 impl<A: Around> Wrapped<A> {
     fn apply(&self, writes: &[Write], now: Timestamp) -> Result<Commit, MemoryStoreError> {
-        match self.around.write(&self.inner, writes, now) {
-            Some(answer) => Ok(answer),
-            None => block_on(self.inner.commit(writes, now)),
-        }
+        self.around
+            .write(&self.inner, writes, now)
+            .unwrap_or_else(|| block_on(self.inner.commit(writes, now)))
     }
 }
 
@@ -216,7 +220,12 @@ impl Around for Spy {
         groups.extend(keys.iter().map(|k| *k.group()));
     }
 
-    fn write(&self, _: &MemoryStore, writes: &[Write], _: Timestamp) -> Option<Commit> {
+    fn write(
+        &self,
+        _: &MemoryStore,
+        writes: &[Write],
+        _: Timestamp,
+    ) -> Option<Result<Commit, MemoryStoreError>> {
         let mut groups = self.groups.lock().unwrap();
         groups.extend(writes.iter().map(|w| *w.key().group()));
         let mut log = self.written.lock().unwrap();
@@ -370,8 +379,13 @@ impl<F> Around for Hook<F>
 where
     F: Fn(&MemoryStore, &[Write]) -> Option<Commit> + Send + Sync,
 {
-    fn write(&self, store: &MemoryStore, writes: &[Write], _: Timestamp) -> Option<Commit> {
-        (self.0)(store, writes)
+    fn write(
+        &self,
+        store: &MemoryStore,
+        writes: &[Write],
+        _: Timestamp,
+    ) -> Option<Result<Commit, MemoryStoreError>> {
+        (self.0)(store, writes).map(Ok)
     }
 }
 
