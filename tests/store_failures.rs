@@ -193,27 +193,39 @@ fn a_store_that_refuses_new_records_refuses_right_and_wrong_alike() {
     assert!(matches!(r, Err(VerifyError::Store(_))), "{r:?}");
 }
 
+/// A verifier with a per-client verify limit of `per_hour`, whose store
+/// answers `Conflict`, without writing, to the next batch of writes that
+/// holds a key of `kind` once the flag is set; and the flag.
+fn conflicting_once_on(
+    kind: vericode::KeyKind,
+    per_hour: u32,
+) -> (
+    Verifier<impl vericode::CodeStore, vericode::RecordingDelivery, vericode::ManualClock>,
+    Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let armed = Arc::new(AtomicBool::new(false));
+    let flag = armed.clone();
+    let v = verifier_with(
+        hooked(move |_: &vericode::MemoryStore, writes: &[Write]| {
+            let hit = writes.iter().any(|w| w.key().kind() == kind);
+            (hit && flag.swap(false, Ordering::SeqCst)).then_some(Commit::Conflict)
+        }),
+        relaxed().limit(
+            vericode::Limit::VerifyClient,
+            vericode::RateLimit::new(per_hour, time::Duration::hours(1)).unwrap(),
+        ),
+    );
+    (v, armed)
+}
+
 /// The client's attempt charge loses a race while the challenge write is
 /// applied: the recorded outcome stands (a right code is a success, a wrong
 /// one counted once), never an "unknown" for a consumed code.
 #[test]
 fn a_lost_client_charge_does_not_undo_a_recorded_outcome() {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    let conflict_next_rate_write = Arc::new(AtomicBool::new(false));
-    let flag = conflict_next_rate_write.clone();
-    let v = verifier_with(
-        hooked(move |_: &vericode::MemoryStore, writes: &[Write]| {
-            let rate = writes
-                .iter()
-                .any(|w| w.key().kind() == vericode::KeyKind::Rate);
-            (rate && flag.swap(false, Ordering::SeqCst)).then_some(Commit::Conflict)
-        }),
-        relaxed().limit(
-            vericode::Limit::VerifyClient,
-            vericode::RateLimit::new(50, time::Duration::hours(1)).unwrap(),
-        ),
-    );
+    use std::sync::atomic::Ordering;
+    let (v, conflict_next_rate_write) = conflicting_once_on(vericode::KeyKind::Rate, 50);
     let ip = vericode::ClientKey::new("ip:1").unwrap();
     let t = block_on(v.issue(&login("u1"))).unwrap();
     let code = v.delivery().last_code().unwrap();
@@ -236,22 +248,8 @@ fn a_lost_client_charge_does_not_undo_a_recorded_outcome() {
 /// `RateLimited` for a guess that was answered no other way).
 #[test]
 fn a_charge_that_went_through_is_not_made_again_when_the_outcome_retries() {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    let conflict_next_outcome = Arc::new(AtomicBool::new(false));
-    let flag = conflict_next_outcome.clone();
-    let v = verifier_with(
-        hooked(move |_: &vericode::MemoryStore, writes: &[Write]| {
-            let outcome = writes
-                .iter()
-                .any(|w| w.key().kind() == vericode::KeyKind::Challenge);
-            (outcome && flag.swap(false, Ordering::SeqCst)).then_some(Commit::Conflict)
-        }),
-        relaxed().limit(
-            vericode::Limit::VerifyClient,
-            vericode::RateLimit::new(1, time::Duration::hours(1)).unwrap(),
-        ),
-    );
+    use std::sync::atomic::Ordering;
+    let (v, conflict_next_outcome) = conflicting_once_on(vericode::KeyKind::Challenge, 1);
     let ip = vericode::ClientKey::new("ip:1").unwrap();
     let t = block_on(v.issue(&login("u1"))).unwrap();
     let code = v.delivery().last_code().unwrap();
