@@ -202,6 +202,25 @@ pub enum StoreError {
     Contention(u32),
 }
 
+/// Why [`Verifier::check_lookup_key`](crate::Verifier::check_lookup_key)
+/// failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LookupKeyError {
+    /// The store's records are named with another lookup key than this
+    /// verifier's: the servers on this store do not all hold the same one, and
+    /// would not see each other's failure counts, limits or challenges. Give
+    /// this server the key the others hold. (If the key was replaced on every
+    /// server on purpose, call `reset_lookup_key_check` once.)
+    #[error(
+        "the store's records are named with another lookup key: give every server on this store the same one"
+    )]
+    Mismatch,
+    /// The store failed; nothing was decided. Try again.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Why a code could not be sent.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

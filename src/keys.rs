@@ -100,6 +100,7 @@ const DOMAIN_LOOKUP_KEY: &[u8] = b"vericode/v1/lookup-key";
 const DOMAIN_SUBJECT: &[u8] = b"vericode/v1/subject";
 const DOMAIN_LIMIT: &[u8] = b"vericode/v1/limit";
 const DOMAIN_HINT: &[u8] = b"vericode/v1/hint";
+const DOMAIN_FINGERPRINT: &[u8] = b"vericode/v1/lookup-key-fingerprint";
 
 /// One secret's HMAC-SHA256 state after the key schedule: cloning it and
 /// hashing a short message costs two SHA-256 compressions.
@@ -235,6 +236,13 @@ impl LookupKey {
     /// The global limit's group.
     pub(crate) fn global(&self) -> [u8; 16] {
         self.global
+    }
+
+    /// A fingerprint of the key, kept in the store so that servers holding
+    /// another key can tell: a keyed hash of nothing, which tells nothing of
+    /// the key.
+    pub(crate) fn fingerprint(&self) -> [u8; 16] {
+        self.hash(DOMAIN_FINGERPRINT, b"")
     }
 
     /// The mask of a challenge id's hint: a keyed hash of its nonce.

@@ -19,6 +19,7 @@
 //! conversion:01 04 window_start:i64 sends:u32 verified:u32 prev_sends:u32 prev_verified:u32
 //! device:    01 05 key:u32 tag[32] epoch:u32 expires:i64
 //! epoch:     01 06 epoch:u32
+//! lookup key fingerprint: 01 07 fingerprint[16]
 //! ```
 
 use std::sync::Arc;
@@ -36,6 +37,7 @@ const KIND_RATE: u8 = 3;
 const KIND_CONVERSION: u8 = 4;
 const KIND_DEVICE: u8 = 5;
 const KIND_EPOCH: u8 = 6;
+const KIND_FINGERPRINT: u8 = 7;
 /// At most this many live codes per challenge, whatever the policy.
 pub(crate) const MAX_LIVE_CODES: usize = 10;
 /// At most this many fallback destinations per challenge.
@@ -68,6 +70,8 @@ pub(crate) enum RecordKind {
     Conversion(Arc<ConversionRecord>),
     Device(Arc<DeviceRecord>),
     Epoch(u32),
+    /// A fingerprint of the lookup key that names a store's records.
+    Fingerprint([u8; 16]),
 }
 
 /// A remembered device: the digest of its token's secret.
@@ -311,6 +315,17 @@ impl Record {
         Record(RecordKind::Epoch(e))
     }
 
+    pub(crate) fn fingerprint(f: [u8; 16]) -> Record {
+        Record(RecordKind::Fingerprint(f))
+    }
+
+    pub(crate) fn as_fingerprint(&self) -> Result<[u8; 16], DecodeError> {
+        match &self.0 {
+            RecordKind::Fingerprint(f) => Ok(*f),
+            _ => Err(DecodeError::WrongKind),
+        }
+    }
+
     pub(crate) fn as_device(&self) -> Result<&DeviceRecord, DecodeError> {
         match &self.0 {
             RecordKind::Device(d) => Ok(d),
@@ -430,6 +445,10 @@ impl Record {
             RecordKind::Epoch(e) => {
                 out.push(KIND_EPOCH);
                 out.extend_from_slice(&e.to_be_bytes());
+            }
+            RecordKind::Fingerprint(f) => {
+                out.push(KIND_FINGERPRINT);
+                out.extend_from_slice(f);
             }
             RecordKind::Conversion(c) => {
                 out.push(KIND_CONVERSION);
@@ -563,6 +582,11 @@ impl Record {
                 expires_at: Timestamp::from_millis(r.i64()?),
             }),
             KIND_EPOCH => Record::epoch(r.u32()?),
+            KIND_FINGERPRINT => {
+                let mut f = [0u8; 16];
+                f.copy_from_slice(r.take(16)?);
+                Record::fingerprint(f)
+            }
             other => return Err(DecodeError::UnknownKind(other)),
         };
         if !r.0.is_empty() {

@@ -5,11 +5,11 @@
 mod common;
 
 use std::sync::Barrier;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use common::*;
 use time::Duration;
-use vericode::store::{KeyKind, StoreKey};
+use vericode::store::KeyKind;
 use vericode::{Attempt, ClientKey, IssueError, Limit, Lockout, RateLimit, VerifyError};
 
 fn race<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
@@ -148,36 +148,14 @@ fn concurrent_first_issues_make_one_challenge() {
     assert_eq!(f.store.inner.len(), 1);
 }
 
-/// A store where the first `n` reads of a rate-limit state wait for each
-/// other once read: `n` requests that all see the same state.
-struct SameReads {
-    waiting: AtomicUsize,
-    barrier: Barrier,
-}
-
-impl Around for SameReads {
-    fn read(&self, keys: &[StoreKey]) {
-        if keys.iter().any(|k| k.kind() == KeyKind::Rate)
-            && self
-                .waiting
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok()
-        {
-            self.barrier.wait();
-        }
-    }
-}
-
 #[test]
 fn guesses_racing_from_one_client_are_answered_within_its_limit() {
     // Found by an audit: each guess's client charge went with its outcome,
     // and one that lost the race was made again with its answer ignored, so
     // eight racing guesses were all answered on one charge.
     const N: usize = 8;
-    let store = Wrapped::new(SameReads {
-        waiting: AtomicUsize::new(N),
-        barrier: Barrier::new(N),
-    });
+    // Every guess reads the limit before any charge is written.
+    let store = Wrapped::new(ReadsMeet::new(KeyKind::Rate, N));
     let one_an_hour = RateLimit::new(1, Duration::hours(1)).unwrap();
     let v = verifier_with(store, relaxed().limit(Limit::VerifyClient, one_an_hour));
     let tickets: Vec<_> = (0..N)

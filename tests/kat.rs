@@ -12,16 +12,33 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}
+
 #[test]
 fn subject_record_bytes_are_pinned() {
     // failures 3, last failure at 5 ms, lock until 99 ms.
     let bytes = "0102000000030000000000000005010000000000000063";
-    let raw: Vec<u8> = (0..bytes.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&bytes[i..i + 2], 16).unwrap())
-        .collect();
+    let raw = unhex(bytes);
     let r = Record::decode(&raw).unwrap();
     assert_eq!(hex(&r.encode()), bytes);
+}
+
+#[test]
+fn lookup_key_fingerprint_record_bytes_are_pinned() {
+    // Kind 7: the 16-byte fingerprint, nothing else.
+    let bytes = format!("0107{}", "ab".repeat(16));
+    let raw = unhex(&bytes);
+    let r = Record::decode(&raw).unwrap();
+    assert_eq!(hex(&r.encode()), bytes);
+    assert!(Record::decode(&raw[..17]).is_err(), "short");
+    let mut long = raw.clone();
+    long.push(0);
+    assert!(Record::decode(&long).is_err(), "trailing");
 }
 
 #[test]

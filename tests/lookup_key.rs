@@ -219,3 +219,88 @@ fn verifiers_sharing_a_memory_store_find_each_others_records() {
     assert_eq!(group(&from_b), group(&t));
     assert_ne!(group(&from_elsewhere), group(&t));
 }
+
+#[test]
+fn servers_on_one_store_must_hold_the_same_lookup_key() {
+    let store = Arc::new(SpyStore::default());
+    let server = |lookup: u8| on_shared(store.clone(), Some(key(lookup)), relaxed()).unwrap();
+    let (a, b, stray) = (server(200), server(200), server(201));
+    block_on(a.check_lookup_key()).unwrap();
+    block_on(b.check_lookup_key()).unwrap();
+    // A server given another key is told at startup, and changes nothing.
+    let writes = store.writes().len();
+    assert!(matches!(
+        block_on(stray.check_lookup_key()),
+        Err(LookupKeyError::Mismatch)
+    ));
+    assert_eq!(store.writes().len(), writes);
+    block_on(a.check_lookup_key()).unwrap();
+    // What is kept tells nothing of the key: not the key, nor a plain hash.
+    let kept = store.writes().last().unwrap().clone();
+    assert_eq!(kept.len(), 2 + 16);
+    assert!(!kept.windows(16).any(|w| w == &[200u8; 16][..]));
+    // A key replaced on purpose on every server: reset once, then the new
+    // key is the one checked against.
+    block_on(stray.reset_lookup_key_check()).unwrap();
+    block_on(stray.check_lookup_key()).unwrap();
+    assert!(matches!(
+        block_on(a.check_lookup_key()),
+        Err(LookupKeyError::Mismatch)
+    ));
+}
+
+#[test]
+fn two_servers_with_different_keys_starting_together_are_told_apart() {
+    use std::sync::atomic::Ordering;
+    // Both servers read an empty store before either writes.
+    let store = Arc::new(Wrapped::new(ReadsMeet::new(KeyKind::LookupKey, 2)));
+    let server = |lookup: u8| {
+        Verifier::builder()
+            .store(store.clone())
+            .delivery(RecordingDelivery::new())
+            .signing_key(KeyId::new(1), key(1))
+            .lookup_key(key(lookup))
+            .app_name("Acme")
+            .build()
+            .unwrap()
+    };
+    let servers = [server(200), server(201)];
+    let answers: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = servers
+            .iter()
+            .map(|v| s.spawn(move || block_on(v.check_lookup_key())))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(store.waiting.load(Ordering::SeqCst), 0, "both read first");
+    let ok = answers.iter().filter(|r| r.is_ok()).count();
+    let told = answers
+        .iter()
+        .filter(|r| matches!(r, Err(LookupKeyError::Mismatch)))
+        .count();
+    assert_eq!((ok, told), (1, 1), "{answers:?}");
+}
+
+#[test]
+fn a_corrupt_fingerprint_fails_the_check_closed() {
+    let store = Arc::new(SpyStore::default());
+    let v = on_shared(store.clone(), Some(key(200)), relaxed()).unwrap();
+    // A record of another kind where the fingerprint belongs.
+    let epoch = Record::decode(&[1, 6, 0, 0, 0, 1]).unwrap();
+    let put = Write::Put {
+        key: StoreKey::new(KeyKind::LookupKey, [0; 16], [0; 8]),
+        record: epoch,
+        expected: None,
+        expires_at: Timestamp::from_datetime(start()).saturating_add(time::Duration::days(1)),
+    };
+    let written = block_on(
+        store
+            .inner
+            .commit(&[put], Timestamp::from_datetime(start())),
+    );
+    assert_eq!(written.unwrap(), Commit::Applied);
+    assert!(matches!(
+        block_on(v.check_lookup_key()),
+        Err(LookupKeyError::Store(StoreError::Corrupt(_)))
+    ));
+}

@@ -278,6 +278,12 @@ impl<S: CodeStore> AppState<S> {
         self.verifier.delivery()
     }
 
+    /// At startup on a shared store: refuses to serve when another instance
+    /// names records with another lookup key (they would not share limits).
+    pub async fn check_lookup_key(&self) -> Result<(), vericode::LookupKeyError> {
+        self.verifier.check_lookup_key().await
+    }
+
     fn now(&self) -> OffsetDateTime {
         self.clock.now()
     }

@@ -61,6 +61,9 @@ pub enum KeyKind {
     Device,
     /// A subject's device generation (revoking all its devices bumps it).
     DeviceEpoch,
+    /// A fingerprint of the lookup key that names the store's records (one
+    /// record, at a fixed key: see `Verifier::check_lookup_key`).
+    LookupKey,
 }
 
 impl KeyKind {
@@ -73,6 +76,7 @@ impl KeyKind {
             KeyKind::Conversion => 'v',
             KeyKind::Device => 'd',
             KeyKind::DeviceEpoch => 'e',
+            KeyKind::LookupKey => 'k',
         }
     }
 }
@@ -147,6 +151,16 @@ impl StoreKey {
             kind: KeyKind::Device,
             group: subject,
             item: id,
+        }
+    }
+
+    /// The one record that holds the lookup key's fingerprint: a fixed name,
+    /// the same whatever the key, so servers with different keys meet there.
+    pub(crate) fn lookup_key_check() -> Self {
+        StoreKey {
+            kind: KeyKind::LookupKey,
+            group: [0; 16],
+            item: [0; 8],
         }
     }
 

@@ -8,6 +8,7 @@
 
 mod builder;
 mod devices;
+mod fleet;
 mod issue;
 mod limits;
 mod verify;

@@ -190,6 +190,39 @@ impl<A: Around> CodeStore for Wrapped<A> {
     }
 }
 
+/// Holds the first `n` reads of a key of one kind until all `n` have read:
+/// `n` racing operations that all see the same state. `waiting` is 0 once
+/// they have.
+pub struct ReadsMeet {
+    kind: vericode::KeyKind,
+    pub waiting: std::sync::atomic::AtomicUsize,
+    barrier: std::sync::Barrier,
+}
+
+impl ReadsMeet {
+    pub fn new(kind: vericode::KeyKind, n: usize) -> Self {
+        ReadsMeet {
+            kind,
+            waiting: std::sync::atomic::AtomicUsize::new(n),
+            barrier: std::sync::Barrier::new(n),
+        }
+    }
+}
+
+impl Around for ReadsMeet {
+    fn read(&self, keys: &[StoreKey]) {
+        use std::sync::atomic::Ordering::SeqCst;
+        if keys.iter().any(|k| k.kind() == self.kind)
+            && self
+                .waiting
+                .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            self.barrier.wait();
+        }
+    }
+}
+
 /// A store that keeps a copy of every record ever written and the group of
 /// every key asked for, so tests can look for what must never be stored. It
 /// counts as a store shared between processes, so the verifier never takes a

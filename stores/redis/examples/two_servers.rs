@@ -53,6 +53,9 @@ pub async fn run(url: &str) -> Result<(), Box<dyn Error>> {
         .lookup_key(lookup)
         .app_name("Acme")
         .build()?;
+    // At startup, each: every server on this Redis holds the same lookup key.
+    server_a.check_lookup_key().await?;
+    server_b.check_lookup_key().await?;
 
     // A new account each run, so that runs do not meet each other's limits.
     let run_id = std::time::SystemTime::now()

@@ -55,6 +55,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         key,
         Some(lookup),
     )?;
+    // Every instance on this Redis must hold the same lookup key.
+    state.check_lookup_key().await?;
     let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
     println!(
         "listening on http://{} (store: {url})",
