@@ -44,9 +44,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         key_from("VERICODE_KEY_HEX")?,
         key_from("VERICODE_LOOKUP_KEY_HEX")?,
     );
-    let store = RedisStore::connect(&url)
-        .await?
-        .with_prefix("vericode-demo:")?;
+    // A lookup key made up at start names records no other instance can
+    // find: a namespace of its own, so the lookup-key check below does not
+    // meet an earlier run's fingerprint.
+    let prefix = match std::env::var("VERICODE_LOOKUP_KEY_HEX") {
+        Ok(_) => "vericode-demo:".to_owned(),
+        Err(_) => format!("vericode-demo:{}:", std::process::id()),
+    };
+    let store = RedisStore::connect(&url).await?.with_prefix(&prefix)?;
     store.load_scripts().await?;
     let state = app::AppState::new(
         store,
