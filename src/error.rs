@@ -210,8 +210,8 @@ pub enum LookupKeyError {
     /// The store's records are named with another lookup key than this
     /// verifier's: the servers on this store do not all hold the same one, and
     /// would not see each other's failure counts, limits or challenges. Give
-    /// this server the key the others hold. (If the key was replaced on every
-    /// server on purpose, call `reset_lookup_key_check` once.)
+    /// this server the key the others hold. (To replace the key on purpose,
+    /// see `Verifier::replace_lookup_key_check`.)
     #[error(
         "the store's records are named with another lookup key: give every server on this store the same one"
     )]

@@ -19,7 +19,7 @@
 //! conversion:01 04 window_start:i64 sends:u32 verified:u32 prev_sends:u32 prev_verified:u32
 //! device:    01 05 key:u32 tag[32] epoch:u32 expires:i64
 //! epoch:     01 06 epoch:u32
-//! lookup key fingerprint: 01 07 fingerprint[16]
+//! lookup key fingerprint: 01 07 fingerprint[16] renewed:i64
 //! ```
 
 use std::sync::Arc;
@@ -70,8 +70,9 @@ pub(crate) enum RecordKind {
     Conversion(Arc<ConversionRecord>),
     Device(Arc<DeviceRecord>),
     Epoch(u32),
-    /// A fingerprint of the lookup key that names a store's records.
-    Fingerprint([u8; 16]),
+    /// A fingerprint of the lookup key that names a store's records, and when
+    /// it was last renewed.
+    Fingerprint([u8; 16], Timestamp),
 }
 
 /// A remembered device: the digest of its token's secret.
@@ -315,13 +316,13 @@ impl Record {
         Record(RecordKind::Epoch(e))
     }
 
-    pub(crate) fn fingerprint(f: [u8; 16]) -> Record {
-        Record(RecordKind::Fingerprint(f))
+    pub(crate) fn fingerprint(f: [u8; 16], renewed: Timestamp) -> Record {
+        Record(RecordKind::Fingerprint(f, renewed))
     }
 
-    pub(crate) fn as_fingerprint(&self) -> Result<[u8; 16], DecodeError> {
+    pub(crate) fn as_fingerprint(&self) -> Result<([u8; 16], Timestamp), DecodeError> {
         match &self.0 {
-            RecordKind::Fingerprint(f) => Ok(*f),
+            RecordKind::Fingerprint(f, renewed) => Ok((*f, *renewed)),
             _ => Err(DecodeError::WrongKind),
         }
     }
@@ -446,9 +447,10 @@ impl Record {
                 out.push(KIND_EPOCH);
                 out.extend_from_slice(&e.to_be_bytes());
             }
-            RecordKind::Fingerprint(f) => {
+            RecordKind::Fingerprint(f, renewed) => {
                 out.push(KIND_FINGERPRINT);
                 out.extend_from_slice(f);
+                out.extend_from_slice(&renewed.as_millis().to_be_bytes());
             }
             RecordKind::Conversion(c) => {
                 out.push(KIND_CONVERSION);
@@ -585,7 +587,7 @@ impl Record {
             KIND_FINGERPRINT => {
                 let mut f = [0u8; 16];
                 f.copy_from_slice(r.take(16)?);
-                Record::fingerprint(f)
+                Record::fingerprint(f, Timestamp::from_millis(r.i64()?))
             }
             other => return Err(DecodeError::UnknownKind(other)),
         };

@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{Around, Wrapped};
+use common::{Around, Wrapped, WriteAnswer};
 use vericode::MemoryStore;
 use vericode::testing::Conformance;
 
@@ -63,18 +63,13 @@ fn one_shared_memory_store_passes() {
 /// The suite can fail: a store that loses writes is caught.
 #[test]
 fn a_store_that_ignores_versions_fails() {
-    use vericode::{CodeStore, Commit, MemoryStoreError, Timestamp, Write};
+    use vericode::{CodeStore, Timestamp, Write};
 
     /// Applies every write, whatever its expectation.
     struct Careless;
 
     impl Around for Careless {
-        fn write(
-            &self,
-            store: &MemoryStore,
-            writes: &[Write],
-            now: Timestamp,
-        ) -> Option<Result<Commit, MemoryStoreError>> {
+        fn write(&self, store: &MemoryStore, writes: &[Write], now: Timestamp) -> WriteAnswer {
             // Re-read each key and write at whatever version it has now.
             let keys: Vec<_> = writes.iter().map(|w| *w.key()).collect();
             let current = pollster::block_on(store.get_many(&keys, now));

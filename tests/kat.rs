@@ -30,12 +30,12 @@ fn subject_record_bytes_are_pinned() {
 
 #[test]
 fn lookup_key_fingerprint_record_bytes_are_pinned() {
-    // Kind 7: the 16-byte fingerprint, nothing else.
-    let bytes = format!("0107{}", "ab".repeat(16));
+    // Kind 7: the 16-byte fingerprint, then when it was renewed (i64 ms).
+    let bytes = format!("0107{}{}", "ab".repeat(16), "0000000000000063");
     let raw = unhex(&bytes);
     let r = Record::decode(&raw).unwrap();
     assert_eq!(hex(&r.encode()), bytes);
-    assert!(Record::decode(&raw[..17]).is_err(), "short");
+    assert!(Record::decode(&raw[..25]).is_err(), "short");
     let mut long = raw.clone();
     long.push(0);
     assert!(Record::decode(&long).is_err(), "trailing");

@@ -220,33 +220,149 @@ fn verifiers_sharing_a_memory_store_find_each_others_records() {
     assert_ne!(group(&from_elsewhere), group(&t));
 }
 
+/// A server on `store` with lookup key `key(lookup)` and `clock`.
+fn server_on<S: CodeStore>(
+    store: S,
+    lookup: u8,
+    clock: &ManualClock,
+) -> Verifier<S, RecordingDelivery, ManualClock> {
+    Verifier::builder()
+        .store(store)
+        .delivery(RecordingDelivery::new())
+        .clock(clock.clone())
+        .signing_key(KeyId::new(1), key(1))
+        .lookup_key(key(lookup))
+        .app_name("Acme")
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn servers_on_one_store_must_hold_the_same_lookup_key() {
     let store = Arc::new(SpyStore::default());
-    let server = |lookup: u8| on_shared(store.clone(), Some(key(lookup)), relaxed()).unwrap();
+    let clock = ManualClock::new(start());
+    let server = |lookup: u8| server_on(store.clone(), lookup, &clock);
     let (a, b, stray) = (server(200), server(200), server(201));
     block_on(a.check_lookup_key()).unwrap();
-    block_on(b.check_lookup_key()).unwrap();
-    // A server given another key is told at startup, and changes nothing.
+    // What is kept tells nothing of the key: a fingerprint and a time.
+    let kept = store.writes().last().unwrap().clone();
+    assert_eq!(kept.len(), 2 + 16 + 8);
+    assert!(!kept.windows(16).any(|w| w == &[200u8; 16][..]));
+    // A check that agrees writes nothing until the fingerprint is a day old,
+    // so servers starting together do not contend for it.
     let writes = store.writes().len();
+    block_on(b.check_lookup_key()).unwrap();
+    clock.advance(time::Duration::hours(23));
+    block_on(a.check_lookup_key()).unwrap();
+    assert_eq!(store.writes().len(), writes);
+    clock.advance(time::Duration::hours(2));
+    block_on(b.check_lookup_key()).unwrap();
+    assert_eq!(store.writes().len(), writes + 1, "renewed");
+    // A server given another key is told, and changes nothing.
     assert!(matches!(
         block_on(stray.check_lookup_key()),
         Err(LookupKeyError::Mismatch)
     ));
-    assert_eq!(store.writes().len(), writes);
+    assert_eq!(store.writes().len(), writes + 1);
+}
+
+#[test]
+fn a_lost_fingerprint_is_written_back_by_a_server_that_checks_again() {
+    let store = Arc::new(SpyStore::default());
+    let clock = ManualClock::new(start());
+    let a = server_on(store.clone(), 200, &clock);
     block_on(a.check_lookup_key()).unwrap();
-    // What is kept tells nothing of the key: not the key, nor a plain hash.
-    let kept = store.writes().last().unwrap().clone();
-    assert_eq!(kept.len(), 2 + 16);
-    assert!(!kept.windows(16).any(|w| w == &[200u8; 16][..]));
-    // A key replaced on purpose on every server: reset once, then the new
-    // key is the one checked against.
-    block_on(stray.reset_lookup_key_check()).unwrap();
-    block_on(stray.check_lookup_key()).unwrap();
+    // The store loses it (a Redis restarted without persistence).
+    let at = StoreKey::new(KeyKind::LookupKey, [0; 16], [0; 8]);
+    let now = Timestamp::from_datetime(start());
+    let kept = block_on(store.inner.get_many(&[at], now)).unwrap()[0]
+        .clone()
+        .unwrap();
+    let lost = Write::Delete {
+        key: at,
+        expected: kept.version,
+    };
+    assert_eq!(
+        block_on(store.inner.commit(&[lost], now)).unwrap(),
+        Commit::Applied
+    );
+    // A running server's periodic check puts it back; a stray is told.
+    block_on(a.check_lookup_key()).unwrap();
+    let stray = server_on(store.clone(), 201, &clock);
     assert!(matches!(
-        block_on(a.check_lookup_key()),
+        block_on(stray.check_lookup_key()),
         Err(LookupKeyError::Mismatch)
     ));
+}
+
+#[test]
+fn a_lookup_key_replaced_on_purpose_is_handed_over_once() {
+    let store = Arc::new(SpyStore::default());
+    let clock = ManualClock::new(start());
+    let old = server_on(store.clone(), 200, &clock);
+    block_on(old.check_lookup_key()).unwrap();
+    // Before the rollout: one call on the new key, naming the old one.
+    let new = server_on(store.clone(), 201, &clock);
+    assert!(matches!(
+        block_on(new.check_lookup_key()),
+        Err(LookupKeyError::Mismatch)
+    ));
+    block_on(new.replace_lookup_key_check(&key(200))).unwrap();
+    block_on(new.replace_lookup_key_check(&key(200))).unwrap();
+    block_on(server_on(store.clone(), 201, &clock).check_lookup_key()).unwrap();
+    // An old server that restarts afterwards is told.
+    assert!(matches!(
+        block_on(old.check_lookup_key()),
+        Err(LookupKeyError::Mismatch)
+    ));
+    // Naming a key that is not the store's changes nothing.
+    let third = server_on(store.clone(), 202, &clock);
+    let writes = store.writes().len();
+    assert!(matches!(
+        block_on(third.replace_lookup_key_check(&key(200))),
+        Err(LookupKeyError::Mismatch)
+    ));
+    assert_eq!(store.writes().len(), writes);
+    block_on(new.check_lookup_key()).unwrap();
+}
+
+#[test]
+fn servers_with_the_same_key_do_not_contend_when_a_peer_renews_in_between() {
+    /// A peer with the same key writes the same fingerprint just before each
+    /// of this server's writes of it.
+    struct PeerRenews;
+    impl Around for PeerRenews {
+        fn write(&self, store: &MemoryStore, writes: &[Write], now: Timestamp) -> WriteAnswer {
+            if let [
+                Write::Put {
+                    key,
+                    record,
+                    expires_at,
+                    ..
+                },
+            ] = writes
+                && key.kind() == KeyKind::LookupKey
+            {
+                let current = block_on(store.get_many(&[*key], now)).unwrap()[0].clone();
+                let peer = Write::Put {
+                    key: *key,
+                    record: record.clone(),
+                    expected: current.map(|v| v.version),
+                    expires_at: *expires_at,
+                };
+                assert_eq!(
+                    block_on(store.commit(&[peer], now)).unwrap(),
+                    Commit::Applied
+                );
+            }
+            None
+        }
+    }
+    let clock = ManualClock::new(start());
+    let v = server_on(Arc::new(Wrapped::new(PeerRenews)), 200, &clock);
+    block_on(v.check_lookup_key()).unwrap();
+    clock.advance(time::Duration::days(2));
+    block_on(v.check_lookup_key()).unwrap();
 }
 
 #[test]

@@ -10,8 +10,11 @@ use crate::clock::Timestamp;
 use crate::destination::{Channel, Destination};
 use crate::keys::KeyId;
 use crate::purpose::Purpose;
-use crate::record::{ChallengeRecord, Lock, Record, StoredTag, SubjectRecord};
-use crate::store::{CodeStore, Commit, StoreKey, Version, Versioned, Write};
+use crate::record::{
+    ChallengeRecord, ConversionRecord, DeviceRecord, Lock, RateRecord, Record, RecordKind,
+    StoredTag, SubjectRecord,
+};
+use crate::store::{CodeStore, Commit, KeyKind, StoreKey, Version, Versioned, Write};
 use crate::subject::Subject;
 
 pub(super) fn backend(check: &'static str, op: &str, e: &dyn std::error::Error) -> Failure {
@@ -182,7 +185,37 @@ pub(super) fn sample_records() -> Result<Vec<Record>, String> {
             lock: Lock::UntilUnlocked,
         }),
         counter(3),
+        Record::rate(RateRecord {
+            tat: Timestamp::from_millis(i64::MAX),
+        }),
+        Record::conversion(ConversionRecord {
+            window_start: t0,
+            sends: u32::MAX,
+            verified: 0,
+            prev_sends: 1,
+            prev_verified: u32::MAX,
+        }),
+        Record::device(DeviceRecord {
+            tag: tag(u32::MAX, 0x0d),
+            epoch: u32::MAX,
+            expires_at: Timestamp::from_millis(i64::MIN),
+        }),
+        Record::epoch(0),
+        Record::fingerprint([0xff; 16], t0),
     ])
+}
+
+/// The kind of key the verifier writes `record` under.
+pub(super) fn key_kind_of(record: &Record) -> KeyKind {
+    match &record.0 {
+        RecordKind::Challenge(_) => KeyKind::Challenge,
+        RecordKind::Subject(_) | RecordKind::CleanSubject => KeyKind::Subject,
+        RecordKind::Rate(_) => KeyKind::Rate,
+        RecordKind::Conversion(_) => KeyKind::Conversion,
+        RecordKind::Device(_) => KeyKind::Device,
+        RecordKind::Epoch(_) => KeyKind::DeviceEpoch,
+        RecordKind::Fingerprint(..) => KeyKind::LookupKey,
+    }
 }
 
 pub(super) fn real_now() -> Timestamp {
@@ -206,6 +239,9 @@ mod tests {
     #[test]
     fn sample_records_are_valid() {
         let records = sample_records().unwrap();
-        assert_eq!(records.len(), 6);
+        assert_eq!(records.len(), 11);
+        // Every kind of key the verifier writes is among them.
+        let kinds: std::collections::BTreeSet<_> = records.iter().map(key_kind_of).collect();
+        assert_eq!(kinds.len(), 7);
     }
 }

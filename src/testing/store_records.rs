@@ -4,8 +4,8 @@
 use time::Duration;
 
 use super::helpers::{
-    backend, commit, counter, del, get, get1, put, random_group, read_version, real_now,
-    sample_records,
+    backend, commit, counter, del, get, get1, key_kind_of, put, random_group, read_version,
+    real_now, sample_records,
 };
 use super::{Conformance, Failure};
 use crate::clock::Timestamp;
@@ -197,14 +197,7 @@ impl<S: CodeStore + 'static> Conformance<S> {
         let records = sample_records().map_err(|m| Failure::new(C, m))?;
         let keys: Vec<StoreKey> = (0u8..)
             .zip(&records)
-            .map(|(i, r)| {
-                let kind = if r.as_challenge().is_ok() {
-                    KeyKind::Challenge
-                } else {
-                    KeyKind::Subject
-                };
-                StoreKey::new(kind, g, [i; 8])
-            })
+            .map(|(i, r)| StoreKey::new(key_kind_of(r), g, [i; 8]))
             .collect();
         let writes: Vec<Write> = keys
             .iter()

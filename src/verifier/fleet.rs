@@ -7,24 +7,33 @@ use super::{Step, Verifier};
 use crate::clock::Clock;
 use crate::ct_eq::ct_eq;
 use crate::error::{LookupKeyError, StoreError};
+use crate::keys::{LookupKey, SecretKey};
 use crate::record::Record;
-use crate::store::{CodeStore, StoreKey, Write};
+use crate::store::{CodeStore, StoreKey, Versioned, Write};
 
-/// How long the fingerprint is kept after the last check: a fleet that
-/// restarts within it keeps checking against the same record.
+/// How long the fingerprint is kept after it was last renewed.
 const FINGERPRINT_KEPT: Duration = Duration::days(400);
+/// A check renews the fingerprint only when it is older than this, so that
+/// servers starting together do not contend for the one record.
+const RENEW_AFTER: Duration = Duration::days(1);
 
 impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     /// Checks that this verifier names records with the same lookup key as
-    /// every other that called it on this store; call it once at startup on
-    /// a store shared between servers. The first call leaves a fingerprint
-    /// of the key in the store (a keyed hash, which tells nothing of the
-    /// key); every later one compares with it, and renews it.
+    /// every other that called it on this store. Call it at startup on a
+    /// store shared between servers, and from time to time (hourly, say)
+    /// while serving. The first call leaves a fingerprint of the key in the
+    /// store (a keyed hash, which tells nothing of the key); every later one
+    /// compares with it, and renews it once a day.
     ///
     /// A server given another key would otherwise run on silently: it would
     /// not find the others' challenges, failure counts or limits, so each of
-    /// the fleet's limits would count apart. This turns that into an error at
-    /// startup ([`LookupKeyError::Mismatch`]).
+    /// the fleet's limits would count apart. This turns that into an error
+    /// ([`LookupKeyError::Mismatch`]); a server that gets it should not
+    /// serve. The check can only compare with a fingerprint that is there: a
+    /// store that lost it (a Redis restarted without persistence, which lost
+    /// every count with it) takes the next checker's, which is why running
+    /// servers should check again from time to time. To replace the key on
+    /// purpose, see [`Verifier::replace_lookup_key_check`].
     ///
     /// ```
     /// use vericode::{KeyId, MemoryStore, RecordingDelivery, SecretKey, Verifier};
@@ -46,46 +55,64 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     /// ```
     pub async fn check_lookup_key(&self) -> Result<(), LookupKeyError> {
         let ours = self.lookup.fingerprint();
-        let key = StoreKey::lookup_key_check();
-        self.update(&[key], |got, now| {
-            let expires_at = now.saturating_add(FINGERPRINT_KEPT);
-            let expected = match &got[0] {
-                Some(v) => {
-                    let theirs = v.record.as_fingerprint().map_err(StoreError::Corrupt)?;
-                    if !bool::from(ct_eq(&theirs, &ours)) {
-                        return Err(LookupKeyError::Mismatch);
-                    }
-                    Some(v.version)
-                }
-                None => None,
-            };
-            let renew = Write::Put {
-                key,
-                record: Record::fingerprint(ours),
-                expected,
-                expires_at,
-            };
-            Ok(Step::Commit(vec![renew], ()))
+        self.settle_fingerprint(|theirs| {
+            if bool::from(ct_eq(&theirs, &ours)) {
+                Ok(())
+            } else {
+                Err(LookupKeyError::Mismatch)
+            }
         })
         .await
     }
 
-    /// Forgets the fingerprint [`Verifier::check_lookup_key`] keeps, so that
-    /// the next check records this verifier's key. Only for a lookup key
-    /// replaced on purpose on every server (which starts every record
-    /// afresh: see README, "The lookup key"); never to silence a mismatch.
-    pub async fn reset_lookup_key_check(&self) -> Result<(), StoreError> {
+    /// Hands the store from the lookup key `old` to this verifier's, for a
+    /// key replaced on purpose (which starts every record afresh: see
+    /// README, "The lookup key"). Run it once, on a verifier built with the
+    /// new key, before the servers start with it: afterwards a server with
+    /// the new key passes [`Verifier::check_lookup_key`] and one with the old
+    /// key fails it. A store whose fingerprint is neither key's answers
+    /// [`LookupKeyError::Mismatch`] and is left as it is.
+    pub async fn replace_lookup_key_check(&self, old: &SecretKey) -> Result<(), LookupKeyError> {
+        let (ours, old) = (self.lookup.fingerprint(), LookupKey::new(old).fingerprint());
+        self.settle_fingerprint(|theirs| {
+            let known = ct_eq(&theirs, &ours) | ct_eq(&theirs, &old);
+            if bool::from(known) {
+                Ok(())
+            } else {
+                Err(LookupKeyError::Mismatch)
+            }
+        })
+        .await
+    }
+
+    /// Reads the fingerprint; if `accept` takes it, makes it this verifier's
+    /// (renewing it when older than a day), or writes it to an empty store.
+    async fn settle_fingerprint(
+        &self,
+        accept: impl Fn([u8; 16]) -> Result<(), LookupKeyError>,
+    ) -> Result<(), LookupKeyError> {
+        let ours = self.lookup.fingerprint();
         let key = StoreKey::lookup_key_check();
-        self.update(&[key], |got, _| {
-            Ok(match &got[0] {
-                Some(v) => Step::Commit(
-                    vec![Write::Delete {
-                        key,
-                        expected: v.version,
-                    }],
-                    (),
-                ),
-                None => Step::Done(()),
+        self.update(&[key], |got, now| {
+            let write = |expected| Write::Put {
+                key,
+                record: Record::fingerprint(ours, now),
+                expected,
+                expires_at: now.saturating_add(FINGERPRINT_KEPT),
+            };
+            let Some(Versioned {
+                version, record, ..
+            }) = &got[0]
+            else {
+                return Ok(Step::Commit(vec![write(None)], ()));
+            };
+            let (theirs, renewed) = record.as_fingerprint().map_err(StoreError::Corrupt)?;
+            accept(theirs)?;
+            let current = bool::from(ct_eq(&theirs, &ours)) && now.since(renewed) < RENEW_AFTER;
+            Ok(if current {
+                Step::Done(())
+            } else {
+                Step::Commit(vec![write(Some(*version))], ())
             })
         })
         .await

@@ -90,6 +90,10 @@ pub fn wrong(code: &str) -> String {
         .collect()
 }
 
+/// What a write hook answers: `Some` in the store's place, `None` to let the
+/// writes through.
+pub type WriteAnswer = Option<Result<Commit, MemoryStoreError>>;
+
 /// What a test store does around the `MemoryStore` it wraps ([`Wrapped`]).
 /// Each hook's default lets the call through, and the store counts as shared
 /// between processes (`is_remote`) offering no lookup key, as a remote store
@@ -99,12 +103,7 @@ pub trait Around: Send + Sync {
     fn read(&self, _keys: &[StoreKey]) {}
     /// Before an atomic batch of writes reaches the store; `Some` answers in
     /// the store's place (an error too), without writing.
-    fn write(
-        &self,
-        _store: &MemoryStore,
-        _writes: &[Write],
-        _now: Timestamp,
-    ) -> Option<Result<Commit, MemoryStoreError>> {
+    fn write(&self, _store: &MemoryStore, _writes: &[Write], _now: Timestamp) -> WriteAnswer {
         None
     }
     /// Once per commit round trip: a commit, or a batch of them.
@@ -253,12 +252,7 @@ impl Around for Spy {
         groups.extend(keys.iter().map(|k| *k.group()));
     }
 
-    fn write(
-        &self,
-        _: &MemoryStore,
-        writes: &[Write],
-        _: Timestamp,
-    ) -> Option<Result<Commit, MemoryStoreError>> {
+    fn write(&self, _: &MemoryStore, writes: &[Write], _: Timestamp) -> WriteAnswer {
         let mut groups = self.groups.lock().unwrap();
         groups.extend(writes.iter().map(|w| *w.key().group()));
         let mut log = self.written.lock().unwrap();
@@ -412,12 +406,7 @@ impl<F> Around for Hook<F>
 where
     F: Fn(&MemoryStore, &[Write]) -> Option<Commit> + Send + Sync,
 {
-    fn write(
-        &self,
-        store: &MemoryStore,
-        writes: &[Write],
-        _: Timestamp,
-    ) -> Option<Result<Commit, MemoryStoreError>> {
+    fn write(&self, store: &MemoryStore, writes: &[Write], _: Timestamp) -> WriteAnswer {
         (self.0)(store, writes).map(Ok)
     }
 }

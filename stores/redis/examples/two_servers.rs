@@ -26,19 +26,16 @@ async fn main() -> Result<(), Box<dyn Error>> {
 /// The story, against the Redis at `url`.
 pub async fn run(url: &str) -> Result<(), Box<dyn Error>> {
     // Both servers load the same signing and lookup keys from the secret
-    // manager.
-    let (secret, lookup) = (SecretKey::generate(), SecretKey::generate());
-    // Keys made up for this run are a deployment of their own: its own
-    // prefix, so that the lookup-key check below does not meet the last
-    // run's fingerprint (a real deployment loads the same keys every time).
-    let run_id = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .subsec_nanos()
-        % 1000;
-    let prefix = format!("vericode-example:{run_id:03}-{}:", std::process::id());
+    // manager, the same at every start. (Fixed bytes here: this example's
+    // keys guard nothing. Never put real keys in code.)
+    let (secret, lookup) = (
+        SecretKey::from_bytes(&[0x5e; 32])?,
+        SecretKey::from_bytes(&[0x10; 32])?,
+    );
+    let prefix = "vericode-example:";
 
     println!("Server A and server B each open their own connection to Redis.");
-    let store_a = RedisStore::connect(url).await?.with_prefix(&prefix)?;
+    let store_a = RedisStore::connect(url).await?.with_prefix(prefix)?;
     // At startup: refuses a Redis that may evict records, loads the script.
     store_a.load_scripts().await?;
     let server_a = Verifier::builder()
@@ -49,7 +46,7 @@ pub async fn run(url: &str) -> Result<(), Box<dyn Error>> {
         .app_name("Acme")
         .build()?;
     let server_b = Verifier::builder()
-        .store(RedisStore::connect(url).await?.with_prefix(&prefix)?)
+        .store(RedisStore::connect(url).await?.with_prefix(prefix)?)
         .delivery(RecordingDelivery::new())
         .signing_key(KeyId::new(1), secret)
         .lookup_key(lookup)
@@ -59,6 +56,11 @@ pub async fn run(url: &str) -> Result<(), Box<dyn Error>> {
     server_a.check_lookup_key().await?;
     server_b.check_lookup_key().await?;
 
+    // A new account each run, so that runs do not meet each other's limits.
+    let run_id = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .subsec_nanos()
+        % 1000;
     let ana = Subject::new(&format!("account-{run_id:03}-{}", std::process::id()))?;
     let request = IssueRequest::new(
         Purpose::LoginNewDevice,

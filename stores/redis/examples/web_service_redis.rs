@@ -44,14 +44,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         key_from("VERICODE_KEY_HEX")?,
         key_from("VERICODE_LOOKUP_KEY_HEX")?,
     );
-    // A lookup key made up at start names records no other instance can
-    // find: a namespace of its own, so the lookup-key check below does not
-    // meet an earlier run's fingerprint.
-    let prefix = match std::env::var("VERICODE_LOOKUP_KEY_HEX") {
-        Ok(_) => "vericode-demo:".to_owned(),
-        Err(_) => format!("vericode-demo:{}:", std::process::id()),
-    };
-    let store = RedisStore::connect(&url).await?.with_prefix(&prefix)?;
+    // A lookup key made up at start is this instance's alone: no other can
+    // share its records, so there is nothing to check it against.
+    let shared_lookup = std::env::var("VERICODE_LOOKUP_KEY_HEX").is_ok();
+    let store = RedisStore::connect(&url)
+        .await?
+        .with_prefix("vericode-demo:")?;
     store.load_scripts().await?;
     let state = app::AppState::new(
         store,
@@ -60,8 +58,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         key,
         Some(lookup),
     )?;
-    // Every instance on this Redis must hold the same lookup key.
-    state.check_lookup_key().await?;
+    // Every instance on this Redis must hold the same lookup key. (A real
+    // service also checks again from time to time while serving.)
+    if shared_lookup {
+        state.check_lookup_key().await?;
+    }
     let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
     println!(
         "listening on http://{} (store: {url})",
