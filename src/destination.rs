@@ -321,12 +321,13 @@ fn parse_e164(input: &str) -> Result<String, InputError> {
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
         // "+44 (0)20…": a trunk prefix, dialled only inside the country and
-        // never part of the international number, right after the calling
-        // code (one to three digits). Kept, it would name the same phone a
-        // second way (and a second destination to the limits).
-        if out.len() > 1
-            && out.len() - 1 == crate::limits::calling_code(&out).len()
-            && bytes[i..].starts_with(b"(0)")
+        // never part of the international number, right after the whole
+        // country calling code. Kept, it would name the same phone a second
+        // way (and a second destination to the limits).
+        if bytes[i..].starts_with(b"(0)")
+            && let Some(read) = out.get(1..)
+            && !read.is_empty()
+            && read.len() == crate::limits::country_code_len(read)
         {
             i += 3;
             continue;
@@ -408,6 +409,10 @@ mod tests {
             ("+44 7700 (0)90012", "+447700090012"),
             ("+44 7(0)700 900123", "+4470700900123"),
             ("+1 41(0)5 555 0123", "+141055550123"),
+            // Inside the calling code, and after a NANP area code, too.
+            ("+4(0)4 7700 900123", "+4047700900123"),
+            ("+35(0)1 912345678", "+3501912345678"),
+            ("+1 876 (0)5550123", "+187605550123"),
         ] {
             assert_eq!(Destination::sms(typed).unwrap().address(), e164);
         }

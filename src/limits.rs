@@ -440,19 +440,24 @@ pub(crate) fn calling_code(e164: &str) -> &str {
     if let Some(country) = digits.get(..4).and_then(nanp_country) {
         return country;
     }
+    digits.get(..country_code_len(digits)).unwrap_or(digits)
+}
+
+/// How many of an international number's leading `digits` are its country
+/// calling code (ITU-T E.164; prefix-free): 1, 2 or 3.
+pub(crate) fn country_code_len(digits: &str) -> usize {
     const TWO: [&str; 44] = [
         "20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46",
         "47", "48", "49", "51", "52", "53", "54", "55", "56", "57", "58", "60", "61", "62", "63",
         "64", "65", "66", "81", "82", "84", "86", "90", "91", "92", "93", "94", "95", "98",
     ];
-    let len = if digits.starts_with('1') || digits.starts_with('7') {
+    if digits.starts_with('1') || digits.starts_with('7') {
         1
     } else if TWO.iter().any(|p| digits.starts_with(p)) {
         2
     } else {
         3
-    };
-    digits.get(..len).unwrap_or(digits)
+    }
 }
 
 #[cfg(test)]
