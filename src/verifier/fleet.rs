@@ -54,15 +54,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     /// # });
     /// ```
     pub async fn check_lookup_key(&self) -> Result<(), LookupKeyError> {
-        let ours = self.lookup.fingerprint();
-        self.settle_fingerprint(|theirs| {
-            if bool::from(ct_eq(&theirs, &ours)) {
-                Ok(())
-            } else {
-                Err(LookupKeyError::Mismatch)
-            }
-        })
-        .await
+        self.settle_fingerprint(None).await
     }
 
     /// Hands the store from the lookup key `old` to this verifier's, for a
@@ -73,24 +65,14 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     /// key fails it. A store whose fingerprint is neither key's answers
     /// [`LookupKeyError::Mismatch`] and is left as it is.
     pub async fn replace_lookup_key_check(&self, old: &SecretKey) -> Result<(), LookupKeyError> {
-        let (ours, old) = (self.lookup.fingerprint(), LookupKey::new(old).fingerprint());
-        self.settle_fingerprint(|theirs| {
-            let known = ct_eq(&theirs, &ours) | ct_eq(&theirs, &old);
-            if bool::from(known) {
-                Ok(())
-            } else {
-                Err(LookupKeyError::Mismatch)
-            }
-        })
-        .await
+        self.settle_fingerprint(Some(LookupKey::new(old).fingerprint()))
+            .await
     }
 
-    /// Reads the fingerprint; if `accept` takes it, makes it this verifier's
-    /// (renewing it when older than a day), or writes it to an empty store.
-    async fn settle_fingerprint(
-        &self,
-        accept: impl Fn([u8; 16]) -> Result<(), LookupKeyError>,
-    ) -> Result<(), LookupKeyError> {
+    /// Reads the fingerprint: if it is this verifier's (or `old`), makes it
+    /// this verifier's, renewing it when a day old; writes it to an empty
+    /// store; answers [`LookupKeyError::Mismatch`] for any other.
+    async fn settle_fingerprint(&self, old: Option<[u8; 16]>) -> Result<(), LookupKeyError> {
         let ours = self.lookup.fingerprint();
         let key = StoreKey::lookup_key_check();
         self.update(&[key], |got, now| {
@@ -107,8 +89,12 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                 return Ok(Step::Commit(vec![write(None)], ()));
             };
             let (theirs, renewed) = record.as_fingerprint().map_err(StoreError::Corrupt)?;
-            accept(theirs)?;
-            let current = bool::from(ct_eq(&theirs, &ours)) && now.since(renewed) < RENEW_AFTER;
+            let is_ours = bool::from(ct_eq(&theirs, &ours));
+            let is_old = old.is_some_and(|old| bool::from(ct_eq(&theirs, &old)));
+            if !(is_ours || is_old) {
+                return Err(LookupKeyError::Mismatch);
+            }
+            let current = is_ours && now.since(renewed) < RENEW_AFTER;
             Ok(if current {
                 Step::Done(())
             } else {

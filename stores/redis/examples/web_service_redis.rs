@@ -5,13 +5,15 @@
 //!
 //! ```sh
 //! redis-server --port 6379 --save "" &
+//! export VERICODE_KEY_HEX=$(openssl rand -hex 32) VERICODE_LOOKUP_KEY_HEX=$(openssl rand -hex 32)
 //! REDIS_URL=redis://127.0.0.1:6379/ cargo run -p vericode-redis --example web_service_redis
 //! ```
 //!
 //! Every instance needs the same signing and lookup keys: this demo reads
 //! them from `VERICODE_KEY_HEX` and `VERICODE_LOOKUP_KEY_HEX` (64 hex digits
-//! each) and makes them at start otherwise, which only works for a single
-//! instance.
+//! each) and will not start without them. A key made up at start would name
+//! records no other instance finds: the silent split of limits that the
+//! lookup-key check at start turns into an error.
 
 #[allow(dead_code)]
 #[path = "../../../examples/web_service/app.rs"]
@@ -31,9 +33,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Err(_) => 8080,
     };
     let key_from = |var: &str| -> Result<SecretKey, Box<dyn std::error::Error>> {
-        let Ok(hex) = std::env::var(var) else {
-            return Ok(SecretKey::generate());
-        };
+        let hex = std::env::var(var).map_err(|_| {
+            format!("set {var} to the same 64 hex digits on every instance (openssl rand -hex 32)")
+        })?;
         let bytes: Vec<u8> = (0..hex.len())
             .step_by(2)
             .map(|i| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("zz"), 16))
@@ -44,9 +46,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         key_from("VERICODE_KEY_HEX")?,
         key_from("VERICODE_LOOKUP_KEY_HEX")?,
     );
-    // A lookup key made up at start is this instance's alone: no other can
-    // share its records, so there is nothing to check it against.
-    let shared_lookup = std::env::var("VERICODE_LOOKUP_KEY_HEX").is_ok();
     let store = RedisStore::connect(&url)
         .await?
         .with_prefix("vericode-demo:")?;
@@ -60,9 +59,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     // Every instance on this Redis must hold the same lookup key. (A real
     // service also checks again from time to time while serving.)
-    if shared_lookup {
-        state.check_lookup_key().await?;
-    }
+    state.check_lookup_key().await?;
     let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
     println!(
         "listening on http://{} (store: {url})",
