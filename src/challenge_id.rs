@@ -134,7 +134,8 @@ impl fmt::Display for ChallengeId {
 }
 
 /// Shows the first 8 characters only (from the subject's group, a keyed
-/// hash): enough to tell ids apart in a log, not enough to use one. The whole
+/// hash): enough to tell subjects apart in a log (every id of one subject
+/// shows the same), not enough to use one. The whole
 /// id lets whoever holds it guess at, resend or cancel the challenge, so a
 /// logged `Ticket` or error must not carry it; [`Display`](fmt::Display) gives
 /// the text form for the client.

@@ -117,13 +117,15 @@ pub enum ConfigError {
         /// The bound.
         bound: f64,
     },
-    /// A timed lockout lets an attacker keep guessing at one subject: the
-    /// odds over a year ([`GuessOdds::over_a_year`](crate::GuessOdds::over_a_year))
-    /// exceed their bound. Lengthen the lockout, keep a failure delay, use
-    /// `Lockout::UntilUnlocked` or longer codes, or raise the bound with
+    /// An attacker could keep guessing at one subject for a year: the odds
+    /// over a year ([`GuessOdds::over_a_year`](crate::GuessOdds::over_a_year))
+    /// exceed their bound. They count a failure budget each time the failure
+    /// memory forgets the count, and a guess each time a timed lock ends.
+    /// Lengthen the lockout or the failure memory, lower the failure budget,
+    /// keep a failure delay, or use longer codes; raise the bound with
     /// `Policy::max_guess_probability_per_year` only knowingly.
     #[error(
-        "the policy's guess odds over a year {odds:e} exceed the bound {bound:e}: lengthen the lockout or the codes"
+        "the policy's guess odds over a year {odds:e} exceed the bound {bound:e}: lengthen the lockout, the failure memory or the codes, or lower the failure budget"
     )]
     YearlyGuessOdds {
         /// The odds over a year.

@@ -1,6 +1,7 @@
 //! Keys and digests: the [`KeyId`]/[`SecretKey`] pairs an application supplies,
 //! the precomputed HMAC-SHA256 states built from them, and the
-//! domain-separated, length-prefixed messages that are hashed.
+//! domain-separated messages that are hashed (length-prefixed fields, but for
+//! the code digest's fixed layout: see `verifier::code_tag`).
 //!
 //! Nothing here decides policy; the verifier asks for tags and compares them
 //! with [`subtle`].
@@ -303,11 +304,11 @@ mod tests {
     #[test]
     fn tag_is_hmac_sha256_of_the_length_prefixed_fields() {
         // Known answer computed independently (Python's hmac module):
-        // hmac.new(b"\x02"*32, b"\0\0\0\x10vericode/v1/code\0\0\0\x03abc", sha256)
+        // hmac.new(b"\x02"*32, b"\0\0\0\x13vericode/v1/context\0\0\0\x03abc", sha256)
         let tag = ring()
             .get(KeyId::new(2))
             .unwrap()
-            .tag(b"vericode/v1/code", &[b"abc"]);
+            .tag(DOMAIN_CONTEXT, &[b"abc"]);
         let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(hex, KAT);
     }

@@ -248,7 +248,9 @@ impl Policy {
 
     /// Accepts a policy whose guess odds over the failure budget are up to
     /// `bound` (default 1e-4: 100 guesses at 6 digits). `build()` refuses a
-    /// policy above its bound.
+    /// policy above its bound, and one above the bound over a year
+    /// ([`Policy::max_guess_probability_per_year`]), which a larger budget may
+    /// need raised too.
     pub fn max_guess_probability(mut self, bound: f64) -> Self {
         self.max_guess_probability = bound;
         self
@@ -376,7 +378,9 @@ impl Policy {
     /// How long a subject's failure count is kept after its last failure, or
     /// after its lock ends, whichever is later (default 90 days; at least 1
     /// day and at least the lockout): a bound on storage for subjects that
-    /// stop trying.
+    /// stop trying. Each forgetting gives an attacker a fresh budget, so with
+    /// the other defaults a memory shorter than 61 days fails `build()` by the
+    /// odds over a year ([`Policy::max_guess_probability_per_year`]).
     pub fn failure_memory(mut self, d: Duration) -> Self {
         self.failure_memory = d;
         self

@@ -320,6 +320,9 @@ impl Messages {
         code_len: usize,
         max_minutes: i64,
     ) -> Result<(), ConfigError> {
+        // Every character an alphabet may hold is one GSM-7 septet
+        // (`Alphabet::custom` refuses the others), so a code of '0's is as
+        // long as any code of the format.
         let code = "0".repeat(code_len);
         let generic = Purpose::custom("vericode.any_custom").expect("a valid custom name");
         let builtins = [
