@@ -370,17 +370,8 @@ fn two_servers_with_different_keys_starting_together_are_told_apart() {
     use std::sync::atomic::Ordering;
     // Both servers read an empty store before either writes.
     let store = Arc::new(Wrapped::new(ReadsMeet::new(KeyKind::LookupKey, 2)));
-    let server = |lookup: u8| {
-        Verifier::builder()
-            .store(store.clone())
-            .delivery(RecordingDelivery::new())
-            .signing_key(KeyId::new(1), key(1))
-            .lookup_key(key(lookup))
-            .app_name("Acme")
-            .build()
-            .unwrap()
-    };
-    let servers = [server(200), server(201)];
+    let clock = ManualClock::new(start());
+    let servers = [200, 201].map(|lookup| server_on(store.clone(), lookup, &clock));
     let answers: Vec<_> = std::thread::scope(|s| {
         let handles: Vec<_> = servers
             .iter()
