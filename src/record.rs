@@ -366,6 +366,12 @@ impl Record {
     /// The record's compact byte form.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(160);
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Appends the record's byte form to `out` (a buffer kept for reuse).
+    pub(crate) fn encode_into(&self, out: &mut Vec<u8>) {
         out.push(FORMAT);
         match &self.0 {
             RecordKind::Challenge(c) => {
@@ -390,12 +396,12 @@ impl Record {
                     None => out.push(0),
                     Some(t) => {
                         out.push(1);
-                        put_tag(&mut out, t);
+                        put_tag(out, t);
                     }
                 }
                 out.push(c.codes.len() as u8);
                 for t in c.codes.iter() {
-                    put_tag(&mut out, t);
+                    put_tag(out, t);
                 }
                 out.push(c.alternates.len() as u8);
                 for d in &c.alternates {
@@ -439,7 +445,7 @@ impl Record {
             }
             RecordKind::Device(d) => {
                 out.push(KIND_DEVICE);
-                put_tag(&mut out, &d.tag);
+                put_tag(out, &d.tag);
                 out.extend_from_slice(&d.epoch.to_be_bytes());
                 out.extend_from_slice(&d.expires_at.as_millis().to_be_bytes());
             }
@@ -460,7 +466,6 @@ impl Record {
                 }
             }
         }
-        out
     }
 
     /// Reads a record from its byte form; any other bytes give an error.

@@ -87,6 +87,10 @@ pub(super) enum Table {
     Compact {
         map: HashMap<u128, Packed, KeyHasher>,
         seeds: [[u64; 2]; 2],
+        /// Where a record is encoded before it is copied to a box of its
+        /// exact size (encoding straight into a vector and shrinking it cost
+        /// a reallocation per write).
+        scratch: Vec<u8>,
     },
 }
 
@@ -99,6 +103,7 @@ impl Table {
         Table::Compact {
             map: HashMap::with_hasher(KeyHasher(seed)),
             seeds,
+            scratch: Vec::new(),
         }
     }
 
@@ -126,10 +131,12 @@ impl Table {
                 version: e.version,
                 expires_at: e.expires_at,
             }),
-            Table::Compact { map, seeds } => map.get(&Self::packed_key(seeds, key)).map(|p| Meta {
-                version: Version(p.version),
-                expires_at: Timestamp::from_millis(p.expires_at),
-            }),
+            Table::Compact { map, seeds, .. } => {
+                map.get(&Self::packed_key(seeds, key)).map(|p| Meta {
+                    version: Version(p.version),
+                    expires_at: Timestamp::from_millis(p.expires_at),
+                })
+            }
         }
     }
 
@@ -145,7 +152,7 @@ impl Table {
                     e.record.clone(),
                 ))
             }),
-            Table::Compact { map, seeds } => map.get(&Self::packed_key(seeds, key)).map(|p| {
+            Table::Compact { map, seeds, .. } => map.get(&Self::packed_key(seeds, key)).map(|p| {
                 let meta = Meta {
                     version: Version(p.version),
                     expires_at: Timestamp::from_millis(p.expires_at),
@@ -174,13 +181,19 @@ impl Table {
                     },
                 );
             }
-            Table::Compact { map, seeds } => {
+            Table::Compact {
+                map,
+                seeds,
+                scratch,
+            } => {
+                scratch.clear();
+                record.encode_into(scratch);
                 map.insert(
                     Self::packed_key(seeds, &key),
                     Packed {
                         version: version.0,
                         expires_at: expires_at.as_millis(),
-                        bytes: record.encode().into_boxed_slice(),
+                        bytes: Box::from(scratch.as_slice()),
                     },
                 );
             }
@@ -193,7 +206,7 @@ impl Table {
             Table::Shared(m) => {
                 m.remove(key);
             }
-            Table::Compact { map, seeds } => {
+            Table::Compact { map, seeds, .. } => {
                 map.remove(&Self::packed_key(seeds, key));
             }
         }
