@@ -334,7 +334,7 @@ pub struct PrefixConversion {
     pub throttled_until: Option<time::OffsetDateTime>,
 }
 
-/// The growing delay after a subject's consecutive failures: after `free`
+/// The growing delay after a subject's failures: after `free`
 /// failures, each further failure makes the subject wait `first`, doubling up
 /// to `max`, before its next attempt (default: after 5 failures, 30 s doubling
 /// to 1 hour). It works below the hard failure limit, which still locks.
@@ -376,7 +376,7 @@ impl FailureDelay {
         }
     }
 
-    /// How long a subject waits after its `failures`-th consecutive failure.
+    /// How long a subject waits after its `failures`-th failure.
     pub fn after(&self, failures: u32) -> Duration {
         if failures < self.free.max(1) {
             return Duration::ZERO;

@@ -14,7 +14,7 @@ use crate::limits::{ConversionGuard, CountryFilter, FailureDelay, Limit};
 use crate::purpose::Purpose;
 use crate::record::MAX_LIVE_CODES;
 
-/// What happens when a subject reaches its limit of consecutive failures.
+/// What happens when a subject reaches its limit of failures.
 ///
 /// ```
 /// use vericode::Lockout;
@@ -95,14 +95,17 @@ pub struct GuessOdds {
     /// code it was compared with, so the budget bounds comparisons, whatever
     /// the number of live codes.
     pub over_failure_budget: f64,
-    /// Guessing at one subject for a year without a success: a failure
-    /// budget for each time the count can be forgotten (the year over the
-    /// failure memory, and one: an attacker who stops short of the lock and
-    /// waits out the memory starts afresh), and one comparison per lock
-    /// period of a [`Lockout::For`] (or per failure delay at the budget, if
-    /// that is longer). A [`Lockout::UntilUnlocked`] admits none past a
-    /// budget (each [`unlock`](crate::Verifier::unlock) is the application's
-    /// decision to grant a new one).
+    /// Guessing at one subject for a year: a failure budget for each time
+    /// the count can be forgotten (the year over the failure memory, and
+    /// one: an attacker who stops short of the lock and waits out the memory
+    /// starts afresh), and one comparison per lock period of a
+    /// [`Lockout::For`] (or per failure delay at the budget, if that is
+    /// longer). A [`Lockout::UntilUnlocked`] admits none past a budget (each
+    /// [`unlock`](crate::Verifier::unlock) is the application's decision to
+    /// grant a new one). The owner's successes forgive only their own
+    /// challenges' failures, so they add nothing, but for guesses made at the
+    /// very challenge the owner then completes: at most (attempts − 1) ×
+    /// live codes per such success, not counted here.
     pub over_a_year: f64,
 }
 
@@ -112,7 +115,7 @@ const YEAR: Duration = Duration::days(365);
 impl Default for Policy {
     /// The defaults: 6 digits, 10 minutes, 5 attempts, 3 live codes, 5 sends
     /// per challenge, resend cooldown 30 s doubling up to 5 minutes, 100
-    /// consecutive failures per subject, then locked for 24 hours per failure,
+    /// failures per subject, then locked for 24 hours per failure,
     /// failures remembered for 90 days.
     fn default() -> Self {
         Policy {
@@ -151,7 +154,7 @@ fn rate(count: u32, period: Duration) -> RateLimit {
 
 impl Policy {
     /// The policy that follows NIST SP 800-63B-4 most closely: 6 digits, 10
-    /// minutes, only the most recent code accepted, 100 consecutive failures.
+    /// minutes, only the most recent code accepted, 100 failures.
     ///
     /// ```
     /// let p = vericode::Policy::nist();
@@ -163,7 +166,7 @@ impl Policy {
 
     /// A stricter policy for high-value actions: 8 unambiguous alphanumerics
     /// (about 8.5e11 codes), 5 minutes, 3 attempts, one live code, 20
-    /// consecutive failures.
+    /// failures.
     ///
     /// ```
     /// let p = vericode::Policy::strict();
@@ -263,8 +266,9 @@ impl Policy {
     /// 8.65e-4). `build()` refuses a policy above it: with the other
     /// defaults, a timed lockout shorter than about 17.5 hours or a failure
     /// memory shorter than 61 days, which would let an attacker keep guessing
-    /// at one account all year. The owner's successes reset the count, so
-    /// the figure holds for an account not in use (see README, "Guess odds").
+    /// at one account all year. The owner's sign-ins do not loosen it: a
+    /// success forgives only the failures of its own challenge (see
+    /// [`GuessOdds::over_a_year`] and README, "Guess odds").
     ///
     /// ```
     /// use time::Duration;
@@ -358,9 +362,12 @@ impl Policy {
         self
     }
 
-    /// Consecutive failures of one subject across all its challenges before it
-    /// is locked (default 100, NIST SP 800-63B-4 §3.2.2; 1 to 1000). Only a
-    /// success or an unlock resets the count.
+    /// Failures of one subject across all its challenges before it is locked
+    /// (default 100, NIST SP 800-63B-4 §3.2.2; 1 to 1000). A success forgives
+    /// the failures of its own challenge (the person's typos before the right
+    /// code) and no others, so an attacker's guesses at other challenges stay
+    /// counted through the owner's sign-ins; an unlock clears the count, and
+    /// the failure memory forgets it.
     pub fn max_failures(mut self, n: u32) -> Self {
         self.max_failures = n;
         self

@@ -112,6 +112,10 @@ pub(crate) struct ChallengeRecord {
     pub sends: u8,
     /// Attempts used so far.
     pub attempts: u8,
+    /// The subject failures this challenge's wrong guesses counted (one per
+    /// code each was compared with): what a success on this challenge
+    /// forgives, and all it forgives.
+    pub failures: u8,
     pub purpose: Purpose,
     pub subject: Subject,
     pub destination: Destination,
@@ -136,6 +140,7 @@ impl std::fmt::Debug for ChallengeRecord {
             .field("next_send_at", &self.next_send_at)
             .field("sends", &self.sends)
             .field("attempts", &self.attempts)
+            .field("failures", &self.failures)
             .field("purpose", &self.purpose)
             .field("subject", &self.subject)
             .field("destination", &self.destination)
@@ -237,7 +242,8 @@ pub(crate) const CLEAN_SUBJECT: SubjectRecord = SubjectRecord {
     lock: Lock::None,
 };
 
-/// A subject's consecutive failures across challenges.
+/// A subject's failures across challenges (less those its successes forgave:
+/// each success forgives its own challenge's).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct SubjectRecord {
     pub failures: u32,
@@ -382,6 +388,7 @@ impl Record {
                 }
                 out.push(c.sends);
                 out.push(c.attempts);
+                out.push(c.failures);
                 for s in [
                     c.purpose.as_str(),
                     c.subject.as_str(),
@@ -483,6 +490,7 @@ impl Record {
                 let next_send_at = Timestamp::from_millis(r.i64()?);
                 let sends = r.u8()?;
                 let attempts = r.u8()?;
+                let failures = r.u8()?;
                 let purpose =
                     Purpose::parse(r.str8()?).map_err(|_| DecodeError::Invalid("purpose"))?;
                 let subject =
@@ -546,6 +554,7 @@ impl Record {
                     next_send_at,
                     sends,
                     attempts,
+                    failures,
                     purpose,
                     subject,
                     destination,
@@ -663,6 +672,7 @@ pub(crate) mod tests {
             next_send_at: Timestamp::from_millis(31_000),
             sends: 2,
             attempts: 1,
+            failures: 3,
             purpose: Purpose::custom("wire_transfer").unwrap(),
             subject: Subject::new("user-42").unwrap(),
             destination: Destination::email("ana@example.com").unwrap(),

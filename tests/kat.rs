@@ -59,9 +59,10 @@ fn challenge_record_layout_is_pinned() {
         t0 + Duration::minutes(10).whole_milliseconds() as i64
     );
     assert_eq!(next, t0 + 30_000);
-    // sends 1, attempts 0, then the purpose, subject, channel, address as str8.
-    assert_eq!(&bytes[42..44], &[1, 0]);
-    let rest = &bytes[44..];
+    // sends 1, attempts 0, failures counted 0, then the purpose, subject,
+    // channel, address as str8.
+    assert_eq!(&bytes[42..45], &[1, 0, 0]);
+    let rest = &bytes[45..];
     let mut expect = Vec::new();
     for s in ["login_new_device", "user-42", "sms", "+14155550123"] {
         expect.push(s.len() as u8);

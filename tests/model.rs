@@ -55,6 +55,9 @@ struct Challenge {
     id: ChallengeId,
     codes: Vec<String>,
     attempts: u32,
+    /// The subject failures its wrong guesses counted: what a success on it
+    /// forgives.
+    failures: u32,
     sends: u32,
     expires: i64,
     next_send: i64,
@@ -151,6 +154,7 @@ fn run(ops: Vec<Op>, max_failures: u32) {
                                 id: *t.challenge_id(),
                                 codes: vec![f.verifier.delivery().last_code().unwrap()],
                                 attempts: 0,
+                                failures: 0,
                                 sends: 1,
                                 expires: m.now + LIFETIME,
                                 next_send: m.now + cooldown(1),
@@ -265,14 +269,17 @@ fn run(ops: Vec<Op>, max_failures: u32) {
                     let ok = r.unwrap_or_else(|e| panic!("{ctx}: {e:?}"));
                     assert_eq!(ok.subject().as_str(), format!("subject-{s}"), "{ctx}");
                     m.records.remove(&k);
-                    m.failures[s] = 0;
+                    // Its own failures are forgiven; other challenges' stay.
+                    m.failures[s] = m.failures[s].saturating_sub(c.failures);
                 } else {
                     let left = MAX_ATTEMPTS - c.attempts - 1;
                     assert!(
                         matches!(r, Err(VerifyError::WrongCode { attempts_left }) if attempts_left == left),
                         "{ctx}: {r:?}"
                     );
-                    m.records.get_mut(&k).unwrap().attempts += 1;
+                    let c = m.records.get_mut(&k).unwrap();
+                    c.attempts += 1;
+                    c.failures += usable as u32;
                     m.failures[s] += usable as u32;
                 }
             }

@@ -95,7 +95,8 @@ fn a_corrupted_record_is_a_typed_error_and_is_left_alone() {
         (Some(10), None),
         (None, Some(0)),
         (None, Some(1)),
-        (None, Some(44)),
+        // The purpose's length byte.
+        (None, Some(45)),
     ] {
         {
             let mut map = store.map.lock().unwrap();

@@ -48,7 +48,7 @@ fn the_hundredth_failure_locks_the_subject() {
 }
 
 #[test]
-fn after_a_timed_lock_each_failure_locks_again_and_a_success_resets() {
+fn after_a_timed_lock_each_failure_locks_again_and_a_success_does_not_reset_the_count() {
     let f = fixture_with(
         relaxed()
             .max_failures(5)
@@ -74,13 +74,146 @@ fn after_a_timed_lock_each_failure_locks_again_and_a_success_resets() {
         Err(VerifyError::Locked { .. })
     ));
     f.clock.advance(Duration::hours(1));
-    // Right this time: the count is reset, so four failures do not lock.
-    assert!(block_on(f.verifier.verify(t.challenge_id(), &code)).is_err()); // expired meanwhile
+    // Right this time, on a fresh challenge: it had no failures of its own,
+    // so it forgives none. The count stays past the budget (until the
+    // failure memory passes): one wrong guess locks again.
     let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
     assert!(block_on(f.verifier.verify(t.challenge_id(), &code)).is_ok());
+    fail_n(&f, "u1", 1);
+    assert!(matches!(
+        block_on(f.verifier.issue(&login("u1"))),
+        Err(IssueError::Locked { .. })
+    ));
+    // An unlock (support, having checked the person) clears the count.
+    block_on(f.verifier.unlock(&vericode::Subject::new("u1").unwrap())).unwrap();
     fail_n(&f, "u1", 4);
     assert!(block_on(f.verifier.issue(&login("u1"))).is_ok());
+}
+
+fn step_up(subject: &str) -> vericode::IssueRequest {
+    vericode::IssueRequest::new(
+        vericode::Purpose::StepUp,
+        vericode::Subject::new(subject).unwrap(),
+        vericode::Destination::sms("+14155550123").unwrap(),
+    )
+}
+
+#[test]
+fn a_success_forgives_the_failures_of_its_own_challenge_and_no_others() {
+    // Found by a review: a success reset the whole count, so an attacker
+    // guessing at an account got a fresh budget at each of its owner's
+    // sign-ins (12,389 guesses in a simulated year of daily sign-ins under
+    // the defaults, against the 865 `build()` counts).
+    let f = fixture_with(
+        relaxed()
+            .max_failures(12)
+            .lockout(Lockout::UntilUnlocked)
+            .resend_cooldown(Duration::ZERO, Duration::ZERO),
+    );
+    // Three failures on another challenge (someone else's guesses).
+    let t = block_on(f.verifier.issue(&step_up("u1"))).unwrap();
+    let code = f.verifier.delivery().last_code().unwrap();
+    for _ in 0..3 {
+        let r = block_on(f.verifier.verify(t.challenge_id(), &wrong(&code)));
+        assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
+    }
+    // The owner's challenge: a typo with one code live (one failure), a
+    // second code, a typo compared with both (two), then the right code.
+    let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
+    let first = f.verifier.delivery().last_code().unwrap();
+    let r = block_on(f.verifier.verify(t.challenge_id(), &wrong(&first)));
+    assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
+    block_on(f.verifier.resend(t.challenge_id())).unwrap();
+    let second = f.verifier.delivery().last_code().unwrap();
+    let typo = (0..1_000_000u32)
+        .map(|n| format!("{n:06}"))
+        .find(|g| *g != first && *g != second)
+        .unwrap();
+    let r = block_on(f.verifier.verify(t.challenge_id(), &typo));
+    assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
+    block_on(f.verifier.verify(t.challenge_id(), &second)).unwrap();
+    // Its three failures are forgiven; the other challenge's three stay, so
+    // nine more make the twelfth, which locks. (Forgiving all would leave
+    // room for twelve; forgiving none, or one per attempt, for six or seven.)
+    fail_n(&f, "u1", 8);
+    assert!(block_on(f.verifier.issue(&login("u1"))).is_ok());
+    f.clock.advance(Duration::minutes(10));
+    fail_n(&f, "u1", 1);
+    assert!(matches!(
+        block_on(f.verifier.issue(&login("u1"))),
+        Err(IssueError::Locked { until: None })
+    ));
+}
+
+/// The owner of `subject` signs in: a new code, typed right at the first
+/// try, after waiting out any failure delay. Answers whether it verified.
+fn owner_signs_in(f: &Fixture, subject: &str) -> bool {
+    let Ok(t) = block_on(f.verifier.issue(&login(subject))) else {
+        return false;
+    };
+    let code = f.verifier.delivery().last_code().unwrap();
+    loop {
+        match block_on(f.verifier.verify(t.challenge_id(), &code)) {
+            Ok(_) => return true,
+            Err(VerifyError::TooSoon { retry_after }) => f.clock.set(retry_after),
+            Err(_) => return false,
+        }
+    }
+}
+
+#[test]
+fn an_attacker_guessing_between_the_owners_daily_sign_ins_makes_no_more_guesses_than_counted() {
+    // The review's case, under the defaults: the owner signs in every day;
+    // the attacker guesses at another challenge, stopping short of the lock
+    // until the owner has signed in again. When a success forgave the whole
+    // count, that was a fresh budget a day.
+    let policy = relaxed();
+    let per_year = policy.guess_odds().over_a_year * 1e6;
+    let f = fixture_with(policy);
+    let end = start() + Duration::days(365);
+    let (mut compared, mut signed_in, mut since_sign_in) = (0u32, 0u32, 0u32);
+    let mut next_sign_in = start() + Duration::hours(12);
+    let mut live: Option<(Ticket, String)> = None;
+    while f.clock.now() < end {
+        if f.clock.now() >= next_sign_in {
+            signed_in += u32::from(owner_signs_in(&f, "victim"));
+            since_sign_in = 0;
+            next_sign_in += Duration::days(1);
+            continue;
+        }
+        if since_sign_in == 99 {
+            f.clock.set(next_sign_in);
+            continue;
+        }
+        let (t, code) = match live.take() {
+            Some(x) => x,
+            None => match block_on(f.verifier.issue(&step_up("victim"))) {
+                Ok(t) => (t, f.verifier.delivery().last_code().unwrap()),
+                Err(_) => {
+                    f.clock.advance(Duration::minutes(10));
+                    continue;
+                }
+            },
+        };
+        match block_on(f.verifier.verify(t.challenge_id(), &wrong(&code))) {
+            Err(VerifyError::WrongCode { .. }) => {
+                compared += 1;
+                since_sign_in += 1;
+                live = Some((t, code));
+            }
+            Err(VerifyError::TooSoon { retry_after }) => {
+                f.clock.set(retry_after.min(next_sign_in));
+                live = Some((t, code));
+            }
+            // Locked, used up or expired: a fresh challenge later.
+            Err(_) => f.clock.advance(Duration::minutes(10)),
+            Ok(_) => unreachable!("a wrong code verified"),
+        }
+    }
+    assert!(signed_in > 0, "the owner never got in");
+    assert!(f64::from(compared) <= per_year, "{compared} > {per_year}");
+    assert!(compared >= 100, "{compared}: the attacker used a budget");
 }
 
 #[test]

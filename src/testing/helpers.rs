@@ -134,6 +134,7 @@ pub(super) fn sample_records() -> Result<Vec<Record>, String> {
             next_send_at: t0.saturating_add(Duration::seconds(30)),
             sends: 2,
             attempts: 1,
+            failures: 3,
             purpose: Purpose::custom("wire_transfer").map_err(e)?,
             subject: Subject::new(subject).map_err(e)?,
             destination,

@@ -540,6 +540,20 @@ fn subject_state(
     }
 }
 
+/// The subject's record after a success on a challenge whose wrong guesses
+/// counted `own` of its failures: those are forgiven, the others stay, with
+/// the time of the last failure and the lock as they were (a success is only
+/// reached unlocked, so a timed lock kept here has ended). `None` when no
+/// failure is left.
+fn forgive(before: Option<&SubjectRecord>, own: u8) -> Option<SubjectRecord> {
+    let s = before?;
+    let failures = s.failures.saturating_sub(u32::from(own));
+    (failures > 0).then(|| SubjectRecord {
+        failures,
+        ..s.clone()
+    })
+}
+
 /// `Some(until)` if the subject is locked at `now` (`until` is `None` for a
 /// lock that needs an unlock).
 fn locked_until(

@@ -21,7 +21,7 @@ use crate::subject::{Context, Subject};
 
 use super::limits::Credit;
 use super::{
-    Attempt, MAX_TRIES, Step, Verified, Verifier, code_tag, context_tag, locked_until,
+    Attempt, MAX_TRIES, Step, Verified, Verifier, code_tag, context_tag, forgive, locked_until,
     subject_state,
 };
 
@@ -197,16 +197,26 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                         key: challenge_key,
                         expected: current.version,
                     };
-                    // A success resets the subject's consecutive failures. It is
-                    // written as a put of the same shape as a failure's (never a
-                    // bare delete), so a store that refuses new records refuses
-                    // right and wrong codes alike: no oracle, no free guesses.
+                    // A success forgives the failures of its own challenge (the
+                    // person's typos before the right code), and only those:
+                    // the failures of other challenges stay counted, so an
+                    // attacker's guesses are not forgiven by the owner's next
+                    // sign-in (README, "Lockout"). It is written as a put of
+                    // the same shape as a failure's (never a bare delete), so a
+                    // store that refuses new records refuses right and wrong
+                    // codes alike: no oracle, no free guesses.
+                    let forgiven = forgive(subject.map(|(_, s)| s), rec.failures);
+                    let expires_at = match &forgiven {
+                        // A record of zero failures is the same as none.
+                        None => now.saturating_add(time::Duration::minutes(1)),
+                        // Remembered as long as its last failure was to be.
+                        Some(s) => self.subject_expiry(s, s.last_failure_at),
+                    };
                     let reset = Write::Put {
                         key: subject_key,
-                        record: Record::subject(CLEAN_SUBJECT),
+                        record: Record::subject(forgiven.unwrap_or(CLEAN_SUBJECT)),
                         expected: subject.map(|(v, _)| v.version),
-                        // A record of zero failures is the same as none.
-                        expires_at: now.saturating_add(time::Duration::minutes(1)),
+                        expires_at,
                     };
                     // The hint is only trusted when it names the group of the
                     // stored destination.
@@ -219,17 +229,22 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                     [consume, reset]
                 }
                 Finding::WrongCode | Finding::ContextMismatch => {
+                    // Each wrong guess counts once per code it was compared
+                    // with: the subject's budget bounds comparisons.
+                    let weight = u32::try_from(usable).unwrap_or(u32::MAX).max(1);
                     let mut next = rec.clone();
                     next.attempts = next.attempts.saturating_add(1);
+                    // At most 20 attempts of at most 10 comparisons: a byte
+                    // holds them (saturating, it would forgive less, not more).
+                    next.failures = next
+                        .failures
+                        .saturating_add(u8::try_from(weight).unwrap_or(u8::MAX));
                     let attempt = Write::Put {
                         key: challenge_key,
                         record: Record::challenge(next),
                         expected: Some(current.version),
                         expires_at: rec.expires_at.saturating_add(super::EXPIRED_RETENTION),
                     };
-                    // Each wrong guess counts once per code it was compared
-                    // with: the subject's budget bounds comparisons.
-                    let weight = u32::try_from(usable).unwrap_or(u32::MAX).max(1);
                     let failed = self.failed(subject.map(|(_, s)| s), weight, now);
                     let failure = Write::Put {
                         key: subject_key,
@@ -502,7 +517,8 @@ mod tests {
             );
             let key = |t: &Ticket| StoreKey::subject(t.challenge_id().subject_bytes());
             let now = v.now();
-            // A wrong code first, so the success has a failure to reset.
+            // A wrong code first, so the success has a failure to forgive (its
+            // own challenge's: the record goes back to clean).
             let t = v.issue(&req).await.unwrap();
             let code = v.delivery().last_code().unwrap();
             let wrong = if code == "000000" { "111111" } else { "000000" };
