@@ -113,10 +113,13 @@ impl MessagesBuilder {
                 purpose: purpose.clone(),
                 error,
             })?;
-            if let Some(p) = &purpose {
-                note_purpose(&mut m.purposes, p);
+            match purpose {
+                Some(p) => {
+                    note_purpose(&mut m.purposes, &p);
+                    m.templates.insert((locale, kind, p), t);
+                }
+                None => m.base[super::base_index(locale, kind)] = t,
             }
-            m.templates.insert((locale, kind, purpose), t);
         }
         for (locale, purpose, phrase) in self.phrases {
             let chars = phrase.chars().count();

@@ -41,6 +41,12 @@ use template::{Escape, Template, Values};
 
 type TemplateKey = (Locale, TemplateKind, Option<Purpose>);
 
+/// Where [`Messages`] keeps the template of `locale` and `kind` for purposes
+/// without their own: every locale has a row of every kind.
+fn base_index(locale: Locale, kind: TemplateKind) -> usize {
+    locale.index() * TemplateKind::ALL.len() + kind.index()
+}
+
 /// How the messages people receive are written: templates per locale, kind
 /// and purpose, purpose phrases, and autofill lines.
 ///
@@ -121,7 +127,12 @@ type TemplateKey = (Locale, TemplateKind, Option<Purpose>);
 /// ```
 #[derive(Clone)]
 pub struct Messages {
-    templates: HashMap<TemplateKey, Template>,
+    /// The template of each locale and kind for purposes without their own,
+    /// at `base_index(locale, kind)`: found without hashing (every SMS issued
+    /// looks one up).
+    base: Vec<Template>,
+    /// Templates of purposes that have their own.
+    templates: HashMap<(Locale, TemplateKind, Purpose), Template>,
     phrases: HashMap<(Locale, Purpose), Box<str>>,
     /// Purposes with their own templates or phrases, in the order given.
     purposes: Vec<Purpose>,
@@ -133,16 +144,19 @@ pub struct Messages {
 impl Default for Messages {
     /// The built-in texts in every locale; no autofill line.
     fn default() -> Self {
-        let mut templates = HashMap::new();
+        let mut base = Vec::with_capacity(Locale::ALL.len() * TemplateKind::ALL.len());
         for &locale in Locale::ALL {
             for &kind in TemplateKind::ALL {
-                let t = Template::parse(&builtin::template(locale, kind), kind)
-                    .expect("built-in templates are valid");
-                templates.insert((locale, kind, None), t);
+                debug_assert_eq!(base.len(), base_index(locale, kind));
+                base.push(
+                    Template::parse(&builtin::template(locale, kind), kind)
+                        .expect("built-in templates are valid"),
+                );
             }
         }
         Messages {
-            templates,
+            base,
+            templates: HashMap::new(),
             phrases: HashMap::new(),
             purposes: Vec::new(),
             autofill: Autofill::default(),
@@ -301,12 +315,11 @@ impl Messages {
     fn template(&self, locale: Locale, kind: TemplateKind, purpose: &Purpose) -> &Template {
         // Only purposes with overrides are worth a lookup by purpose.
         let own = if self.purposes.contains(purpose) {
-            self.templates.get(&(locale, kind, Some(purpose.clone())))
+            self.templates.get(&(locale, kind, purpose.clone()))
         } else {
             None
         };
-        own.or_else(|| self.templates.get(&(locale, kind, None)))
-            .expect("every locale has built-in templates")
+        own.unwrap_or(&self.base[base_index(locale, kind)])
     }
 
     /// Checks at build time that an SMS fits one segment (with the short

@@ -50,6 +50,18 @@ impl TemplateKind {
         TemplateKind::Voice,
     ];
 
+    /// The kind's position in [`TemplateKind::ALL`].
+    pub(crate) fn index(self) -> usize {
+        match self {
+            TemplateKind::Sms => 0,
+            TemplateKind::SmsShort => 1,
+            TemplateKind::EmailSubject => 2,
+            TemplateKind::EmailText => 3,
+            TemplateKind::EmailHtml => 4,
+            TemplateKind::Voice => 5,
+        }
+    }
+
     /// `true` if templates of this kind must contain `{code}` (all but the
     /// email subject).
     pub fn needs_code(self) -> bool {
@@ -286,6 +298,13 @@ mod tests {
             fill("<b>{app}</b>", Escape::Html),
             "<b>A&lt;&amp;&gt;&quot;&#39;</b>"
         );
+    }
+
+    #[test]
+    fn index_is_the_position_in_all() {
+        for (i, k) in TemplateKind::ALL.iter().enumerate() {
+            assert_eq!(k.index(), i);
+        }
     }
 
     #[test]

@@ -423,6 +423,9 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
         &self,
         destination: &crate::destination::Destination,
     ) -> Result<(), IssueError> {
+        if matches!(self.policy.countries, crate::limits::CountryFilter::Any) {
+            return Ok(());
+        }
         match destination.calling_code() {
             Some(cc) if !self.policy.countries.permits(cc) => Err(IssueError::CountryNotAllowed {
                 calling_code: cc.to_owned(),
