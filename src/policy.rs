@@ -81,9 +81,9 @@ pub struct Policy {
 /// let odds = vericode::Policy::default().guess_odds();
 /// assert!((odds.per_challenge - 1.5e-5).abs() < 1e-12);
 /// assert!((odds.over_failure_budget - 1e-4).abs() < 1e-12);
-/// // Five budgets of 100 (forgotten after 90 days) and one guess a day
-/// // after a 24-hour lock.
-/// assert!((odds.over_a_year - 865e-6).abs() < 1e-12);
+/// // Five budgets of 100 (forgotten after 90 days), with the 10 failures
+/// // successes may forgive in each, and one guess a day after a 24-hour lock.
+/// assert!((odds.over_a_year - 915e-6).abs() < 1e-12);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
@@ -98,14 +98,15 @@ pub struct GuessOdds {
     /// Guessing at one subject for a year: a failure budget for each time
     /// the count can be forgotten (the year over the failure memory, and
     /// one: an attacker who stops short of the lock and waits out the memory
-    /// starts afresh), and one comparison per lock period of a
-    /// [`Lockout::For`] (or per failure delay at the budget, if that is
-    /// longer). A [`Lockout::UntilUnlocked`] admits none past a budget (each
-    /// [`unlock`](crate::Verifier::unlock) is the application's decision to
-    /// grant a new one). The owner's successes forgive only their own
-    /// challenges' failures, so they add nothing, but for guesses made at the
-    /// very challenge the owner then completes: at most (attempts − 1) ×
-    /// live codes per such success, not counted here.
+    /// starts afresh), with what successes may forgive in it, and one
+    /// comparison per lock period of a [`Lockout::For`] (or per failure delay
+    /// at the budget, if that is longer). A [`Lockout::UntilUnlocked`] admits
+    /// none past a budget (each [`unlock`](crate::Verifier::unlock) is the
+    /// application's decision to grant a new one). A success forgives only
+    /// the failures of its own challenge, at most a tenth of the budget (at
+    /// least one) per failure memory: an attacker who guesses at the very
+    /// challenge its owner then completes gets no more than that back,
+    /// however often the owner signs in.
     pub over_a_year: f64,
 }
 
@@ -262,24 +263,33 @@ impl Policy {
     /// Accepts a policy whose guess odds over a year of guessing at one
     /// subject ([`GuessOdds::over_a_year`]) are up to `bound` (default 1e-3,
     /// ten times the budget's bound: the defaults' five budgets of 100 (the
-    /// 90-day failure memory) and one guess a day after a lock come to
-    /// 8.65e-4). `build()` refuses a policy above it: with the other
-    /// defaults, a timed lockout shorter than about 17.5 hours or a failure
-    /// memory shorter than 61 days, which would let an attacker keep guessing
-    /// at one account all year. The owner's sign-ins do not loosen it: a
-    /// success forgives only the failures of its own challenge (see
-    /// [`GuessOdds::over_a_year`] and README, "Guess odds").
+    /// 90-day failure memory), the 10 failures successes may forgive in each,
+    /// and one guess a day after a lock come to 9.15e-4). `build()` refuses a
+    /// policy above it: with the other defaults, a timed lockout shorter than
+    /// about 19.5 hours or a failure memory shorter than 74 days, which would
+    /// let an attacker keep guessing at one account all year. The owner's
+    /// sign-ins are counted in it: a success forgives only the failures of
+    /// its own challenge, at most a tenth of the budget per failure memory
+    /// (see [`GuessOdds::over_a_year`] and README, "Guess odds").
     ///
     /// ```
     /// use time::Duration;
     /// use vericode::{Lockout, Policy};
     /// let hourly = Policy::default().lockout(Lockout::For(Duration::hours(1)));
-    /// // 5 × 100 + 8,760 guesses a year at 10^6 codes.
-    /// assert!((hourly.guess_odds().over_a_year - 9_260e-6).abs() < 1e-12);
+    /// // 5 × (100 + 10) + 8,760 guesses a year at 10^6 codes.
+    /// assert!((hourly.guess_odds().over_a_year - 9_310e-6).abs() < 1e-12);
     /// ```
     pub fn max_guess_probability_per_year(mut self, bound: f64) -> Self {
         self.max_yearly_guess_probability = bound;
         self
+    }
+
+    /// The most failures successes forgive a subject per failure memory: a
+    /// tenth of the budget, at least one. (Each success forgives only its own
+    /// challenge's; without a cap, an attacker who guesses at the challenge
+    /// its owner then completes would get that many back at every sign-in.)
+    pub(crate) fn forgiveness_cap(&self) -> u32 {
+        (self.max_failures / 10).max(1)
     }
 
     /// The worst-case guess odds of this policy.
@@ -303,7 +313,9 @@ impl Policy {
         GuessOdds {
             per_challenge: f64::from(self.max_live_codes) * f64::from(self.max_attempts) / space,
             over_failure_budget: f64::from(self.max_failures) / space,
-            over_a_year: (budgets * f64::from(self.max_failures) + after_budget) / space,
+            over_a_year: (budgets * f64::from(self.max_failures + self.forgiveness_cap())
+                + after_budget)
+                / space,
         }
     }
 
@@ -386,7 +398,7 @@ impl Policy {
     /// after its lock ends, whichever is later (default 90 days; at least 1
     /// day and at least the lockout): a bound on storage for subjects that
     /// stop trying. Each forgetting gives an attacker a fresh budget, so with
-    /// the other defaults a memory shorter than 61 days fails `build()` by the
+    /// the other defaults a memory shorter than 74 days fails `build()` by the
     /// odds over a year ([`Policy::max_guess_probability_per_year`]).
     pub fn failure_memory(mut self, d: Duration) -> Self {
         self.failure_memory = d;
@@ -581,11 +593,12 @@ mod tests {
             short.clone().validate(),
             Err(ConfigError::GuessOdds { .. })
         ));
-        // Five budgets of 10 and one guess a day: (50 + 365) / 10^4 a year.
+        // Five budgets of 10 (and 1 forgiven) and one guess a day:
+        // (55 + 365) / 10^4 a year.
         let low = short.max_failures(10).max_guess_probability(1e-2);
         assert!(matches!(
             low.clone().validate(),
-            Err(ConfigError::YearlyGuessOdds { odds, .. }) if (odds - 0.0415).abs() < 1e-12
+            Err(ConfigError::YearlyGuessOdds { odds, .. }) if (odds - 0.042).abs() < 1e-12
         ));
         assert!(low.max_guess_probability_per_year(0.05).validate().is_ok());
         assert!(

@@ -30,7 +30,7 @@ use crate::keys::{KeyId, Tag};
 use crate::purpose::Purpose;
 use crate::subject::Subject;
 
-const FORMAT: u8 = 1;
+const FORMAT: u8 = 2;
 const KIND_CHALLENGE: u8 = 1;
 const KIND_SUBJECT: u8 = 2;
 const KIND_RATE: u8 = 3;
@@ -113,9 +113,9 @@ pub(crate) struct ChallengeRecord {
     /// Attempts used so far.
     pub attempts: u8,
     /// The subject failures this challenge's wrong guesses counted (one per
-    /// code each was compared with): what a success on this challenge
-    /// forgives, and all it forgives.
-    pub failures: u8,
+    /// code each was compared with): what a success on this challenge may
+    /// forgive, and all it may.
+    pub counted: u8,
     pub purpose: Purpose,
     pub subject: Subject,
     pub destination: Destination,
@@ -140,7 +140,7 @@ impl std::fmt::Debug for ChallengeRecord {
             .field("next_send_at", &self.next_send_at)
             .field("sends", &self.sends)
             .field("attempts", &self.attempts)
-            .field("failures", &self.failures)
+            .field("counted", &self.counted)
             .field("purpose", &self.purpose)
             .field("subject", &self.subject)
             .field("destination", &self.destination)
@@ -240,15 +240,23 @@ pub(crate) const CLEAN_SUBJECT: SubjectRecord = SubjectRecord {
     failures: 0,
     last_failure_at: Timestamp::from_millis(0),
     lock: Lock::None,
+    forgiven: 0,
+    forgiven_since: Timestamp::from_millis(0),
 };
 
-/// A subject's failures across challenges (less those its successes forgave:
-/// each success forgives its own challenge's).
+/// A subject's failures across challenges, less those its successes forgave
+/// (each success forgives its own challenge's, up to a cap per failure
+/// memory).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct SubjectRecord {
     pub failures: u32,
     pub last_failure_at: Timestamp,
     pub lock: Lock,
+    /// Failures forgiven since `forgiven_since` (both 0 when none are).
+    pub forgiven: u32,
+    /// When the current window of forgiveness began: it lasts the failure
+    /// memory.
+    pub forgiven_since: Timestamp,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -388,7 +396,7 @@ impl Record {
                 }
                 out.push(c.sends);
                 out.push(c.attempts);
-                out.push(c.failures);
+                out.push(c.counted);
                 for s in [
                     c.purpose.as_str(),
                     c.subject.as_str(),
@@ -445,6 +453,8 @@ impl Record {
                 };
                 out.push(kind);
                 out.extend_from_slice(&until.to_be_bytes());
+                out.extend_from_slice(&s.forgiven.to_be_bytes());
+                out.extend_from_slice(&s.forgiven_since.as_millis().to_be_bytes());
             }
             RecordKind::Rate(r) => {
                 out.push(KIND_RATE);
@@ -490,7 +500,7 @@ impl Record {
                 let next_send_at = Timestamp::from_millis(r.i64()?);
                 let sends = r.u8()?;
                 let attempts = r.u8()?;
-                let failures = r.u8()?;
+                let counted = r.u8()?;
                 let purpose =
                     Purpose::parse(r.str8()?).map_err(|_| DecodeError::Invalid("purpose"))?;
                 let subject =
@@ -554,7 +564,7 @@ impl Record {
                     next_send_at,
                     sends,
                     attempts,
-                    failures,
+                    counted,
                     purpose,
                     subject,
                     destination,
@@ -576,10 +586,14 @@ impl Record {
                     2 => Lock::UntilUnlocked,
                     _ => return Err(DecodeError::Invalid("lock")),
                 };
+                let forgiven = r.u32()?;
+                let forgiven_since = Timestamp::from_millis(r.i64()?);
                 Record::subject(SubjectRecord {
                     failures,
                     last_failure_at,
                     lock,
+                    forgiven,
+                    forgiven_since,
                 })
             }
             KIND_RATE => Record::rate(RateRecord {
@@ -672,7 +686,7 @@ pub(crate) mod tests {
             next_send_at: Timestamp::from_millis(31_000),
             sends: 2,
             attempts: 1,
-            failures: 3,
+            counted: 3,
             purpose: Purpose::custom("wire_transfer").unwrap(),
             subject: Subject::new("user-42").unwrap(),
             destination: Destination::email("ana@example.com").unwrap(),
@@ -703,6 +717,8 @@ pub(crate) mod tests {
             failures: 7,
             last_failure_at: Timestamp::from_millis(5),
             lock: Lock::Until(Timestamp::from_millis(99)),
+            forgiven: 3,
+            forgiven_since: Timestamp::from_millis(2),
         })
     }
 
@@ -805,6 +821,11 @@ pub(crate) mod tests {
                 lock: Lock::UntilUnlocked,
                 ..CLEAN_SUBJECT
             },
+            SubjectRecord {
+                forgiven: 1,
+                forgiven_since: Timestamp::from_millis(1),
+                ..CLEAN_SUBJECT
+            },
         ] {
             let r = Record::subject(other.clone());
             assert!(matches!(r.0, RecordKind::Subject(_)));
@@ -812,7 +833,7 @@ pub(crate) mod tests {
         }
         assert_eq!(clean.as_challenge(), Err(DecodeError::WrongKind));
         let mut bytes = sample_subject().encode();
-        let at = bytes.len() - 21;
+        let at = bytes.len() - 33;
         bytes[at..].fill(0);
         assert_eq!(clean.encode(), bytes);
     }
@@ -841,9 +862,9 @@ pub(crate) mod tests {
             }
         }
         let mut b = bytes.clone();
-        b[0] = 2;
-        assert_eq!(Record::decode(&b), Err(DecodeError::UnknownFormat(2)));
         b[0] = 1;
+        assert_eq!(Record::decode(&b), Err(DecodeError::UnknownFormat(1)));
+        b[0] = 2;
         b[1] = 9;
         assert_eq!(Record::decode(&b), Err(DecodeError::UnknownKind(9)));
     }

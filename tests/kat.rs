@@ -21,17 +21,50 @@ fn unhex(text: &str) -> Vec<u8> {
 
 #[test]
 fn subject_record_bytes_are_pinned() {
-    // failures 3, last failure at 5 ms, lock until 99 ms.
-    let bytes = "0102000000030000000000000005010000000000000063";
+    // Format 2, kind 2: failures 3, last failure at 5 ms, lock until 99 ms,
+    // 2 forgiven since 7 ms.
+    let bytes = concat!(
+        "0202",
+        "00000003",
+        "0000000000000005",
+        "01",
+        "0000000000000063",
+        "00000002",
+        "0000000000000007"
+    );
     let raw = unhex(bytes);
     let r = Record::decode(&raw).unwrap();
     assert_eq!(hex(&r.encode()), bytes);
+    // The first format (no forgiveness) is not read as this one.
+    let mut old = raw[..raw.len() - 12].to_vec();
+    old[0] = 1;
+    assert!(Record::decode(&old).is_err());
+}
+
+#[test]
+fn a_challenge_keeps_its_attempts_then_the_failures_they_counted() {
+    let f = fixture();
+    let t = block_on(f.verifier.issue(&login("user-42"))).unwrap();
+    f.clock.advance(Duration::seconds(30));
+    block_on(f.verifier.resend(t.challenge_id())).unwrap();
+    let code = f.verifier.delivery().last_code().unwrap();
+    // One wrong guess, compared with both live codes: one attempt, two
+    // failures counted.
+    assert!(block_on(f.verifier.verify(t.challenge_id(), &wrong(&code))).is_err());
+    let written = f.store.writes();
+    let challenge = written
+        .iter()
+        .rev()
+        .find(|b| b[..2] == [2, 1])
+        .expect("a challenge was written");
+    // After the nonce and three times: sends, attempts, failures counted.
+    assert_eq!(&challenge[42..45], &[2, 1, 2]);
 }
 
 #[test]
 fn lookup_key_fingerprint_record_bytes_are_pinned() {
     // Kind 7: the 16-byte fingerprint, then when it was renewed (i64 ms).
-    let bytes = format!("0107{}{}", "ab".repeat(16), "0000000000000063");
+    let bytes = format!("0207{}{}", "ab".repeat(16), "0000000000000063");
     let raw = unhex(&bytes);
     let r = Record::decode(&raw).unwrap();
     assert_eq!(hex(&r.encode()), bytes);
@@ -47,8 +80,8 @@ fn challenge_record_layout_is_pinned() {
     let _ = block_on(f.verifier.issue(&login("user-42"))).unwrap();
     let written = f.store.writes();
     let bytes = &written[0];
-    // format 1, kind challenge, 16-byte nonce, three i64 times.
-    assert_eq!(&bytes[..2], &[1, 1]);
+    // format 2, kind challenge, 16-byte nonce, three i64 times.
+    assert_eq!(&bytes[..2], &[2, 1]);
     let created = i64::from_be_bytes(bytes[18..26].try_into().unwrap());
     let expires = i64::from_be_bytes(bytes[26..34].try_into().unwrap());
     let next = i64::from_be_bytes(bytes[34..42].try_into().unwrap());

@@ -98,6 +98,8 @@ pub(super) fn counter(n: u32) -> Record {
         failures: n,
         last_failure_at: Timestamp::from_millis(i64::from(n)),
         lock: Lock::None,
+        forgiven: 0,
+        forgiven_since: Timestamp::EPOCH,
     })
 }
 
@@ -134,7 +136,7 @@ pub(super) fn sample_records() -> Result<Vec<Record>, String> {
             next_send_at: t0.saturating_add(Duration::seconds(30)),
             sends: 2,
             attempts: 1,
-            failures: 3,
+            counted: 3,
             purpose: Purpose::custom("wire_transfer").map_err(e)?,
             subject: Subject::new(subject).map_err(e)?,
             destination,
@@ -179,11 +181,15 @@ pub(super) fn sample_records() -> Result<Vec<Record>, String> {
             failures: u32::MAX,
             last_failure_at: Timestamp::from_millis(i64::MIN),
             lock: Lock::Until(Timestamp::from_millis(i64::MAX)),
+            forgiven: u32::MAX,
+            forgiven_since: Timestamp::from_millis(i64::MIN),
         }),
         Record::subject(SubjectRecord {
             failures: 0,
             last_failure_at: Timestamp::EPOCH,
             lock: Lock::UntilUnlocked,
+            forgiven: 7,
+            forgiven_since: Timestamp::from_millis(i64::MAX),
         }),
         counter(3),
         Record::rate(RateRecord {

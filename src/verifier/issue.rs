@@ -473,7 +473,7 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
             next_send_at: now,
             sends: 0,
             attempts: 0,
-            failures: 0,
+            counted: 0,
             purpose: req.purpose.clone(),
             subject: req.subject.clone(),
             destination: req.destination.clone(),

@@ -540,18 +540,42 @@ fn subject_state(
     }
 }
 
-/// The subject's record after a success on a challenge whose wrong guesses
-/// counted `own` of its failures: those are forgiven, the others stay, with
-/// the time of the last failure and the lock as they were (a success is only
-/// reached unlocked, so a timed lock kept here has ended). `None` when no
-/// failure is left.
-fn forgive(before: Option<&SubjectRecord>, own: u8) -> Option<SubjectRecord> {
+/// The subject's record after a success at `now` on a challenge whose wrong
+/// guesses counted `own` of its failures: those are forgiven, up to what is
+/// left of `policy`'s cap on forgiveness per failure memory; the others stay,
+/// with the time of the last failure and the lock as they were (a success is
+/// only reached unlocked, so a timed lock kept here has ended). `None` when
+/// nothing is left to remember (no failures, nothing forgiven).
+fn forgive(
+    before: Option<&SubjectRecord>,
+    own: u8,
+    policy: &Policy,
+    now: Timestamp,
+) -> Option<SubjectRecord> {
     let s = before?;
-    let failures = s.failures.saturating_sub(u32::from(own));
-    (failures > 0).then(|| SubjectRecord {
+    // A window opens at the first forgiveness and lasts the failure memory.
+    let (already, since) =
+        if s.forgiven > 0 && now < s.forgiven_since.saturating_add(policy.failure_memory) {
+            (s.forgiven, s.forgiven_since)
+        } else {
+            (0, now)
+        };
+    let forgiven_now = u32::from(own)
+        .min(policy.forgiveness_cap().saturating_sub(already))
+        .min(s.failures);
+    let failures = s.failures - forgiven_now;
+    let forgiven = already + forgiven_now;
+    let next = SubjectRecord {
         failures,
+        forgiven,
+        forgiven_since: if forgiven > 0 {
+            since
+        } else {
+            Timestamp::from_millis(0)
+        },
         ..s.clone()
-    })
+    };
+    (failures > 0 || forgiven > 0).then_some(next)
 }
 
 /// `Some(until)` if the subject is locked at `now` (`until` is `None` for a

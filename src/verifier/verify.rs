@@ -198,14 +198,14 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                         expected: current.version,
                     };
                     // A success forgives the failures of its own challenge (the
-                    // person's typos before the right code), and only those:
-                    // the failures of other challenges stay counted, so an
-                    // attacker's guesses are not forgiven by the owner's next
-                    // sign-in (README, "Lockout"). It is written as a put of
+                    // person's typos before the right code), up to a cap per
+                    // failure memory, and only those: the failures of other
+                    // challenges stay counted, so an attacker's guesses are not
+                    // forgiven by the owner's next sign-in (README, "Lockout"). It is written as a put of
                     // the same shape as a failure's (never a bare delete), so a
                     // store that refuses new records refuses right and wrong
                     // codes alike: no oracle, no free guesses.
-                    let forgiven = forgive(subject.map(|(_, s)| s), rec.failures);
+                    let forgiven = forgive(subject.map(|(_, s)| s), rec.counted, &self.policy, now);
                     let expires_at = match &forgiven {
                         // A record of zero failures is the same as none.
                         None => now.saturating_add(time::Duration::minutes(1)),
@@ -236,8 +236,8 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                     next.attempts = next.attempts.saturating_add(1);
                     // At most 20 attempts of at most 10 comparisons: a byte
                     // holds them (saturating, it would forgive less, not more).
-                    next.failures = next
-                        .failures
+                    next.counted = next
+                        .counted
                         .saturating_add(u8::try_from(weight).unwrap_or(u8::MAX));
                     let attempt = Write::Put {
                         key: challenge_key,
@@ -405,19 +405,29 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             failures,
             last_failure_at: now,
             lock,
+            forgiven: before.map_or(0, |s| s.forgiven),
+            forgiven_since: before.map_or(Timestamp::from_millis(0), |s| s.forgiven_since),
         }
     }
 
     fn subject_expiry(&self, s: &SubjectRecord, now: Timestamp) -> Timestamp {
-        let remember = now.saturating_add(self.policy.failure_memory);
-        match s.lock {
+        let memory = self.policy.failure_memory;
+        let remember = now.saturating_add(memory);
+        let count = match s.lock {
             // Kept for the failure memory after the lock ends, not only after
             // the failure: else a lock as long as the memory would end with
             // the count gone, and a fresh budget.
-            Lock::Until(t) => remember.max(t.saturating_add(self.policy.failure_memory)),
+            Lock::Until(t) => remember.max(t.saturating_add(memory)),
             // Only an unlock ends this lock: the record must not expire.
             Lock::UntilUnlocked => Timestamp::from_millis(i64::MAX),
             Lock::None => remember,
+        };
+        // And for as long as its window of forgiveness lasts: else the cap
+        // would start afresh whenever the count came down to nothing.
+        if s.forgiven > 0 {
+            count.max(s.forgiven_since.saturating_add(memory))
+        } else {
+            count
         }
     }
 
@@ -517,8 +527,16 @@ mod tests {
             );
             let key = |t: &Ticket| StoreKey::subject(t.challenge_id().subject_bytes());
             let now = v.now();
-            // A wrong code first, so the success has a failure to forgive (its
-            // own challenge's: the record goes back to clean).
+            // A success without failures writes the clean variant.
+            let t = v.issue(&req).await.unwrap();
+            let code = v.delivery().last_code().unwrap();
+            v.verify(t.challenge_id(), &code).await.unwrap();
+            let read = v.store().get_many(&[key(&t)], now).await.unwrap();
+            let record = &read[0].as_ref().unwrap().record;
+            assert!(matches!(record.0, RecordKind::CleanSubject));
+            assert_eq!(record.as_subject(), Ok(&CLEAN_SUBJECT));
+            // A wrong code first: the success forgives it, and the record
+            // remembers what it forgave (against the cap), so it is not clean.
             let t = v.issue(&req).await.unwrap();
             let code = v.delivery().last_code().unwrap();
             let wrong = if code == "000000" { "111111" } else { "000000" };
@@ -528,9 +546,9 @@ mod tests {
             assert_eq!(failed.failures, 1);
             v.verify(t.challenge_id(), &code).await.unwrap();
             let read = v.store().get_many(&[key(&t)], now).await.unwrap();
-            let record = &read[0].as_ref().unwrap().record;
-            assert!(matches!(record.0, RecordKind::CleanSubject));
-            assert_eq!(record.as_subject(), Ok(&CLEAN_SUBJECT));
+            let after = read[0].as_ref().unwrap().record.as_subject().unwrap();
+            assert_eq!((after.failures, after.forgiven), (0, 1));
+            assert_eq!(after.forgiven_since, now);
         });
     }
 }
