@@ -81,9 +81,9 @@ pub struct Policy {
 /// let odds = vericode::Policy::default().guess_odds();
 /// assert!((odds.per_challenge - 1.5e-5).abs() < 1e-12);
 /// assert!((odds.over_failure_budget - 1e-4).abs() < 1e-12);
-/// // Five budgets of 100 (forgotten after 90 days), with the 10 failures
-/// // successes may forgive in each, and one guess a day after a 24-hour lock.
-/// assert!((odds.over_a_year - 915e-6).abs() < 1e-12);
+/// // Five budgets of 100 (forgotten after 90 days), six windows in which
+/// // successes may forgive 10, and one guess a day after a 24-hour lock.
+/// assert!((odds.over_a_year - 925e-6).abs() < 1e-12);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
@@ -98,9 +98,11 @@ pub struct GuessOdds {
     /// Guessing at one subject for a year: a failure budget for each time
     /// the count can be forgotten (the year over the failure memory, and
     /// one: an attacker who stops short of the lock and waits out the memory
-    /// starts afresh), with what successes may forgive in it, and one
-    /// comparison per lock period of a [`Lockout::For`] (or per failure delay
-    /// at the budget, if that is longer). A [`Lockout::UntilUnlocked`] admits
+    /// starts afresh), what successes may forgive in each window of one
+    /// failure memory (one window more than budgets: one opened before the
+    /// year reaches into it), and one comparison per lock period of a
+    /// [`Lockout::For`] (or per failure delay at the budget, if that is
+    /// longer). A [`Lockout::UntilUnlocked`] admits
     /// none past a budget (each [`unlock`](crate::Verifier::unlock) is the
     /// application's decision to grant a new one). A success forgives only
     /// the failures of its own challenge, at most a tenth of the budget (at
@@ -263,10 +265,11 @@ impl Policy {
     /// Accepts a policy whose guess odds over a year of guessing at one
     /// subject ([`GuessOdds::over_a_year`]) are up to `bound` (default 1e-3,
     /// ten times the budget's bound: the defaults' five budgets of 100 (the
-    /// 90-day failure memory), the 10 failures successes may forgive in each,
-    /// and one guess a day after a lock come to 9.15e-4). `build()` refuses a
-    /// policy above it: with the other defaults, a timed lockout shorter than
-    /// about 19.5 hours or a failure memory shorter than 74 days, which would
+    /// 90-day failure memory), the 10 failures successes may forgive in each
+    /// of six windows, and one guess a day after a lock come to 9.25e-4).
+    /// `build()` refuses a policy above it: with the other defaults, a timed
+    /// lockout shorter than about 20 hours or a failure memory shorter than
+    /// 74 days, which would
     /// let an attacker keep guessing at one account all year. The owner's
     /// sign-ins are counted in it: a success forgives only the failures of
     /// its own challenge, at most a tenth of the budget per failure memory
@@ -276,8 +279,8 @@ impl Policy {
     /// use time::Duration;
     /// use vericode::{Lockout, Policy};
     /// let hourly = Policy::default().lockout(Lockout::For(Duration::hours(1)));
-    /// // 5 × (100 + 10) + 8,760 guesses a year at 10^6 codes.
-    /// assert!((hourly.guess_odds().over_a_year - 9_310e-6).abs() < 1e-12);
+    /// // 5 × 100 + 6 × 10 + 8,760 guesses a year at 10^6 codes.
+    /// assert!((hourly.guess_odds().over_a_year - 9_320e-6).abs() < 1e-12);
     /// ```
     pub fn max_guess_probability_per_year(mut self, bound: f64) -> Self {
         self.max_yearly_guess_probability = bound;
@@ -310,10 +313,14 @@ impl Policy {
         // Each forgetting is at least a failure memory after the budget it
         // ends began (the memory is at least a day: `validate`).
         let budgets = (YEAR / self.failure_memory.max(Duration::days(1))).floor() + 1.0;
+        // Windows of forgiveness start a memory apart too, but one opened
+        // just before the year reaches into it as well (a review): one more.
+        let windows = budgets + 1.0;
         GuessOdds {
             per_challenge: f64::from(self.max_live_codes) * f64::from(self.max_attempts) / space,
             over_failure_budget: f64::from(self.max_failures) / space,
-            over_a_year: (budgets * f64::from(self.max_failures + self.forgiveness_cap())
+            over_a_year: (budgets * f64::from(self.max_failures)
+                + windows * f64::from(self.forgiveness_cap())
                 + after_budget)
                 / space,
         }
@@ -397,7 +404,9 @@ impl Policy {
     /// How long a subject's failure count is kept after its last failure, or
     /// after its lock ends, whichever is later (default 90 days; at least 1
     /// day and at least the lockout): a bound on storage for subjects that
-    /// stop trying. Each forgetting gives an attacker a fresh budget, so with
+    /// stop trying (a record that remembers forgiven failures is kept until
+    /// its window of forgiveness, one memory long, has passed too). Each
+    /// forgetting gives an attacker a fresh budget, so with
     /// the other defaults a memory shorter than 74 days fails `build()` by the
     /// odds over a year ([`Policy::max_guess_probability_per_year`]).
     pub fn failure_memory(mut self, d: Duration) -> Self {
@@ -593,12 +602,12 @@ mod tests {
             short.clone().validate(),
             Err(ConfigError::GuessOdds { .. })
         ));
-        // Five budgets of 10 (and 1 forgiven) and one guess a day:
-        // (55 + 365) / 10^4 a year.
+        // Five budgets of 10, six windows of 1 forgiven, and one guess a day:
+        // (56 + 365) / 10^4 a year.
         let low = short.max_failures(10).max_guess_probability(1e-2);
         assert!(matches!(
             low.clone().validate(),
-            Err(ConfigError::YearlyGuessOdds { odds, .. }) if (odds - 0.042).abs() < 1e-12
+            Err(ConfigError::YearlyGuessOdds { odds, .. }) if (odds - 0.0421).abs() < 1e-12
         ));
         assert!(low.max_guess_probability_per_year(0.05).validate().is_ok());
         assert!(
