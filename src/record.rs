@@ -62,7 +62,8 @@ pub(crate) enum RecordKind {
     // a reference count, and a rate record does not pay for a challenge's size.
     Challenge(Arc<ChallengeRecord>),
     Subject(Arc<SubjectRecord>),
-    /// [`CLEAN_SUBJECT`], what every success writes: kept without an
+    /// [`CLEAN_SUBJECT`], what a success writes when nothing is left to
+    /// remember (no failures, nothing forgiven): kept without an
     /// allocation. (Only [`Record::subject`] makes subject records, so a clean
     /// one is always this variant and equality stays structural.)
     CleanSubject,
@@ -72,9 +73,9 @@ pub(crate) enum RecordKind {
     Epoch(u32),
     /// A fingerprint of the lookup key that names a store's records, and when
     /// it was last renewed.
-    /// (Boxed: inline, its 24 bytes made every record, and every slot of
+    /// (Shared: inline, its 24 bytes made every record, and every slot of
     /// `MemoryStore`'s tables, 16 bytes larger.)
-    Fingerprint(Box<([u8; 16], Timestamp)>),
+    Fingerprint(Arc<([u8; 16], Timestamp)>),
 }
 
 /// A remembered device: the digest of its token's secret.
@@ -249,7 +250,7 @@ pub(crate) const CLEAN_SUBJECT: SubjectRecord = SubjectRecord {
 /// A subject's failures across challenges, less those its successes forgave
 /// (each success forgives its own challenge's, up to a cap per failure
 /// memory).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct SubjectRecord {
     pub failures: u32,
     pub last_failure_at: Timestamp,
@@ -333,7 +334,7 @@ impl Record {
     }
 
     pub(crate) fn fingerprint(f: [u8; 16], renewed: Timestamp) -> Record {
-        Record(RecordKind::Fingerprint(Box::new((f, renewed))))
+        Record(RecordKind::Fingerprint(Arc::new((f, renewed))))
     }
 
     pub(crate) fn as_fingerprint(&self) -> Result<([u8; 16], Timestamp), DecodeError> {
@@ -583,10 +584,11 @@ impl Record {
                 let last_failure_at = Timestamp::from_millis(r.i64()?);
                 let kind = r.u8()?;
                 let until = Timestamp::from_millis(r.i64()?);
-                let lock = match kind {
-                    0 => Lock::None,
-                    1 => Lock::Until(until),
-                    2 => Lock::UntilUnlocked,
+                // Only a timed lock has a time: one record, one byte form.
+                let lock = match (kind, until.as_millis()) {
+                    (0, 0) => Lock::None,
+                    (1, _) => Lock::Until(until),
+                    (2, 0) => Lock::UntilUnlocked,
                     _ => return Err(DecodeError::Invalid("lock")),
                 };
                 let forgiven = r.u32()?;
@@ -830,7 +832,7 @@ pub(crate) mod tests {
                 ..CLEAN_SUBJECT
             },
         ] {
-            let r = Record::subject(other.clone());
+            let r = Record::subject(other);
             assert!(matches!(r.0, RecordKind::Subject(_)));
             assert_eq!(r.as_subject(), Ok(&other));
         }
@@ -839,6 +841,21 @@ pub(crate) mod tests {
         let at = bytes.len() - 33;
         bytes[at..].fill(0);
         assert_eq!(clean.encode(), bytes);
+    }
+
+    #[test]
+    fn a_lock_without_a_time_has_no_time_in_its_bytes() {
+        // Found by the mutated-records property test once it mutated subject
+        // records too: an untimed lock ignored the time's bytes, so one record
+        // had many byte forms.
+        for (kind, until) in [(0u8, 5i64), (2, -1)] {
+            let mut bytes = Record::subject(CLEAN_SUBJECT).encode();
+            bytes[14] = kind;
+            bytes[15..23].copy_from_slice(&until.to_be_bytes());
+            assert_eq!(Record::decode(&bytes), Err(DecodeError::Invalid("lock")));
+            bytes[15..23].fill(0);
+            assert!(Record::decode(&bytes).is_ok());
+        }
     }
 
     #[test]
