@@ -367,8 +367,7 @@ fn parse_e164(input: &str) -> Result<String, InputError> {
         }
         i += 1;
     }
-    let digits = out.len().saturating_sub(1);
-    if !out.starts_with('+') || !(8..=15).contains(&digits) || out.as_bytes()[1] == b'0' {
+    if !is_canonical_e164(&out) {
         return Err(InputError::Phone);
     }
     Ok(out)

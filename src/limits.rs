@@ -170,6 +170,9 @@ impl CountryFilter {
     /// country's other area codes name it too ("1658" is Jamaica, "1876"),
     /// in the list and in the question.
     pub fn permits(&self, calling_code: &str) -> bool {
+        if let CountryFilter::Any = self {
+            return true;
+        }
         fn country(code: &str) -> &str {
             nanp_country(code).unwrap_or(code)
         }

@@ -27,7 +27,8 @@ use crate::record::MAX_LIVE_CODES;
 pub enum Lockout {
     /// Locked for this long after each failure at or past the limit. The
     /// failure count is not reset when the lock ends, so after it ends the
-    /// subject has one attempt per lock period until a success.
+    /// subject has one attempt per lock period, until the failure memory
+    /// passes or an [`unlock`](crate::Verifier::unlock).
     For(Duration),
     /// Locked until the application calls
     /// [`Verifier::unlock`](crate::Verifier::unlock).
@@ -268,9 +269,9 @@ impl Policy {
     /// 90-day failure memory), the 10 failures successes may forgive in each
     /// of six windows, and one guess a day after a lock come to 9.25e-4).
     /// `build()` refuses a policy above it: with the other defaults, a timed
-    /// lockout shorter than about 20 hours or a failure memory shorter than
-    /// 74 days, which would
-    /// let an attacker keep guessing at one account all year. The owner's
+    /// lockout shorter than about 20 hours or a failure memory of 73 days or
+    /// less, which would let an attacker keep guessing at one account all
+    /// year. The owner's
     /// sign-ins are counted in it: a success forgives only the failures of
     /// its own challenge, at most a tenth of the budget per failure memory
     /// (see [`GuessOdds::over_a_year`] and README, "Guess odds").
@@ -407,7 +408,7 @@ impl Policy {
     /// stop trying (a record that remembers forgiven failures is kept until
     /// its window of forgiveness, one memory long, has passed too). Each
     /// forgetting gives an attacker a fresh budget, so with
-    /// the other defaults a memory shorter than 74 days fails `build()` by the
+    /// the other defaults a memory of 73 days or less fails `build()` by the
     /// odds over a year ([`Policy::max_guess_probability_per_year`]).
     pub fn failure_memory(mut self, d: Duration) -> Self {
         self.failure_memory = d;

@@ -571,9 +571,9 @@ fn forgive(
         forgiven_since: if forgiven > 0 {
             since
         } else {
-            Timestamp::from_millis(0)
+            Timestamp::EPOCH
         },
-        ..s.clone()
+        ..*s
     };
     (failures > 0 || forgiven > 0).then_some(next)
 }

@@ -201,8 +201,10 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                     // person's typos before the right code), up to a cap per
                     // failure memory, and only those: the failures of other
                     // challenges stay counted, so an attacker's guesses are not
-                    // forgiven by the owner's next sign-in (README, "Lockout"). It is written as a put of
-                    // the same shape as a failure's (never a bare delete), so a
+                    // forgiven by the owner's next sign-in (README, "A success
+                    // forgives the failures of its own challenge"). It is
+                    // written as a put of the same shape as a failure's (never
+                    // a bare delete), so a
                     // store that refuses new records refuses right and wrong
                     // codes alike: no oracle, no free guesses.
                     let forgiven = forgive(subject.map(|(_, s)| s), rec.counted, &self.policy, now);
@@ -406,7 +408,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             last_failure_at: now,
             lock,
             forgiven: before.map_or(0, |s| s.forgiven),
-            forgiven_since: before.map_or(Timestamp::from_millis(0), |s| s.forgiven_since),
+            forgiven_since: before.map_or(Timestamp::EPOCH, |s| s.forgiven_since),
         }
     }
 
@@ -481,8 +483,8 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         .await
     }
 
-    /// Clears a subject's failure count and lock, as after a success. Call it
-    /// when support has confirmed the person by other means.
+    /// Clears a subject's failure count, its lock and what its successes
+    /// forgave. Call it when support has confirmed the person by other means.
     pub async fn unlock(&self, subject: &Subject) -> Result<(), StoreError> {
         let key = StoreKey::subject(self.lookup.subject(subject));
         self.update(&[key], |got, _| {
