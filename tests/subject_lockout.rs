@@ -281,22 +281,56 @@ fn a_year_of_daily_sign_ins(policy: Policy, joined: bool) -> (u32, u32) {
                 }
             },
         };
-        match block_on(f.verifier.verify(t.challenge_id(), &wrong(&code))) {
-            Err(VerifyError::WrongCode { .. }) => {
-                compared += 1;
-                since_sign_in += 1;
-                live = Some((t, code));
-            }
-            Err(VerifyError::TooSoon { retry_after }) => {
-                f.clock.set(retry_after.min(next_sign_in));
-                live = Some((t, code));
-            }
-            // Locked, used up or expired: a fresh challenge later.
-            Err(_) => f.clock.advance(Duration::minutes(10)),
-            Ok(_) => unreachable!("a wrong code verified"),
+        if wrong_guess(&f, (t, code), &mut live, next_sign_in) == Guess::Compared {
+            compared += 1;
+            since_sign_in += 1;
         }
     }
     (compared, signed_in)
+}
+
+/// What a wrong guess came to.
+#[derive(Debug, PartialEq)]
+enum Guess {
+    /// Compared with a code (and counted).
+    Compared,
+    /// Refused for the failure delay, which was waited out (up to
+    /// `not_after`).
+    TooSoon,
+    /// Refused while locked; ten minutes pass.
+    Locked,
+    /// The challenge is used up or expired; ten minutes pass.
+    Spent,
+}
+
+/// A wrong guess at the challenge `t` (its code is `code`), which goes back
+/// to `live` while it can take more.
+fn wrong_guess(
+    f: &Fixture,
+    (t, code): (Ticket, String),
+    live: &mut Option<(Ticket, String)>,
+    not_after: time::OffsetDateTime,
+) -> Guess {
+    match block_on(f.verifier.verify(t.challenge_id(), &wrong(&code))) {
+        Err(VerifyError::WrongCode { .. }) => {
+            *live = Some((t, code));
+            Guess::Compared
+        }
+        Err(VerifyError::TooSoon { retry_after }) => {
+            f.clock.set(retry_after.min(not_after));
+            *live = Some((t, code));
+            Guess::TooSoon
+        }
+        Err(VerifyError::Locked { .. }) => {
+            f.clock.advance(Duration::minutes(10));
+            Guess::Locked
+        }
+        Err(_) => {
+            f.clock.advance(Duration::minutes(10));
+            Guess::Spent
+        }
+        Ok(_) => unreachable!("a wrong code verified"),
+    }
 }
 
 #[test]
@@ -665,20 +699,13 @@ fn bursts(
                 (t, f.verifier.delivery().last_code().unwrap())
             }
         };
-        match block_on(f.verifier.verify(t.challenge_id(), &wrong(&code))) {
-            Err(VerifyError::WrongCode { .. }) => {
+        match wrong_guess(f, (t, code), &mut live, end) {
+            Guess::Compared => {
                 compared += 1;
                 in_burst += 1;
-                live = Some((t, code));
             }
-            Err(VerifyError::TooSoon { retry_after }) => {
-                f.clock.set(retry_after);
-                live = Some((t, code));
-            }
-            Err(VerifyError::Locked { .. }) => panic!("the bursts stay under the budget"),
-            // Used up: a fresh challenge after this one's expiry.
-            Err(_) => f.clock.advance(Duration::minutes(10)),
-            Ok(_) => unreachable!("a wrong code verified"),
+            Guess::Locked => panic!("the bursts stay under the budget"),
+            Guess::TooSoon | Guess::Spent => {}
         }
     }
     compared
