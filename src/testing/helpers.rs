@@ -11,7 +11,7 @@ use crate::destination::{Channel, Destination};
 use crate::keys::KeyId;
 use crate::purpose::Purpose;
 use crate::record::{
-    ChallengeRecord, ConversionRecord, DeviceRecord, Lock, RateRecord, Record, RecordKind,
+    ChallengeRecord, ConversionRecord, DeviceRecord, Lock, Rare, RateRecord, Record, RecordKind,
     StoredTag, SubjectRecord,
 };
 use crate::store::{CodeStore, Commit, KeyKind, StoreKey, Version, Versioned, Write};
@@ -140,13 +140,13 @@ pub(super) fn sample_records() -> Result<Vec<Record>, String> {
             purpose: Purpose::custom("wire_transfer").map_err(e)?,
             subject: Subject::new(subject).map_err(e)?,
             destination,
-            alternates,
             locale: crate::message::Locale::Pt,
-            details: Some(
-                crate::subject::Details::new("aprovar 42,00 € à ACME — “ação”").map_err(e)?,
-            ),
-            context,
             codes: codes.into_iter().collect(),
+            rare: Rare::new(
+                alternates,
+                Some(crate::subject::Details::new("aprovar 42,00 € à ACME — “ação”").map_err(e)?),
+                context,
+            ),
         }))
     };
     Ok(vec![

@@ -18,7 +18,7 @@ use crate::keys::tags_equal;
 use crate::limits::ClientKey;
 use crate::limits::Limit;
 use crate::message::Rendered;
-use crate::record::{ChallengeRecord, Codes, MAX_ALTERNATES, Record, StoredTag};
+use crate::record::{ChallengeRecord, Codes, MAX_ALTERNATES, Rare, Record, StoredTag};
 use crate::store::{CodeStore, Commit, StoreKey, Version, Versioned, Write};
 
 use super::{
@@ -307,11 +307,11 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
                 // A fallback carried the code: it becomes the challenge's
                 // destination, the others stay named in order.
                 let mut named: Vec<Destination> = std::iter::once(record.destination.clone())
-                    .chain(record.alternates.iter().cloned())
+                    .chain(record.alternates().iter().cloned())
                     .filter(|x| *x != d.via)
                     .collect();
                 named.truncate(MAX_ALTERNATES);
-                record.alternates = named;
+                record.set_alternates(named);
                 record.destination = d.via.clone();
             }
 
@@ -365,12 +365,13 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
             Intent::ResendVia(id, via) => {
                 let (version, mut rec) = self.decide(current, Intent::Resend(id), now, at)?;
                 if rec.destination != *via {
-                    let Some(i) = rec.alternates.iter().position(|d| d == via) else {
+                    let Some(i) = rec.alternates().iter().position(|d| d == via) else {
                         return Err(crate::error::InputError::NotNamed.into());
                     };
-                    let previous =
-                        std::mem::replace(&mut rec.destination, rec.alternates.remove(i));
-                    rec.alternates.insert(0, previous);
+                    let mut alternates = rec.take_alternates();
+                    let previous = std::mem::replace(&mut rec.destination, alternates.remove(i));
+                    alternates.insert(0, previous);
+                    rec.set_alternates(alternates);
                 }
                 Ok((version, rec))
             }
@@ -392,7 +393,7 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
                 }
                 self.check_send_allowed(rec, now)?;
                 let old_id = ChallengeId::new(at.0, at.1, rec.nonce);
-                let same_context = match (&rec.context, &req.context) {
+                let same_context = match (rec.context(), &req.context) {
                     (None, None) => true,
                     (Some(t), Some(c)) => self
                         .keys
@@ -404,7 +405,7 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
                 // new id, old counters.
                 if same_context && rec.destination == req.destination && !rec.codes.is_empty() {
                     let mut same = rec.clone();
-                    same.alternates.clone_from(&req.fallbacks);
+                    same.set_alternates(req.fallbacks.clone());
                     return Ok((Some(version), same));
                 }
                 // Replace: a new id and new details, but the old clock and counters.
@@ -477,16 +478,12 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
             purpose: req.purpose.clone(),
             subject: req.subject.clone(),
             destination: req.destination.clone(),
-            alternates: req.fallbacks.clone(),
             locale: req.locale,
-            details: req.details.clone(),
-            context,
             codes: Codes::default(),
+            rare: Rare::new(req.fallbacks.clone(), req.details.clone(), context),
         }
     }
 
-    /// Makes a code, hands it to `Delivery`, and returns its digest; the
-    /// plaintext is zeroed when this returns.
     /// Makes a code, hands it to `Delivery` (the destination, then the
     /// fallbacks while the errors are retryable), and returns its digest; the
     /// plaintext is zeroed when this returns.
@@ -499,7 +496,7 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
     ) -> Result<Delivered, IssueError> {
         let code = self.policy.format.generate(&mut rand::rng());
         let (key, mac) = self.keys.current();
-        let mut tag = code_tag(mac, &record.purpose, id, record.context.as_ref(), &code);
+        let mut tag = code_tag(mac, &record.purpose, id, record.context(), &code);
         let expires_at = record.expires_at.to_datetime();
         let minutes = (record
             .expires_at
@@ -522,7 +519,7 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
             });
         }
         let named: Vec<&Destination> = std::iter::once(&record.destination)
-            .chain(&record.alternates)
+            .chain(record.alternates())
             .collect();
         for (i, destination) in named.iter().enumerate() {
             if i > 0 {
@@ -579,7 +576,7 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
             &self.app_name,
             code.expose(),
             minutes,
-            record.details.as_ref().map(|d| d.as_str()),
+            record.details().map(|d| d.as_str()),
         )?)
     }
 

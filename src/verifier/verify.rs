@@ -367,7 +367,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                 Some((k, t)) if k == stored.key => t,
                 _ => match self.keys.get(stored.key) {
                     Some(mac) => {
-                        let t = code_tag(mac, &rec.purpose, id, rec.context.as_ref(), code);
+                        let t = code_tag(mac, &rec.purpose, id, rec.context(), code);
                         last = Some((stored.key, t));
                         t
                     }
@@ -377,7 +377,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             };
             code_ok |= ct_eq(&tag, &stored.tag);
         }
-        let context_ok = match (&rec.context, context) {
+        let context_ok = match (rec.context(), context) {
             (None, None) => true,
             (Some(bound), Some(presented)) => self
                 .keys
