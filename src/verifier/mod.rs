@@ -634,4 +634,31 @@ mod tests {
         assert_eq!(buf[0], CODE_INPUT_BOUND);
         assert_eq!(&buf[41..73], &[9; 32]);
     }
+
+    /// The window of forgiveness lasts exactly the failure memory: a success
+    /// one millisecond before its end forgives nothing past the cap, one at
+    /// its end opens a new window.
+    #[test]
+    fn the_forgiveness_window_ends_exactly_one_failure_memory_after_it_opened() {
+        let policy = Policy::default();
+        let cap = policy.forgiveness_cap();
+        let opened = Timestamp::from_millis(1_000_000);
+        let spent = SubjectRecord {
+            failures: 5,
+            last_failure_at: opened,
+            lock: Lock::None,
+            forgiven: cap,
+            forgiven_since: opened,
+        };
+        let end = opened.saturating_add(policy.failure_memory);
+        let just_before = Timestamp::from_millis(end.as_millis() - 1);
+        // The cap is spent until the window ends: nothing more is forgiven.
+        assert_eq!(forgive(Some(&spent), 3, &policy, just_before), Some(spent));
+        // At its end a new window opens, from now.
+        let after = forgive(Some(&spent), 3, &policy, end).unwrap();
+        assert_eq!(
+            (after.failures, after.forgiven, after.forgiven_since),
+            (2, 3, end)
+        );
+    }
 }
