@@ -247,19 +247,16 @@ impl Destination {
         }
     }
 
-    /// The prefix limits and the conversion guard count by: the calling code
-    /// of a phone number, the domain of an email address; none for custom
-    /// channels.
-    pub(crate) fn prefix(&self) -> Option<String> {
+    /// The prefix limits and the conversion guard count by, in two parts to
+    /// be hashed one after the other (`tel:+` and the calling code of a phone
+    /// number, `mail:` and the domain of an email address; none for custom
+    /// channels): the bytes of `tel:+44`, without a string made for them.
+    pub(crate) fn prefix(&self) -> Option<[&str; 2]> {
         match self.channel {
-            Channel::Sms | Channel::Voice => Some(format!(
-                "tel:+{}",
-                crate::limits::calling_code(&self.address)
-            )),
-            Channel::Email => self
-                .address
-                .split_once('@')
-                .map(|(_, d)| format!("mail:{d}")),
+            Channel::Sms | Channel::Voice => {
+                Some(["tel:+", crate::limits::calling_code(&self.address)])
+            }
+            Channel::Email => self.address.split_once('@').map(|(_, d)| ["mail:", d]),
             Channel::Custom(_) => None,
         }
     }
@@ -417,6 +414,28 @@ fn parse_email(input: &str) -> Result<String, InputError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The prefix's parts, hashed one after the other, are the bytes the
+    /// prefix's store keys were always named by (`tel:+44`, `mail:example.org`).
+    #[test]
+    fn prefixes_spell_the_bytes_their_keys_are_named_by() {
+        let joined = |d: Destination| d.prefix().map(|[head, tail]| format!("{head}{tail}"));
+        for (d, want) in [
+            (Destination::sms("+447700900123"), Some("tel:+44")),
+            (Destination::voice("+14155550123"), Some("tel:+1")),
+            (Destination::sms("+18765550123"), Some("tel:+1876")),
+            (
+                Destination::email("ana@Mail.Example.org"),
+                Some("mail:mail.example.org"),
+            ),
+            (
+                Destination::custom(Channel::custom("push").unwrap(), "device-1"),
+                None,
+            ),
+        ] {
+            assert_eq!(joined(d.unwrap()).as_deref(), want);
+        }
+    }
 
     #[test]
     fn phones() {

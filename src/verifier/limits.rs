@@ -129,7 +129,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             || self.policy.conversion_guard.is_some())
         .then(|| destination.prefix())
         .flatten()
-        .map(|p| self.prefix_group(&p));
+        .map(|p| self.prefix_group(p));
         if let Some(group) = prefix_group {
             add(Limit::DestinationPrefix, &|| group);
         }
@@ -297,7 +297,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     /// destination has no prefix.
     pub(super) fn conversion_group(&self, destination: &Destination) -> Option<[u8; 16]> {
         self.policy.conversion_guard?;
-        Some(self.prefix_group(&destination.prefix()?))
+        Some(self.prefix_group(destination.prefix()?))
     }
 
     /// The hint a new challenge id carries: the conversion group of its
@@ -334,9 +334,11 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
 
     /// The group of a prefix's records: its send limit's state and its
     /// conversion counts.
-    fn prefix_group(&self, prefix: &str) -> [u8; 16] {
-        self.lookup
-            .limit(Limit::DestinationPrefix, &[prefix.as_bytes()])
+    fn prefix_group(&self, [head, tail]: [&str; 2]) -> [u8; 16] {
+        self.lookup.limit(
+            Limit::DestinationPrefix,
+            &[head.as_bytes(), tail.as_bytes()],
+        )
     }
 
     /// What the conversion guard sees of `destination`'s prefix now: sends,
