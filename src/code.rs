@@ -216,6 +216,21 @@ impl CodeFormat {
             buf: [0u8; MAX_CODE_LEN],
             len: 0,
         };
+        // What is typed most: exactly the code's characters. Each is its own
+        // ASCII form, kept as it is by `read_typed` (an alphabet holds printable
+        // ASCII but space and `-`, letters as capitals), so that would give the
+        // same code, one character at a time.
+        if input.len() == self.len && input.bytes().all(|b| self.alphabet.contains(b)) {
+            code.buf[..self.len].copy_from_slice(input.as_bytes());
+            code.len = self.len as u8;
+            return Ok(code);
+        }
+        self.read_typed(input, code)
+    }
+
+    /// [`normalize`](Self::normalize) character by character, into `code`
+    /// (empty).
+    fn read_typed(&self, input: &str, mut code: Code) -> Result<Code, InputError> {
         for c in input.chars() {
             let b = typed_as_ascii(c).ok_or(InputError::CodeNotAscii)?;
             if b == b' ' || b == b'-' || b == b'\t' || b == b'\r' || b == b'\n' {
@@ -328,6 +343,34 @@ impl Drop for Code {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The shortcut for input that is exactly a code reads what reading
+        /// character by character reads, for every alphabet and length.
+        #[test]
+        fn the_shortcut_reads_as_the_loop_does(
+            picks in proptest::collection::vec(0usize..64, 0..14),
+            which in 0usize..4,
+            len in MIN_CODE_LEN..=MAX_CODE_LEN,
+        ) {
+            let alphabet = match which {
+                0 => Alphabet::Digits,
+                1 => Alphabet::Unambiguous,
+                2 => Alphabet::custom("0123456789#*").unwrap(),
+                _ => Alphabet::custom("abcxyz").unwrap(),
+            };
+            let f = CodeFormat::new(alphabet, len).unwrap();
+            // Characters of the alphabet, their lower case, and others.
+            let pool: Vec<char> = "0123456789ABCXYZabcxyz#*O1l -\u{FF11}\u{0663}\u{00A0}".chars().collect();
+            let input: String = picks.iter().map(|&i| pool[i % pool.len()]).collect();
+            let empty = || Code { buf: [0u8; MAX_CODE_LEN], len: 0 };
+            let shown = |r: Result<Code, InputError>| r.map(|c| c.expose().to_owned());
+            proptest::prop_assert_eq!(
+                shown(f.normalize(&input)),
+                shown(f.read_typed(&input, empty()))
+            );
+        }
+    }
 
     #[test]
     fn normalization_accepts_people_typing() {
