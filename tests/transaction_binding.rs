@@ -62,6 +62,47 @@ fn the_code_approves_exactly_the_details_shown() {
     );
 }
 
+/// A code never approves details other than those its messages show: binding
+/// another context after `details` (the last call wins) takes the details out
+/// of the messages, and the code approves the context only.
+#[test]
+fn a_context_bound_after_details_replaces_them_in_the_message_too() {
+    let f = fixture();
+    let pay = Details::new("approve a payment of 42.00 EUR to ACME").unwrap();
+    let other = Context::new("pay 9999.00 EUR to MALLORY").unwrap();
+    let req = payment(&pay).bind(other.clone());
+    assert!(req.shown_details().is_none());
+    let t = block_on(f.verifier.issue(&req)).unwrap();
+    let sent = f.verifier.delivery().last().unwrap();
+    assert!(!sent.body.contains("ACME"), "{}", sent.body);
+    let shown = block_on(f.verifier.verify_bound(
+        t.challenge_id(),
+        &sent.code,
+        &Context::from(&pay),
+    ));
+    assert!(
+        matches!(shown, Err(VerifyError::ContextMismatch { .. })),
+        "{shown:?}"
+    );
+    assert!(
+        block_on(
+            f.verifier
+                .verify_bound(t.challenge_id(), &sent.code, &other)
+        )
+        .is_ok()
+    );
+    // And `details` after `bind` binds and shows the details.
+    let req = IssueRequest::new(
+        Purpose::StepUp,
+        Subject::new("u2").unwrap(),
+        Destination::sms("+14155550124").unwrap(),
+    )
+    .bind(other.clone())
+    .details(pay.clone());
+    assert_eq!(req.context(), Some(&Context::from(&pay)));
+    assert_eq!(req.shown_details(), Some(&pay));
+}
+
 #[test]
 fn messages_follow_the_request_locale_and_channel() {
     let f = fixture();

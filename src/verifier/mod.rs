@@ -179,9 +179,29 @@ impl IssueRequest {
     }
 
     /// Binds the code to `context`: it will verify only through
-    /// [`Verifier::verify_bound`] with the same details.
+    /// [`Verifier::verify_bound`] with the same details. Replaces any
+    /// [`details`](IssueRequest::details) given before, which then are not
+    /// shown either: a message shows details only when they are exactly what
+    /// the code approves.
+    ///
+    /// ```
+    /// # use vericode::*;
+    /// let pay = Details::new("approve a payment of 42.00 EUR to ACME")?;
+    /// let request = IssueRequest::new(
+    ///     Purpose::StepUp,
+    ///     Subject::new("user-42")?,
+    ///     Destination::email("ana@example.com")?,
+    /// )
+    /// .details(pay.clone())
+    /// .bind(Context::new("session-7")?);
+    /// // The last call wins: bound to the context, the payment not shown.
+    /// assert_eq!(request.context(), Some(&Context::new("session-7")?));
+    /// assert!(request.shown_details().is_none());
+    /// # Ok::<(), vericode::InputError>(())
+    /// ```
     pub fn bind(mut self, context: Context) -> Self {
         self.context = Some(context);
+        self.details = None;
         self
     }
 
@@ -203,6 +223,13 @@ impl IssueRequest {
     /// The bound details, if any.
     pub fn context(&self) -> Option<&Context> {
         self.context.as_ref()
+    }
+
+    /// The details the messages show, if any: set by
+    /// [`details`](IssueRequest::details), and then also the bound
+    /// [`context`](IssueRequest::context).
+    pub fn shown_details(&self) -> Option<&Details> {
+        self.details.as_ref()
     }
 }
 
