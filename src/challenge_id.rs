@@ -5,15 +5,15 @@
 //! lookup key that does not tell the subject, and the purpose), a random nonce
 //! (secret enough: 128 bits, so ids cannot be guessed to cancel or probe
 //! someone else's challenge) and a hint
-//! of where the conversion guard counts the destination's prefix, so that a
+//! of where the conversion guard counts the destination's number range, so that a
 //! verification can read that count in its first round trip. It never carries
 //! the code or anything derived from it.
 //!
-//! The hint is the prefix's group (a keyed hash of the prefix, or zeros)
+//! The hint is the range's group (a keyed hash of the range, or zeros)
 //! masked with a keyed hash of the nonce: without the key it looks random and
-//! differs between any two challenges, so it tells neither the prefix nor
+//! differs between any two challenges, so it tells neither the range nor
 //! whether two destinations share one (nor a decoy from a real challenge).
-//! It is not trusted either: a verification credits the prefix only when the
+//! It is not trusted either: a verification credits the range only when the
 //! unmasked hint equals what it computes from the stored destination. Code
 //! digests and id equality cover the first 40 bytes (where and which
 //! challenge), not the hint.

@@ -247,7 +247,7 @@ impl Destination {
         }
     }
 
-    /// The prefix limits and the conversion guard count by, in two parts to
+    /// The prefix the prefix limit counts by, in two parts to
     /// be hashed one after the other (`tel:+` and the calling code of a phone
     /// number, `mail:` and the domain of an email address; none for custom
     /// channels): the bytes of `tel:+44`, without a string made for them.
@@ -258,6 +258,17 @@ impl Destination {
             }
             Channel::Email => self.address.split_once('@').map(|(_, d)| ["mail:", d]),
             Channel::Custom(_) => None,
+        }
+    }
+
+    /// The number range the conversion guard counts by (see
+    /// [`ConversionGuard`](crate::ConversionGuard)): the country and the next
+    /// three digits of a phone number; none for email and custom channels,
+    /// which are not pumped.
+    pub(crate) fn number_range(&self) -> Option<[&str; 2]> {
+        match self.channel {
+            Channel::Sms | Channel::Voice => Some(crate::limits::number_range(&self.address)),
+            Channel::Email | Channel::Custom(_) => None,
         }
     }
 

@@ -35,7 +35,8 @@ pub enum Limit {
     Global,
     /// Verification attempts by one client key across challenges (default 50 per hour).
     VerifyClient,
-    /// Codes sent to a prefix whose recent codes are rarely verified (SMS pumping).
+    /// Codes sent to a phone number range whose recent codes are rarely
+    /// verified (SMS pumping): see [`ConversionGuard`].
     ConversionGuard,
 }
 
@@ -190,11 +191,19 @@ impl CountryFilter {
 }
 
 /// The conversion guard against SMS pumping: pumped numbers never verify, so
-/// when a prefix (country calling code, email domain) has had at least
-/// `min_sends` codes in the last `window` and fewer than `min_ratio` of them
-/// were verified, further sends to it are refused until the window moves on.
-/// A prefix whose codes are verified at `min_ratio` or better is never
+/// when a number range (a phone number's country and the next three digits:
+/// `+1 415`, `+44 770`, `+1876 555`) has had at least `min_sends` codes in
+/// the last `window` and fewer than `min_ratio` of them were verified,
+/// further sends to it (by SMS or voice) are refused until the window moves
+/// on. A range whose codes are verified at `min_ratio` or better is never
 /// throttled by it, nor is one with fewer than `min_sends` sends.
+///
+/// It counts ranges, not countries, because anyone can make unverified sends:
+/// a range is what they can throttle, not a whole country. It does not count
+/// email, which is not pumped (a message costs next to nothing): counted by
+/// domain, a few dozen unverified sends would throttle every code to
+/// gmail.com. For a budget per country or domain, see
+/// [`Limit::DestinationPrefix`].
 ///
 /// ```
 /// use vericode::ConversionGuard;
@@ -270,7 +279,7 @@ impl ConversionGuard {
         )
     }
 
-    /// `Some(retry_after)` if sends to this prefix are throttled at `now`.
+    /// `Some(retry_after)` if sends to this range are throttled at `now`.
     pub(crate) fn throttled(
         &self,
         r: &crate::record::ConversionRecord,
@@ -318,8 +327,8 @@ impl ConversionGuard {
     }
 }
 
-/// What the conversion guard sees of one destination prefix (a country
-/// calling code, an email domain) over its sliding window: from
+/// What the conversion guard sees of one phone number range (see
+/// [`ConversionGuard`]) over its sliding window: from
 /// [`Verifier::prefix_conversion`](crate::Verifier::prefix_conversion), for
 /// dashboards and alerts on SMS pumping.
 ///
@@ -328,11 +337,11 @@ impl ConversionGuard {
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct PrefixConversion {
-    /// Codes sent to the prefix.
+    /// Codes sent to the range.
     pub sends: f64,
     /// Of those, codes verified.
     pub verified: f64,
-    /// When sends to the prefix are refused, until when; `None` if they are
+    /// When sends to the range are refused, until when; `None` if they are
     /// allowed.
     pub throttled_until: Option<time::OffsetDateTime>,
 }
@@ -446,6 +455,20 @@ pub(crate) fn calling_code(e164: &str) -> &str {
     digits.get(..country_code_len(digits)).unwrap_or(digits)
 }
 
+/// The range of an E.164 number (which must start with `+`) that the
+/// conversion guard counts by: its country, as [`calling_code`] names it, and
+/// the next three digits (fewer if the number has fewer). For the United
+/// States and Canada that is the area code (`1`, `415`); for a country of its
+/// own under +1, the three digits after its area code (`1876`, `555`).
+pub(crate) fn number_range(e164: &str) -> [&str; 2] {
+    let digits = e164.strip_prefix('+').unwrap_or(e164);
+    let country = calling_code(e164);
+    // The country names as many leading digits as it has (a NANP country's
+    // "1876" stands for "1876" or "1658": four either way).
+    let rest = digits.get(country.len()..).unwrap_or("");
+    [country, rest.get(..3).unwrap_or(rest)]
+}
+
 /// How many of an international number's leading `digits` are its country
 /// calling code (ITU-T E.164; prefix-free): 1, 2 or 3.
 pub(crate) fn country_code_len(digits: &str) -> usize {
@@ -466,6 +489,22 @@ pub(crate) fn country_code_len(digits: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn number_ranges_are_the_country_and_the_next_three_digits() {
+        for (number, range) in [
+            ("+14155550123", ["1", "415"]),
+            ("+16475550123", ["1", "647"]),
+            ("+447700900123", ["44", "770"]),
+            ("+88216000001", ["882", "160"]),
+            // A country of its own under +1: both its area codes, then three.
+            ("+18765550123", ["1876", "555"]),
+            ("+16585550123", ["1876", "555"]),
+            ("+79161234567", ["7", "916"]),
+        ] {
+            assert_eq!(number_range(number), range, "{number}");
+        }
+    }
 
     #[test]
     fn calling_codes() {

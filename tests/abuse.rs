@@ -298,6 +298,39 @@ fn conversion_guard_throttles_a_pumped_prefix_and_spares_a_healthy_one() {
     block_on(f.verifier.issue(&request("p11", "+882160000011"))).unwrap();
 }
 
+/// Found by a review: the guard once counted a whole country (and a whole
+/// email domain), so anyone could throttle every code to +1, or to
+/// gmail.com, with a few dozen sends that were never verified. It counts
+/// phone number ranges: the country and the next three digits.
+#[test]
+fn unverified_sends_throttle_their_number_range_only_and_never_email() {
+    let guard = ConversionGuard::new(Duration::hours(1), 10, 0.2).unwrap();
+    let f = fixture_with(relaxed().conversion_guard(guard));
+    // An attacker's unverified sends to +1 415: that area code trips.
+    send_codes(&f, "a", 10, |i| format!("+1415555{i:04}"), false);
+    let (limit, _) = limited(block_on(f.verifier.issue(&request("a10", "+14155550010"))));
+    assert_eq!(limit, Limit::ConversionGuard);
+    // Another area code of the same country keeps working.
+    for (i, other) in ["+12125550100", "+16475550100"].into_iter().enumerate() {
+        block_on(f.verifier.issue(&request(&format!("b{i}"), other))).unwrap();
+    }
+    // Email is not pumped: no count, no throttle, however many go unverified.
+    for i in 0..30 {
+        let mail = IssueRequest::new(
+            Purpose::LoginNewDevice,
+            Subject::new(&format!("m{i}")).unwrap(),
+            Destination::email(&format!("victim{i}@gmail.com")).unwrap(),
+        );
+        block_on(f.verifier.issue(&mail)).unwrap();
+    }
+    let gmail = Destination::email("ana@gmail.com").unwrap();
+    assert!(
+        block_on(f.verifier.prefix_conversion(&gmail))
+            .unwrap()
+            .is_none()
+    );
+}
+
 #[test]
 fn caribbean_numbers_under_plus_one_are_countries_of_their_own() {
     // Found by an audit: +1 is the United States, Canada and 17 Caribbean
@@ -311,7 +344,9 @@ fn caribbean_numbers_under_plus_one_are_countries_of_their_own() {
     send_codes(&f, "jm", 10, |i| format!("+1876555{i:04}"), false);
     let (limit, _) = limited(block_on(f.verifier.issue(&request("jm10", "+18765550010"))));
     assert_eq!(limit, Limit::ConversionGuard);
-    // A review: the country's other area code is the same country.
+    // A review: the country's other area code is the same country, its
+    // numbers counted in the same ranges (the three digits after the area
+    // code).
     let (limit, _) = limited(block_on(f.verifier.issue(&request("jm11", "+16585550011"))));
     assert_eq!(limit, Limit::ConversionGuard);
     block_on(f.verifier.issue(&request("us-late", "+14155559999"))).unwrap();

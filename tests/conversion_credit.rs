@@ -219,7 +219,8 @@ fn race_on<S: CodeStore>(store: S) {
             s.spawn(move || {
                 barrier.wait();
                 for j in 0..SENDS_EACH {
-                    let phone = format!("+4478{sender}{j:07}");
+                    // The same range as the challenges' numbers (+44 770).
+                    let phone = format!("+447705{sender}{j:05}");
                     block_on(v.issue(&request(&format!("s{sender}-{j}"), &phone))).unwrap();
                 }
             });
@@ -372,16 +373,18 @@ fn a_fallback_delivery_credits_the_fallback_prefix_in_the_same_round_trips() {
         .app_name("Acme")
         .build()
         .unwrap();
-    let email = Destination::email("ana@example.com").unwrap();
-    let req = request("u1", "+14155550100").fallback(email.clone());
+    let voice = Destination::voice("+447700900100").unwrap();
+    let req = request("u1", "+14155550100").fallback(voice.clone());
     let t = block_on(v.issue(&req)).unwrap();
     let code = v.delivery().codes.lock().unwrap()[0].clone();
     let trips = store.calls(|| {
         block_on(v.verify(t.challenge_id(), &code)).unwrap();
     });
     assert_eq!(trips, (1, 1));
-    let seen = block_on(v.prefix_conversion(&email)).unwrap().unwrap();
+    let seen = block_on(v.prefix_conversion(&voice)).unwrap().unwrap();
     assert_eq!((seen.sends, seen.verified), (1.0, 1.0));
+    // The number SMS could not reach was charged, but never credited.
+    assert_eq!(counts(&v, "+14155550199"), (1.0, 0.0));
 }
 
 #[test]

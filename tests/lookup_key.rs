@@ -61,9 +61,10 @@ fn plain_hashes() -> Vec<[u8; 16]> {
         limit(5, b"global"),
         limit(6, b"ip:203.0.113.7"),
         limit(7, b"+1"),
-        // The prefix as the verifier spells it.
+        // The prefix as the verifier spells it, and the guard's number range.
         limit(2, b"tel:+1"),
         limit(7, b"tel:+1"),
+        limit(7, b"tel:+1:415"),
     ]
 }
 
@@ -129,10 +130,10 @@ fn store_keys_ids_and_device_tokens_carry_keyed_hashes_never_plain_ones() {
     let (groups, id_group, token_group) = groups_of_one_flow(key(200));
     // The flow touched the subject's records (challenge, failures, devices,
     // the per-subject limit), the destination's, client's, global and
-    // verifying client's limits, and the prefix's (its limit and the
-    // conversion guard's counts).
+    // verifying client's limits, the prefix's limit and the number range's
+    // conversion counts.
     let distinct: std::collections::HashSet<_> = groups.iter().collect();
-    assert_eq!(distinct.len(), 6);
+    assert_eq!(distinct.len(), 7);
     assert!(
         groups.contains(&id_group),
         "the id names the subject's group"

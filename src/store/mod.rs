@@ -55,7 +55,7 @@ pub enum KeyKind {
     Subject,
     /// A rate limit's state (one timestamp).
     Rate,
-    /// Sends and verifications to a destination prefix (the conversion guard).
+    /// Sends and verifications to a phone number range (the conversion guard).
     Conversion,
     /// A remembered device's token digest.
     Device,

@@ -40,7 +40,7 @@ pub(super) enum Rule {
     },
 }
 
-/// Whether a verification is counted for a prefix or taken back.
+/// Whether a verification is counted for a number range or taken back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Credit {
     Count,
@@ -94,7 +94,7 @@ impl From<ChargeError> for VerifyError {
 impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     /// The limits a send to `destination` for the subject at `subject` (its
     /// key bytes) by `client` is charged to, with the conversion guard of its
-    /// prefix last.
+    /// number range last.
     pub(super) fn send_charges(
         &self,
         destination: &Destination,
@@ -123,15 +123,8 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                 &[kind.as_bytes(), b":", value.as_bytes()],
             )
         });
-        // One group for the prefix's rate limit and its conversion counts
-        // (records of two kinds), hashed once, and only if either is on.
-        let prefix_group = (self.policy.rate_limit(Limit::DestinationPrefix).is_some()
-            || self.policy.conversion_guard.is_some())
-        .then(|| destination.prefix())
-        .flatten()
-        .map(|p| self.prefix_group(p));
-        if let Some(group) = prefix_group {
-            add(Limit::DestinationPrefix, &|| group);
+        if let Some(prefix) = destination.prefix() {
+            add(Limit::DestinationPrefix, &|| self.prefix_group(prefix));
         }
         // The subject's own group (its hash is already known): the limit's
         // state sits beside the subject's other records.
@@ -143,7 +136,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         }
         add(Limit::Global, &|| self.lookup.global());
         if let Some(guard) = self.policy.conversion_guard
-            && let Some(group) = prefix_group
+            && let Some(group) = self.conversion_group(destination)
         {
             out.push(Charge {
                 limit: Limit::ConversionGuard,
@@ -291,18 +284,22 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         Err(StoreError::Contention(MAX_TRIES).into())
     }
 
-    /// Where the conversion counts of `destination`'s prefix live: a keyed
-    /// hash of the prefix, so that neither store keys nor challenge ids tell
-    /// the country or email domain. `None` when the guard is off or the
-    /// destination has no prefix.
+    /// Where the conversion counts of `destination`'s number range live: a
+    /// keyed hash of the range, so that neither store keys nor challenge ids
+    /// tell it. `None` when the guard is off or the destination is not a
+    /// phone number.
     pub(super) fn conversion_group(&self, destination: &Destination) -> Option<[u8; 16]> {
         self.policy.conversion_guard?;
-        Some(self.prefix_group(destination.prefix()?))
+        let [country, next] = destination.number_range()?;
+        Some(self.lookup.limit(
+            Limit::ConversionGuard,
+            &[b"tel:+", country.as_bytes(), b":", next.as_bytes()],
+        ))
     }
 
     /// The hint a new challenge id carries: the conversion group of its
     /// destination (zeros for none) masked with a keyed hash of its nonce, so
-    /// that ids tell nothing of the prefix; random bytes when the guard is off.
+    /// that ids tell nothing of the range; random bytes when the guard is off.
     pub(super) fn hint_for(&self, nonce: &[u8; 16], group: Option<[u8; 16]>) -> [u8; 16] {
         if self.policy.conversion_guard.is_none() {
             let mut hint = [0u8; 16];
@@ -332,8 +329,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         bytes
     }
 
-    /// The group of a prefix's records: its send limit's state and its
-    /// conversion counts.
+    /// The group of a prefix's send limit.
     fn prefix_group(&self, [head, tail]: [&str; 2]) -> [u8; 16] {
         self.lookup.limit(
             Limit::DestinationPrefix,
@@ -341,9 +337,10 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         )
     }
 
-    /// What the conversion guard sees of `destination`'s prefix now: sends,
+    /// What the conversion guard sees of `destination`'s number range now: sends,
     /// verifications, and whether it throttles. `None` when the guard is off
-    /// or the destination has no prefix (a custom channel).
+    /// or the destination is not a phone number (email and custom channels
+    /// are not counted).
     ///
     /// ```
     /// # use vericode::*;
