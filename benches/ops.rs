@@ -339,8 +339,9 @@ impl VerifyBench {
             clients,
             pending,
         } = self;
+        let login = vericode::Purpose::LoginNewDevice;
         let attempt = |i: usize, id: &ChallengeId, code: &str| {
-            let mut a = Attempt::new(id, code);
+            let mut a = Attempt::new(&login, id, code);
             if let Some(c) = clients.as_deref() {
                 a = a.client(&c[i]);
             }
@@ -495,7 +496,7 @@ impl StoreCallsBench {
         // failure record, and a decoy.
         let ticket = run(v.issue(&reqs[0])).expect("issue");
         let code = CaptureDelivery::take();
-        let refused = run(v.verify(ticket.challenge_id(), &wrong(&code)));
+        let refused = run(v.verify(ticket.purpose(), ticket.challenge_id(), &wrong(&code)));
         assert!(matches!(refused, Err(VerifyError::WrongCode { .. })));
         let decoy = run(v.issue_decoy(&reqs[1])).expect("decoy");
         let now = clock.now_timestamp();
@@ -652,7 +653,9 @@ impl Pending {
         let mut ok = 0usize;
         let start = Instant::now();
         for (id, code) in &batch {
-            ok += usize::from(run(self.v.verify(id, code)).is_ok());
+            ok += usize::from(
+                run(self.v.verify(&vericode::Purpose::LoginNewDevice, id, code)).is_ok(),
+            );
         }
         let took = start.elapsed();
         assert_eq!(ok, k, "every right code verifies");
@@ -925,7 +928,10 @@ impl ThreadsBench {
             let mine = &self.reqs[t];
             let ticket = run(self.v.issue(&mine[i % mine.len()])).expect("issue");
             let code = CaptureDelivery::take();
-            run(self.v.verify(ticket.challenge_id(), &code)).expect("verify");
+            run(self
+                .v
+                .verify(ticket.purpose(), ticket.challenge_id(), &code))
+            .expect("verify");
         })
     }
 }

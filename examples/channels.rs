@@ -101,7 +101,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .last()
         .cloned()
         .unwrap_or_default();
-    let verified = verifier.verify(ticket.challenge_id(), &code).await?;
+    let verified = verifier
+        .verify(&Purpose::LoginNewDevice, ticket.challenge_id(), &code)
+        .await?;
     println!("   verified through {}", verified.destination().masked());
 
     println!("3. What each channel would carry (a sample code, 10 minutes):");

@@ -94,7 +94,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let typo = format!("{}{}", &code[..code.len() - 1], (last + 1) % 10);
 
     println!("2. She mistypes it.");
-    match verifier.verify(ticket.challenge_id(), &typo).await {
+    match verifier
+        .verify(&Purpose::LoginNewDevice, ticket.challenge_id(), &typo)
+        .await
+    {
         Err(e @ VerifyError::WrongCode { attempts_left }) => {
             println!(
                 "    refused: {} ({attempts_left} attempts left)",
@@ -106,7 +109,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("3. She types it as she reads it, with a space in the middle.");
     let typed = format!("{} {}", &code[..3], &code[3..]);
-    let verified = verifier.verify(ticket.challenge_id(), &typed).await?;
+    let verified = verifier
+        .verify(&Purpose::LoginNewDevice, ticket.challenge_id(), &typed)
+        .await?;
     println!(
         "    verified: {} proved they hold {} ({})",
         verified.subject(),
@@ -115,7 +120,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     println!("4. Someone who saw the code tries it again.");
-    match verifier.verify(ticket.challenge_id(), &code).await {
+    match verifier
+        .verify(&Purpose::LoginNewDevice, ticket.challenge_id(), &code)
+        .await
+    {
         Err(e @ VerifyError::UnknownChallenge) => println!("    refused: {}", e.user_message()),
         other => return Err(format!("a replay must fail, got {other:?}").into()),
     }
@@ -130,7 +138,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let code = verifier.delivery().latest_code_on_the_phone();
     clock.advance(Duration::minutes(10));
     println!("    ...ten minutes pass...");
-    match verifier.verify(ticket.challenge_id(), &code).await {
+    match verifier
+        .verify(&Purpose::PasswordReset, ticket.challenge_id(), &code)
+        .await
+    {
         Err(e @ VerifyError::Expired) => println!("    refused: {}", e.user_message()),
         other => return Err(format!("an expired code must fail, got {other:?}").into()),
     }

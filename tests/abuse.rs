@@ -214,16 +214,16 @@ fn verify_attempts_per_client_across_challenges() {
         tickets.push((t, f.verifier.delivery().last_code().unwrap()));
     }
     for (t, code) in &tickets[..3] {
-        let r = block_on(
-            f.verifier
-                .verify_attempt(Attempt::new(t.challenge_id(), &wrong(code)).client(&ip)),
-        );
+        let r =
+            block_on(f.verifier.verify_attempt(
+                Attempt::new(t.purpose(), t.challenge_id(), &wrong(code)).client(&ip),
+            ));
         assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
     }
     let (t, code) = &tickets[3];
     match block_on(
         f.verifier
-            .verify_attempt(Attempt::new(t.challenge_id(), code).client(&ip)),
+            .verify_attempt(Attempt::new(t.purpose(), t.challenge_id(), code).client(&ip)),
     ) {
         Err(VerifyError::RateLimited { limit, retry_after }) => {
             assert_eq!(limit, Limit::VerifyClient);
@@ -232,7 +232,7 @@ fn verify_attempts_per_client_across_challenges() {
         r => panic!("{r:?}"),
     }
     // The refused attempt was not counted against the challenge.
-    let r = block_on(f.verifier.verify(t.challenge_id(), code));
+    let r = block_on(f.verifier.verify(t.purpose(), t.challenge_id(), code));
     assert!(r.is_ok(), "{r:?}");
 }
 
@@ -257,7 +257,10 @@ fn guesses_sprayed_over_many_challenges_stop_at_the_subject_budget() {
         };
         let code = f.verifier.delivery().last_code().unwrap();
         for _ in 0..5 {
-            match block_on(f.verifier.verify(t.challenge_id(), &wrong(&code))) {
+            match block_on(
+                f.verifier
+                    .verify(t.purpose(), t.challenge_id(), &wrong(&code)),
+            ) {
                 Err(VerifyError::WrongCode { .. }) => counted += 1,
                 Err(VerifyError::Locked { .. }) => refused += 1,
                 r => panic!("{r:?}"),
@@ -275,7 +278,7 @@ fn send_codes(f: &Fixture, tag: &str, n: usize, number: impl Fn(usize) -> String
         let t = block_on(f.verifier.issue(&request(&format!("{tag}{i}"), &number(i)))).unwrap();
         if verified {
             let code = f.verifier.delivery().last_code().unwrap();
-            block_on(f.verifier.verify(t.challenge_id(), &code)).unwrap();
+            block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code)).unwrap();
         }
     }
 }
@@ -410,7 +413,12 @@ fn failure_delay_grows_after_free_failures() {
         ));
     let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
-    let guess = || block_on(f.verifier.verify(t.challenge_id(), &wrong(&code)));
+    let guess = || {
+        block_on(
+            f.verifier
+                .verify(t.purpose(), t.challenge_id(), &wrong(&code)),
+        )
+    };
     assert!(matches!(guess(), Err(VerifyError::WrongCode { .. })));
     assert!(matches!(guess(), Err(VerifyError::WrongCode { .. })));
     // Two failures: wait 30 s; the refused attempt is not counted.
@@ -429,7 +437,7 @@ fn failure_delay_grows_after_free_failures() {
     f.clock.advance(Duration::seconds(59));
     assert!(matches!(guess(), Err(VerifyError::TooSoon { .. })));
     f.clock.advance(Duration::seconds(1));
-    assert!(block_on(f.verifier.verify(t.challenge_id(), &code)).is_ok());
+    assert!(block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code)).is_ok());
 }
 
 #[test]
@@ -455,7 +463,10 @@ fn decoys_look_like_tickets_send_nothing_and_never_verify() {
     assert_eq!(f.store.writes().len(), 2);
     // Every guess fails like a wrong code, and counts like one.
     for code in ["000000", "123456", "999999"] {
-        let r = block_on(f.verifier.verify(decoy.challenge_id(), code));
+        let r = block_on(
+            f.verifier
+                .verify(decoy.purpose(), decoy.challenge_id(), code),
+        );
         assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
     }
 }
@@ -522,7 +533,10 @@ fn a_decoy_resend_is_a_decoy_and_never_verifies() {
     );
     for code in ["000000", "111111"] {
         assert!(matches!(
-            block_on(f.verifier.verify(decoy.challenge_id(), code)),
+            block_on(
+                f.verifier
+                    .verify(decoy.purpose(), decoy.challenge_id(), code)
+            ),
             Err(VerifyError::WrongCode { .. })
         ));
     }
@@ -546,7 +560,13 @@ fn a_decoy_never_touches_a_live_real_challenge() {
     // and no attempt or send was spent.
     let t = block_on(f.verifier.resend(real.challenge_id())).unwrap();
     assert_eq!(t.attempts_left(), 5);
-    assert!(block_on(f.verifier.verify(real.challenge_id(), &code)).is_ok());
+    assert!(
+        block_on(
+            f.verifier
+                .verify(real.purpose(), real.challenge_id(), &code)
+        )
+        .is_ok()
+    );
     assert_eq!(f.verifier.delivery().sent().len(), 2);
 }
 

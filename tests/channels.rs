@@ -87,7 +87,7 @@ fn a_retryable_sms_failure_falls_back_to_email_in_the_same_challenge() {
         [Channel::Sms, Channel::Email]
     );
     let code = v.delivery().delivered.lock().unwrap()[0].1.clone();
-    let ok = block_on(v.verify(t.challenge_id(), &code)).unwrap();
+    let ok = block_on(v.verify(t.purpose(), t.challenge_id(), &code)).unwrap();
     assert_eq!(ok.destination().channel(), &Channel::Email);
 }
 
@@ -131,8 +131,8 @@ fn a_resend_may_go_to_another_named_destination_only() {
         .map(|(_, c)| c.clone())
         .collect();
     assert_eq!(codes.len(), 2);
-    assert!(block_on(v.verify(t.challenge_id(), &codes[0])).is_ok());
-    let r = block_on(v.verify(t.challenge_id(), &codes[1]));
+    assert!(block_on(v.verify(t.purpose(), t.challenge_id(), &codes[0])).is_ok());
+    let r = block_on(v.verify(t.purpose(), t.challenge_id(), &codes[1]));
     assert!(matches!(r, Err(VerifyError::UnknownChallenge)), "{r:?}");
 }
 

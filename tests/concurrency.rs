@@ -33,7 +33,9 @@ fn sixty_four_right_answers_one_success() {
     let f = fixture();
     let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
-    let results = race(64, |_| block_on(f.verifier.verify(t.challenge_id(), &code)));
+    let results = race(64, |_| {
+        block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code))
+    });
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
 }
 
@@ -44,7 +46,9 @@ fn sixty_four_wrong_guesses_never_exceed_the_cap() {
         let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
         let code = f.verifier.delivery().last_code().unwrap();
         let bad = wrong(&code);
-        let results = race(64, |_| block_on(f.verifier.verify(t.challenge_id(), &bad)));
+        let results = race(64, |_| {
+            block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &bad))
+        });
         let counted = results
             .iter()
             .filter(|r| matches!(r, Err(e) if e.counted()))
@@ -68,7 +72,7 @@ fn sixty_four_wrong_guesses_never_exceed_the_cap() {
             Err(VerifyError::WrongCode { .. } | VerifyError::TooManyAttempts)
         )));
         assert!(matches!(
-            block_on(f.verifier.verify(t.challenge_id(), &code)),
+            block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code)),
             Err(VerifyError::TooManyAttempts)
         ));
     }
@@ -91,7 +95,10 @@ fn guesses_spread_over_challenges_are_held_by_the_subject_budget() {
     }
     let results = race(50, |i| {
         let (t, code) = &targets[i % 10];
-        block_on(f.verifier.verify(t.challenge_id(), &wrong(code)))
+        block_on(
+            f.verifier
+                .verify(t.purpose(), t.challenge_id(), &wrong(code)),
+        )
     });
     let counted = results
         .iter()
@@ -112,7 +119,7 @@ fn guesses_spread_over_challenges_are_held_by_the_subject_budget() {
     // Locked now: even a right code fails everywhere.
     let (t, code) = &targets[0];
     assert!(matches!(
-        block_on(f.verifier.verify(t.challenge_id(), code)),
+        block_on(f.verifier.verify(t.purpose(), t.challenge_id(), code)),
         Err(VerifyError::Locked { .. })
     ));
 }
@@ -167,7 +174,9 @@ fn guesses_racing_from_one_client_are_answered_within_its_limit() {
     let ip = ClientKey::new("ip:203.0.113.7").unwrap();
     let answers = race(N, |i| {
         let (t, code) = &tickets[i];
-        block_on(v.verify_attempt(Attempt::new(t.challenge_id(), &wrong(code)).client(&ip)))
+        block_on(
+            v.verify_attempt(Attempt::new(t.purpose(), t.challenge_id(), &wrong(code)).client(&ip)),
+        )
     });
     let answered = answers
         .iter()

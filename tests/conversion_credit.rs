@@ -79,7 +79,7 @@ fn a_success_is_credited_in_one_read_and_one_batch_of_commits() {
     let t = block_on(v.issue(&request("u1", "+447700900001"))).unwrap();
     let code = v.delivery().last_code().unwrap();
     let trips = store.calls(|| {
-        block_on(v.verify(t.challenge_id(), &code)).unwrap();
+        block_on(v.verify(t.purpose(), t.challenge_id(), &code)).unwrap();
     });
     assert_eq!(
         trips,
@@ -97,11 +97,11 @@ fn in_the_process_a_success_is_credited_after_its_outcome() {
     assert!(!v.store().is_remote());
     let t = block_on(v.issue(&request("u1", "+447700900001"))).unwrap();
     let code = v.delivery().last_code().unwrap();
-    assert!(block_on(v.verify(t.challenge_id(), &wrong(&code))).is_err());
+    assert!(block_on(v.verify(t.purpose(), t.challenge_id(), &wrong(&code))).is_err());
     assert_eq!(counts(&v, "+447700900002"), (1.0, 0.0));
-    block_on(v.verify(t.challenge_id(), &code)).unwrap();
+    block_on(v.verify(t.purpose(), t.challenge_id(), &code)).unwrap();
     assert_eq!(counts(&v, "+447700900002"), (1.0, 1.0));
-    assert!(block_on(v.verify(t.challenge_id(), &code)).is_err());
+    assert!(block_on(v.verify(t.purpose(), t.challenge_id(), &code)).is_err());
     assert_eq!(counts(&v, "+447700900002"), (1.0, 1.0));
 }
 
@@ -119,7 +119,7 @@ fn a_forged_hint_credits_the_real_prefix_not_the_named_one() {
     raw[40..].copy_from_slice(&other[40..]);
     let forged: ChallengeId = b64encode(&raw).parse().unwrap();
     // The hint is not bound into the code digest: the code still verifies...
-    block_on(f.verifier.verify(&forged, &code)).unwrap();
+    block_on(f.verifier.verify(t.purpose(), &forged, &code)).unwrap();
     // ...and the success counts for the UK, where the code went.
     assert_eq!(counts(&f.verifier, "+447700900009"), (1.0, 1.0));
     assert_eq!(counts(&f.verifier, "+882160000009"), (1.0, 0.0));
@@ -166,7 +166,7 @@ fn a_credit_whose_success_lost_its_race_is_taken_back() {
     let t = block_on(v.issue(&request("u1", "+447700900001"))).unwrap();
     let code = v.delivery().last_code().unwrap();
     assert!(matches!(
-        block_on(v.verify(t.challenge_id(), &code)),
+        block_on(v.verify(t.purpose(), t.challenge_id(), &code)),
         Err(VerifyError::UnknownChallenge)
     ));
     assert!(raced.load(Ordering::SeqCst));
@@ -203,7 +203,7 @@ fn race_on<S: CodeStore>(store: S) {
             for _ in 0..RACERS {
                 s.spawn(|| {
                     barrier.wait();
-                    match block_on(v.verify(id, code)) {
+                    match block_on(v.verify(&Purpose::LoginNewDevice, id, code)) {
                         Ok(_) => {
                             successes.fetch_add(1, Ordering::SeqCst);
                         }
@@ -251,7 +251,7 @@ fn a_success_is_not_counted_twice_when_its_first_commit_conflicts() {
     let v = verifier_with(store, guarded());
     let t = block_on(v.issue(&request("u1", "+447700900001"))).unwrap();
     let code = v.delivery().last_code().unwrap();
-    block_on(v.verify(t.challenge_id(), &code)).unwrap();
+    block_on(v.verify(t.purpose(), t.challenge_id(), &code)).unwrap();
     assert!(raced.load(Ordering::SeqCst));
     assert_eq!(counts(&v, "+447700900002"), (1.0, 1.0));
 }
@@ -276,7 +276,7 @@ fn a_credit_taken_back_in_the_next_window_comes_off_the_window_it_was_counted_in
     let t = block_on(v.issue(&request("u1", "+447700900001"))).unwrap();
     let code = v.delivery().last_code().unwrap();
     assert!(matches!(
-        block_on(v.verify(t.challenge_id(), &code)),
+        block_on(v.verify(t.purpose(), t.challenge_id(), &code)),
         Err(VerifyError::UnknownChallenge)
     ));
     // At the start of the next window the previous one weighs in full.
@@ -378,7 +378,7 @@ fn a_fallback_delivery_credits_the_fallback_prefix_in_the_same_round_trips() {
     let t = block_on(v.issue(&req)).unwrap();
     let code = v.delivery().codes.lock().unwrap()[0].clone();
     let trips = store.calls(|| {
-        block_on(v.verify(t.challenge_id(), &code)).unwrap();
+        block_on(v.verify(t.purpose(), t.challenge_id(), &code)).unwrap();
     });
     assert_eq!(trips, (1, 1));
     let seen = block_on(v.prefix_conversion(&voice)).unwrap().unwrap();
@@ -412,7 +412,7 @@ fn after_a_key_rotation_a_success_is_still_credited_once_in_the_same_round_trips
     let code = before.delivery().last_code().unwrap();
     let after = build(2, Some(1));
     let trips = store.calls(|| {
-        block_on(after.verify(t.challenge_id(), &code)).unwrap();
+        block_on(after.verify(t.purpose(), t.challenge_id(), &code)).unwrap();
     });
     // The hint is masked under the lookup key, which the rotation left alone:
     // still one read and one batch of commits (a stale hint takes four).

@@ -147,7 +147,7 @@ fn scenario(fault: Fault, at: usize) {
         if codes.contains(&guess) {
             continue;
         }
-        match block_on(v.verify(t.challenge_id(), &guess)) {
+        match block_on(v.verify(t.purpose(), t.challenge_id(), &guess)) {
             Ok(_) => panic!("{fault:?}@{at}: a wrong code succeeded"),
             Err(VerifyError::WrongCode { .. }) => wrong_answers += 1,
             Err(_) => {}
@@ -167,7 +167,7 @@ fn scenario(fault: Fault, at: usize) {
     store.heal();
     // Healed: the challenge behaves normally (it may have used its attempts).
     let last = codes.last().unwrap();
-    let r = block_on(v.verify(t.challenge_id(), last));
+    let r = block_on(v.verify(t.purpose(), t.challenge_id(), last));
     assert!(
         matches!(
             r,
@@ -179,7 +179,7 @@ fn scenario(fault: Fault, at: usize) {
     let t2 = block_on(v.issue(&login("u2"))).unwrap();
     let c2 = v.delivery().last_code().unwrap();
     assert!(
-        block_on(v.verify(t2.challenge_id(), &c2)).is_ok(),
+        block_on(v.verify(t2.purpose(), t2.challenge_id(), &c2)).is_ok(),
         "{fault:?}@{at}"
     );
 }
@@ -203,10 +203,10 @@ fn a_lost_ack_on_a_wrong_guess_still_counts_the_attempt() {
     store
         .at
         .store(store.calls.load(Ordering::SeqCst) + 1, Ordering::SeqCst);
-    let r = block_on(v.verify(t.challenge_id(), &wrong(&code)));
+    let r = block_on(v.verify(t.purpose(), t.challenge_id(), &wrong(&code)));
     assert!(matches!(r, Err(VerifyError::Store(_))), "{r:?}");
     store.heal();
-    let r = block_on(v.verify(t.challenge_id(), &wrong(&code)));
+    let r = block_on(v.verify(t.purpose(), t.challenge_id(), &wrong(&code)));
     assert!(
         matches!(r, Err(VerifyError::WrongCode { attempts_left: 3 })),
         "{r:?}"
@@ -223,13 +223,13 @@ fn a_lost_ack_on_the_right_code_consumes_it_without_saying_so() {
         .at
         .store(store.calls.load(Ordering::SeqCst) + 1, Ordering::SeqCst);
     assert!(matches!(
-        block_on(v.verify(t.challenge_id(), &code)),
+        block_on(v.verify(t.purpose(), t.challenge_id(), &code)),
         Err(VerifyError::Store(_))
     ));
     store.heal();
     // Fail closed: the code is spent; the person asks for a new one.
     assert!(matches!(
-        block_on(v.verify(t.challenge_id(), &code)),
+        block_on(v.verify(t.purpose(), t.challenge_id(), &code)),
         Err(VerifyError::UnknownChallenge)
     ));
 }

@@ -35,12 +35,20 @@ async fn verifier_futures_spawn_on_tokio() {
     drop(assert_send(v.resend(&id)));
     drop(assert_send(v.cancel(&id)));
     let ctx = Context::new("x").unwrap();
-    drop(assert_send(v.verify_bound(&id, "000000", &ctx)));
+    drop(assert_send(v.verify_bound(
+        &vericode::Purpose::LoginNewDevice,
+        &id,
+        "000000",
+        &ctx,
+    )));
     drop(assert_send(
         v.unlock(&vericode::Subject::new("u1").unwrap()),
     ));
-    let ok = tokio::spawn(async move { v3.verify(&id, &code).await })
-        .await
-        .unwrap();
+    let ok = tokio::spawn(async move {
+        v3.verify(&vericode::Purpose::LoginNewDevice, &id, &code)
+            .await
+    })
+    .await
+    .unwrap();
     assert!(ok.is_ok());
 }

@@ -96,7 +96,7 @@ fn replay_the_corpus() {
         let Ok(text) = std::str::from_utf8(&data) else {
             continue;
         };
-        match block_on(f.verifier.verify(t.challenge_id(), text)) {
+        match block_on(f.verifier.verify(t.purpose(), t.challenge_id(), text)) {
             Err(VerifyError::Malformed(_) | VerifyError::WrongCode { .. }) => {}
             other => panic!("{text:?}: {other:?}"),
         }
@@ -119,7 +119,7 @@ proptest! {
         parse_challenge_id(text.as_bytes());
         let f = fixture();
         let t = block_on(f.verifier.issue(&login("fuzz"))).unwrap();
-        let _ = block_on(f.verifier.verify(t.challenge_id(), &text));
+        let _ = block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &text));
     }
 
     #[test]
@@ -136,7 +136,7 @@ proptest! {
             .fallback(Destination::email("f@example.com").unwrap());
         let t = block_on(f.verifier.issue(&req)).unwrap();
         let code = f.verifier.delivery().last_code().unwrap();
-        let r = block_on(f.verifier.verify_bound(t.challenge_id(), &wrong(&code), &ctx));
+        let r = block_on(f.verifier.verify_bound(t.purpose(), t.challenge_id(), &wrong(&code), &ctx));
         prop_assert!(r.is_err());
         let mut bytes = f.store.writes()[which].clone();
         decode_record(&bytes);

@@ -56,7 +56,7 @@ fn hostile_codes_are_refused_typed_and_cost_nothing() {
     let code = f.verifier.delivery().last_code().unwrap();
     let writes = f.store.writes().len();
     for (name, input, expected) in &cases {
-        let r = block_on(f.verifier.verify(t.challenge_id(), input));
+        let r = block_on(f.verifier.verify(t.purpose(), t.challenge_id(), input));
         match r {
             Err(ref e) if expected(e) => assert!(!e.counted(), "{name}"),
             other => panic!("{name}: {other:?}"),
@@ -64,7 +64,10 @@ fn hostile_codes_are_refused_typed_and_cost_nothing() {
         assert_eq!(f.store.writes().len(), writes, "{name} wrote to the store");
     }
     // Nothing was counted: the first wrong guess still leaves 4 of 5.
-    let r = block_on(f.verifier.verify(t.challenge_id(), &wrong(&code)));
+    let r = block_on(
+        f.verifier
+            .verify(t.purpose(), t.challenge_id(), &wrong(&code)),
+    );
     assert!(
         matches!(r, Err(VerifyError::WrongCode { attempts_left: 4 })),
         "{r:?}"
@@ -73,7 +76,7 @@ fn hostile_codes_are_refused_typed_and_cost_nothing() {
     assert!(
         block_on(
             f.verifier
-                .verify(t.challenge_id(), &format!("  {code}\t\n"))
+                .verify(t.purpose(), t.challenge_id(), &format!("  {code}\t\n"))
         )
         .is_ok()
     );
@@ -85,13 +88,19 @@ fn lower_case_alphanumerics_are_accepted_and_look_alikes_refused() {
     let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
     for bad in ["O00000", "111111", "IIIIII", "LLLLLL"] {
-        let r = block_on(f.verifier.verify(t.challenge_id(), bad));
+        let r = block_on(f.verifier.verify(t.purpose(), t.challenge_id(), bad));
         assert!(
             matches!(r, Err(VerifyError::Malformed(InputError::CodeCharacter))),
             "{bad}: {r:?}"
         );
     }
-    assert!(block_on(f.verifier.verify(t.challenge_id(), &code.to_lowercase())).is_ok());
+    assert!(
+        block_on(
+            f.verifier
+                .verify(t.purpose(), t.challenge_id(), &code.to_lowercase())
+        )
+        .is_ok()
+    );
 }
 
 #[test]
@@ -123,10 +132,17 @@ fn malformed_and_foreign_challenge_ids() {
     let theirs = block_on(f.verifier.issue(&login("bob"))).unwrap();
     let their_code = f.verifier.delivery().last_code().unwrap();
     if my_code != their_code {
-        let r = block_on(f.verifier.verify(theirs.challenge_id(), &my_code));
+        let r = block_on(
+            f.verifier
+                .verify(theirs.purpose(), theirs.challenge_id(), &my_code),
+        );
         assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
     }
-    let ok = block_on(f.verifier.verify(mine.challenge_id(), &my_code)).unwrap();
+    let ok = block_on(
+        f.verifier
+            .verify(mine.purpose(), mine.challenge_id(), &my_code),
+    )
+    .unwrap();
     assert_eq!(ok.subject().as_str(), "alice");
 }
 

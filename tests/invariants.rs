@@ -66,7 +66,10 @@ fn invariant_2_no_plaintext_code_at_rest() {
     let mut codes = vec![f.verifier.delivery().last_code().unwrap()];
     block_on(f.verifier.resend(t.challenge_id())).unwrap();
     codes.push(f.verifier.delivery().last_code().unwrap());
-    let _ = block_on(f.verifier.verify(t.challenge_id(), &wrong(&codes[0])));
+    let _ = block_on(
+        f.verifier
+            .verify(t.purpose(), t.challenge_id(), &wrong(&codes[0])),
+    );
     let writes = f.store.writes();
     assert!(writes.len() >= 3);
     for code in &codes {
@@ -93,7 +96,7 @@ fn invariant_3_normalised_capped_input_and_full_comparison() {
     let newest = f.verifier.delivery().last_code().unwrap();
     // A megabyte of digits is refused unread, and not counted.
     let huge = "1".repeat(1 << 20);
-    let r = block_on(f.verifier.verify(t.challenge_id(), &huge));
+    let r = block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &huge));
     assert!(
         matches!(
             r,
@@ -103,7 +106,7 @@ fn invariant_3_normalised_capped_input_and_full_comparison() {
     );
     // The newest of three live codes matches, written the way people type.
     let typed = format!("  {} {}\t", &newest[..3], &newest[3..]);
-    assert!(block_on(f.verifier.verify(t.challenge_id(), &typed)).is_ok());
+    assert!(block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &typed)).is_ok());
 }
 
 /// Invariant 4: An attempt is recorded before its result is known; at the cap even the
@@ -114,16 +117,25 @@ fn invariant_4_attempt_recorded_before_result() {
     let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
     let before = f.store.writes().len();
-    let r = block_on(f.verifier.verify(t.challenge_id(), &wrong(&code)));
+    let r = block_on(
+        f.verifier
+            .verify(t.purpose(), t.challenge_id(), &wrong(&code)),
+    );
     assert!(matches!(
         r,
         Err(VerifyError::WrongCode { attempts_left: 2 })
     ));
     // The answer came after both the challenge and the subject were written.
     assert_eq!(f.store.writes().len(), before + 2);
-    let _ = block_on(f.verifier.verify(t.challenge_id(), &wrong(&code)));
-    let _ = block_on(f.verifier.verify(t.challenge_id(), &wrong(&code)));
-    let r = block_on(f.verifier.verify(t.challenge_id(), &code));
+    let _ = block_on(
+        f.verifier
+            .verify(t.purpose(), t.challenge_id(), &wrong(&code)),
+    );
+    let _ = block_on(
+        f.verifier
+            .verify(t.purpose(), t.challenge_id(), &wrong(&code)),
+    );
+    let r = block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code));
     assert!(matches!(r, Err(VerifyError::TooManyAttempts)), "{r:?}");
 }
 
@@ -141,7 +153,7 @@ fn invariant_5_exactly_one_of_many_concurrent_right_answers() {
                 .map(|_| {
                     s.spawn(|| {
                         barrier.wait();
-                        block_on(f.verifier.verify(t.challenge_id(), &code))
+                        block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code))
                     })
                 })
                 .collect();
@@ -170,7 +182,10 @@ fn invariant_6_resend_and_reissue_refill_nothing() {
     let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
     for _ in 0..3 {
-        let _ = block_on(f.verifier.verify(t.challenge_id(), &wrong(&code)));
+        let _ = block_on(
+            f.verifier
+                .verify(t.purpose(), t.challenge_id(), &wrong(&code)),
+        );
     }
     f.clock.advance(Duration::seconds(30));
     let resent = block_on(f.verifier.resend(t.challenge_id())).unwrap();
@@ -182,7 +197,10 @@ fn invariant_6_resend_and_reissue_refill_nothing() {
     assert_eq!(reissued.expires_at(), t.expires_at());
     // Use up the challenge, start another: the subject's count carries on.
     for _ in 0..2 {
-        let _ = block_on(f.verifier.verify(t.challenge_id(), &wrong(&code)));
+        let _ = block_on(
+            f.verifier
+                .verify(t.purpose(), t.challenge_id(), &wrong(&code)),
+        );
     }
     f.clock.advance(Duration::minutes(10));
     let t2 = block_on(f.verifier.issue(&login("u1"))).unwrap();
@@ -192,9 +210,12 @@ fn invariant_6_resend_and_reissue_refill_nothing() {
     // three: each guess counts once per code it was compared with); 2 more
     // reach the subject's limit of 11.
     for _ in 0..2 {
-        let _ = block_on(f.verifier.verify(t2.challenge_id(), &wrong(&c2)));
+        let _ = block_on(
+            f.verifier
+                .verify(t2.purpose(), t2.challenge_id(), &wrong(&c2)),
+        );
     }
-    let r = block_on(f.verifier.verify(t2.challenge_id(), &c2));
+    let r = block_on(f.verifier.verify(t2.purpose(), t2.challenge_id(), &c2));
     assert!(
         matches!(r, Err(VerifyError::Locked { until: None })),
         "{r:?}"
@@ -219,11 +240,11 @@ fn invariant_7_codes_are_bound_to_challenge_purpose_context() {
     let cr = f.verifier.delivery().last_code().unwrap();
     // Alice's login code does not open Bob's challenge nor her own password reset.
     assert!(matches!(
-        block_on(f.verifier.verify(tb.challenge_id(), &ca)),
+        block_on(f.verifier.verify(tb.purpose(), tb.challenge_id(), &ca)),
         Err(VerifyError::WrongCode { .. })
     ));
     assert!(matches!(
-        block_on(f.verifier.verify(tr.challenge_id(), &ca)),
+        block_on(f.verifier.verify(tr.purpose(), tr.challenge_id(), &ca)),
         Err(VerifyError::WrongCode { .. })
     ));
     // Context: see also lifecycle::bound_context_must_match_exactly.
@@ -236,11 +257,17 @@ fn invariant_7_codes_are_bound_to_challenge_purpose_context() {
     let tc = block_on(f.verifier.issue(&bound)).unwrap();
     let cc = f.verifier.delivery().last_code().unwrap();
     let other = Context::new("new-email:b@example.com").unwrap();
-    assert!(block_on(f.verifier.verify_bound(tc.challenge_id(), &cc, &other)).is_err());
+    assert!(
+        block_on(
+            f.verifier
+                .verify_bound(tc.purpose(), tc.challenge_id(), &cc, &other)
+        )
+        .is_err()
+    );
     // Each works for its own.
-    assert!(block_on(f.verifier.verify(ta.challenge_id(), &ca)).is_ok());
-    assert!(block_on(f.verifier.verify(tb.challenge_id(), &cb)).is_ok());
-    assert!(block_on(f.verifier.verify(tr.challenge_id(), &cr)).is_ok());
+    assert!(block_on(f.verifier.verify(ta.purpose(), ta.challenge_id(), &ca)).is_ok());
+    assert!(block_on(f.verifier.verify(tb.purpose(), tb.challenge_id(), &cb)).is_ok());
+    assert!(block_on(f.verifier.verify(tr.purpose(), tr.challenge_id(), &cr)).is_ok());
 }
 
 /// Invariant 8: After expiry every code of the challenge fails.
@@ -254,13 +281,13 @@ fn invariant_8_after_expiry_every_code_fails() {
     codes.push(f.verifier.delivery().last_code().unwrap());
     f.clock.advance(Duration::minutes(1));
     for code in &codes {
-        let r = block_on(f.verifier.verify(t.challenge_id(), code));
+        let r = block_on(f.verifier.verify(t.purpose(), t.challenge_id(), code));
         assert!(matches!(r, Err(VerifyError::Expired)), "{r:?}");
     }
     // Long after, the record is gone; still a failure.
     f.clock.advance(Duration::hours(2));
     assert!(matches!(
-        block_on(f.verifier.verify(t.challenge_id(), &codes[1])),
+        block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &codes[1])),
         Err(VerifyError::UnknownChallenge)
     ));
     assert!(matches!(
@@ -289,20 +316,20 @@ fn invariant_9_errors_never_become_success() {
     let code = v.delivery().last_code().unwrap();
     store.fail_commits(true);
     // A wrong guess whose count cannot be written is not answered "wrong".
-    let r = block_on(v.verify(t.challenge_id(), &wrong(&code)));
+    let r = block_on(v.verify(t.purpose(), t.challenge_id(), &wrong(&code)));
     assert!(matches!(r, Err(VerifyError::Store(_))), "{r:?}");
     // The right code cannot be consumed, so it is not a success.
-    let r = block_on(v.verify(t.challenge_id(), &code));
+    let r = block_on(v.verify(t.purpose(), t.challenge_id(), &code));
     assert!(matches!(r, Err(VerifyError::Store(_))), "{r:?}");
     store.fail_commits(false);
     store.fail_reads(true);
     assert!(matches!(
-        block_on(v.verify(t.challenge_id(), &code)),
+        block_on(v.verify(t.purpose(), t.challenge_id(), &code)),
         Err(VerifyError::Store(_))
     ));
     store.fail_reads(false);
     // Nothing was counted while the store failed; the right code now works once.
-    assert!(block_on(v.verify(t.challenge_id(), &code)).is_ok());
+    assert!(block_on(v.verify(t.purpose(), t.challenge_id(), &code)).is_ok());
 }
 
 /// Invariant 10: No code is valid that was never handed to `Delivery`: a failed delivery
@@ -355,6 +382,6 @@ fn invariant_10_failed_delivery_leaves_nothing_verifiable() {
         .last()
         .cloned()
         .unwrap();
-    let r = block_on(working.verify(t.challenge_id(), &undelivered));
+    let r = block_on(working.verify(t.purpose(), t.challenge_id(), &undelivered));
     assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
 }

@@ -36,11 +36,11 @@ fn codes_made_under_the_old_key_verify_after_rotation() {
     block_on(rotated.resend(t.challenge_id())).unwrap();
     let new_code = rotated.delivery().last_code().unwrap();
     if new_code != old_code {
-        assert!(block_on(rotated.verify(t.challenge_id(), &old_code)).is_ok());
+        assert!(block_on(rotated.verify(t.purpose(), t.challenge_id(), &old_code)).is_ok());
     }
     let t = block_on(rotated.issue(&login("u2"))).unwrap();
     let code = rotated.delivery().last_code().unwrap();
-    assert!(block_on(rotated.verify(t.challenge_id(), &code)).is_ok());
+    assert!(block_on(rotated.verify(t.purpose(), t.challenge_id(), &code)).is_ok());
     let _ = new_code;
 }
 
@@ -52,7 +52,7 @@ fn codes_under_a_dropped_key_fail() {
     let t = block_on(old.issue(&login("u1"))).unwrap();
     let code = old.delivery().last_code().unwrap();
     let dropped = verifier(store, clock, 2, &[]);
-    let r = block_on(dropped.verify(t.challenge_id(), &code));
+    let r = block_on(dropped.verify(t.purpose(), t.challenge_id(), &code));
     assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
 }
 
@@ -73,7 +73,7 @@ fn another_secret_under_the_same_id_does_not_verify() {
         .build()
         .unwrap();
     assert!(matches!(
-        block_on(b.verify(t.challenge_id(), &code)),
+        block_on(b.verify(t.purpose(), t.challenge_id(), &code)),
         Err(VerifyError::WrongCode { .. })
     ));
 }

@@ -36,17 +36,66 @@ fn issue_then_verify_once() {
     assert!(msg.body.contains("10 minutes"));
     assert!(msg.body.contains("Never share this code"));
 
-    let ok = block_on(f.verifier.verify(ticket.challenge_id(), &msg.code)).unwrap();
+    let ok = block_on(
+        f.verifier
+            .verify(ticket.purpose(), ticket.challenge_id(), &msg.code),
+    )
+    .unwrap();
     assert_eq!(ok.subject().as_str(), "u1");
     assert_eq!(ok.purpose(), &Purpose::LoginNewDevice);
     assert_eq!(ok.destination().address(), "+14155550123");
     assert_eq!(ok.verified_at(), start());
 
-    let replay = block_on(f.verifier.verify(ticket.challenge_id(), &msg.code));
+    let replay = block_on(
+        f.verifier
+            .verify(ticket.purpose(), ticket.challenge_id(), &msg.code),
+    );
     assert!(
         matches!(replay, Err(VerifyError::UnknownChallenge)),
         "{replay:?}"
     );
+}
+
+/// A handler verifies for its own purpose: the id and code of a challenge of
+/// another purpose (a sign-in code phished and replayed at password reset)
+/// fail there as unknown, cost nothing, and still work where they belong.
+/// Custom purposes are told apart by name.
+#[test]
+fn a_code_verifies_only_for_the_purpose_it_was_sent_for() {
+    let f = fixture();
+    let login_ticket = block_on(f.verifier.issue(&login("u1"))).unwrap();
+    let login_code = f.verifier.delivery().last_code().unwrap();
+    let wire = Purpose::custom("wire_transfer").unwrap();
+    let payee = Purpose::custom("new_payee").unwrap();
+    let custom = IssueRequest::new(
+        wire.clone(),
+        Subject::new("u1").unwrap(),
+        Destination::sms("+14155550123").unwrap(),
+    );
+    let wire_ticket = block_on(f.verifier.issue(&custom)).unwrap();
+    let wire_code = f.verifier.delivery().last_code().unwrap();
+    for (ticket, code, others) in [
+        (
+            &login_ticket,
+            &login_code,
+            [Purpose::PasswordReset, wire.clone()],
+        ),
+        (&wire_ticket, &wire_code, [payee.clone(), Purpose::StepUp]),
+    ] {
+        // Three tries at each other purpose: more than the challenge's 5
+        // attempts, had any been counted.
+        for other in others.iter().cycle().take(6) {
+            let r = block_on(f.verifier.verify(other, ticket.challenge_id(), code));
+            assert!(matches!(r, Err(VerifyError::UnknownChallenge)), "{r:?}");
+        }
+        // Nothing was counted: the code still works.
+        let ok = block_on(
+            f.verifier
+                .verify(ticket.purpose(), ticket.challenge_id(), code),
+        );
+        assert!(ok.is_ok(), "{ok:?}");
+    }
+    assert_eq!(wire_ticket.purpose(), &wire);
 }
 
 #[test]
@@ -55,13 +104,19 @@ fn wrong_codes_count_down_then_even_the_right_code_fails() {
     let ticket = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
     for left in (0..5).rev() {
-        let r = block_on(f.verifier.verify(ticket.challenge_id(), &wrong(&code)));
+        let r = block_on(
+            f.verifier
+                .verify(ticket.purpose(), ticket.challenge_id(), &wrong(&code)),
+        );
         match r {
             Err(VerifyError::WrongCode { attempts_left }) => assert_eq!(attempts_left, left),
             other => panic!("{other:?}"),
         }
     }
-    let r = block_on(f.verifier.verify(ticket.challenge_id(), &code));
+    let r = block_on(
+        f.verifier
+            .verify(ticket.purpose(), ticket.challenge_id(), &code),
+    );
     assert!(matches!(r, Err(VerifyError::TooManyAttempts)), "{r:?}");
 }
 
@@ -71,7 +126,10 @@ fn typing_is_forgiving_but_malformed_input_is_not_counted() {
     let ticket = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
     for bad in ["", "12345", "1234567", "abcdef", "１２３４５Ａ", "12345😀"] {
-        let r = block_on(f.verifier.verify(ticket.challenge_id(), bad));
+        let r = block_on(
+            f.verifier
+                .verify(ticket.purpose(), ticket.challenge_id(), bad),
+        );
         assert!(
             matches!(r, Err(VerifyError::Malformed(_))),
             "{bad:?}: {r:?}"
@@ -79,7 +137,13 @@ fn typing_is_forgiving_but_malformed_input_is_not_counted() {
         assert!(!r.unwrap_err().counted());
     }
     let spaced = format!(" {}-{} ", &code[..3], &code[3..]);
-    assert!(block_on(f.verifier.verify(ticket.challenge_id(), &spaced)).is_ok());
+    assert!(
+        block_on(
+            f.verifier
+                .verify(ticket.purpose(), ticket.challenge_id(), &spaced)
+        )
+        .is_ok()
+    );
     // The right code typed with a full-width or an Arabic-Indic keyboard, or
     // pasted with a no-break space, is the right code.
     let shift = |code: &str, zero: u32| -> String {
@@ -95,7 +159,10 @@ fn typing_is_forgiving_but_malformed_input_is_not_counted() {
         let ticket = block_on(f.verifier.issue(&login("u2"))).unwrap();
         let code = f.verifier.delivery().last_code().unwrap();
         let typed = typed(&code, &shift);
-        let r = block_on(f.verifier.verify(ticket.challenge_id(), &typed));
+        let r = block_on(
+            f.verifier
+                .verify(ticket.purpose(), ticket.challenge_id(), &typed),
+        );
         assert!(r.is_ok(), "{typed:?}: {r:?}");
     }
 }
@@ -106,7 +173,10 @@ fn expired_challenges_refuse_every_code() {
     let ticket = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
     f.clock.advance(Duration::minutes(10));
-    let r = block_on(f.verifier.verify(ticket.challenge_id(), &code));
+    let r = block_on(
+        f.verifier
+            .verify(ticket.purpose(), ticket.challenge_id(), &code),
+    );
     assert!(matches!(r, Err(VerifyError::Expired)), "{r:?}");
     // One millisecond earlier it was still good.
     let f = fixture();
@@ -114,7 +184,13 @@ fn expired_challenges_refuse_every_code() {
     let code = f.verifier.delivery().last_code().unwrap();
     f.clock
         .advance(Duration::minutes(10) - Duration::milliseconds(1));
-    assert!(block_on(f.verifier.verify(ticket.challenge_id(), &code)).is_ok());
+    assert!(
+        block_on(
+            f.verifier
+                .verify(ticket.purpose(), ticket.challenge_id(), &code)
+        )
+        .is_ok()
+    );
 }
 
 #[test]
@@ -170,7 +246,7 @@ fn resend_waits_for_a_growing_cooldown_and_keeps_earlier_codes_working() {
 
     // The first code, still in transit, works (3 live codes by default).
     assert_ne!(first, second);
-    assert!(block_on(f.verifier.verify(&id, &first)).is_ok());
+    assert!(block_on(f.verifier.verify(&Purpose::LoginNewDevice, &id, &first)).is_ok());
 }
 
 #[test]
@@ -186,10 +262,10 @@ fn only_the_newest_live_codes_verify() {
     // Four codes sent; the oldest one was dropped (it is not also one of the live ones
     // with overwhelming probability; skip the check if it happens to be).
     if !codes[1..].contains(&codes[0]) {
-        let r = block_on(f.verifier.verify(&id, &codes[0]));
+        let r = block_on(f.verifier.verify(&Purpose::LoginNewDevice, &id, &codes[0]));
         assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
     }
-    assert!(block_on(f.verifier.verify(&id, &codes[1])).is_ok());
+    assert!(block_on(f.verifier.verify(&Purpose::LoginNewDevice, &id, &codes[1])).is_ok());
 }
 
 #[test]
@@ -223,7 +299,10 @@ fn issuing_again_while_live_is_a_resend_of_the_same_challenge() {
     let f = fixture();
     let t1 = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let c1 = f.verifier.delivery().last_code().unwrap();
-    let _ = block_on(f.verifier.verify(t1.challenge_id(), &wrong(&c1)));
+    let _ = block_on(
+        f.verifier
+            .verify(t1.purpose(), t1.challenge_id(), &wrong(&c1)),
+    );
     assert!(matches!(
         block_on(f.verifier.issue(&login("u1"))),
         Err(IssueError::ResendTooSoon { .. })
@@ -240,7 +319,10 @@ fn a_new_destination_replaces_the_challenge_but_keeps_its_counters() {
     let f = fixture();
     let t1 = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let c1 = f.verifier.delivery().last_code().unwrap();
-    let _ = block_on(f.verifier.verify(t1.challenge_id(), &wrong(&c1)));
+    let _ = block_on(
+        f.verifier
+            .verify(t1.purpose(), t1.challenge_id(), &wrong(&c1)),
+    );
     f.clock.advance(Duration::seconds(30));
     let by_email = IssueRequest::new(
         Purpose::LoginNewDevice,
@@ -253,13 +335,13 @@ fn a_new_destination_replaces_the_challenge_but_keeps_its_counters() {
     assert_eq!(t2.attempts_left(), 4);
     assert_eq!(t2.expires_at(), t1.expires_at());
     // The old id is gone; the old code does not work on the new challenge.
-    let r = block_on(f.verifier.verify(t1.challenge_id(), &c1));
+    let r = block_on(f.verifier.verify(t1.purpose(), t1.challenge_id(), &c1));
     assert!(matches!(r, Err(VerifyError::UnknownChallenge)), "{r:?}");
     let c2 = f.verifier.delivery().last_code().unwrap();
     if c1 != c2 {
-        assert!(block_on(f.verifier.verify(t2.challenge_id(), &c1)).is_err());
+        assert!(block_on(f.verifier.verify(t2.purpose(), t2.challenge_id(), &c1)).is_err());
     }
-    assert!(block_on(f.verifier.verify(t2.challenge_id(), &c2)).is_ok());
+    assert!(block_on(f.verifier.verify(t2.purpose(), t2.challenge_id(), &c2)).is_ok());
 }
 
 #[test]
@@ -274,7 +356,14 @@ fn purposes_are_separate_challenges() {
     );
     let reset_ticket = block_on(f.verifier.issue(&reset)).unwrap();
     assert_ne!(login_ticket.challenge_id(), reset_ticket.challenge_id());
-    assert!(block_on(f.verifier.verify(login_ticket.challenge_id(), &login_code)).is_ok());
+    assert!(
+        block_on(f.verifier.verify(
+            login_ticket.purpose(),
+            login_ticket.challenge_id(),
+            &login_code
+        ))
+        .is_ok()
+    );
 }
 
 #[test]
@@ -284,7 +373,7 @@ fn cancel_ends_a_challenge() {
     let code = f.verifier.delivery().last_code().unwrap();
     block_on(f.verifier.cancel(t.challenge_id())).unwrap();
     assert!(matches!(
-        block_on(f.verifier.verify(t.challenge_id(), &code)),
+        block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code)),
         Err(VerifyError::UnknownChallenge)
     ));
     assert!(matches!(
@@ -312,10 +401,10 @@ fn a_forged_id_cannot_cancel_or_probe_a_challenge() {
         Err(vericode::CancelError::UnknownChallenge)
     ));
     assert!(matches!(
-        block_on(f.verifier.verify(&forged, &code)),
+        block_on(f.verifier.verify(t.purpose(), &forged, &code)),
         Err(VerifyError::UnknownChallenge)
     ));
-    assert!(block_on(f.verifier.verify(t.challenge_id(), &code)).is_ok());
+    assert!(block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code)).is_ok());
 }
 
 #[test]
@@ -331,24 +420,33 @@ fn bound_context_must_match_exactly() {
     let t = block_on(f.verifier.issue(&req)).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
     let other = Context::new("change-email:evil@example.com").unwrap();
-    match block_on(f.verifier.verify_bound(t.challenge_id(), &code, &other)) {
+    match block_on(
+        f.verifier
+            .verify_bound(t.purpose(), t.challenge_id(), &code, &other),
+    ) {
         Err(VerifyError::ContextMismatch { attempts_left }) => assert_eq!(attempts_left, 4),
         r => panic!("{r:?}"),
     }
     // Without the context at all, the right code does not verify either.
     assert!(matches!(
-        block_on(f.verifier.verify(t.challenge_id(), &code)),
+        block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code)),
         Err(VerifyError::ContextMismatch { attempts_left: 3 })
     ));
     // A wrong code with some context is just a wrong code (no oracle on the context).
     assert!(matches!(
         block_on(
             f.verifier
-                .verify_bound(t.challenge_id(), &wrong(&code), &other)
+                .verify_bound(t.purpose(), t.challenge_id(), &wrong(&code), &other)
         ),
         Err(VerifyError::WrongCode { attempts_left: 2 })
     ));
-    assert!(block_on(f.verifier.verify_bound(t.challenge_id(), &code, &bound)).is_ok());
+    assert!(
+        block_on(
+            f.verifier
+                .verify_bound(t.purpose(), t.challenge_id(), &code, &bound)
+        )
+        .is_ok()
+    );
 }
 
 #[test]
@@ -358,7 +456,10 @@ fn an_unbound_challenge_refuses_a_context() {
     let code = f.verifier.delivery().last_code().unwrap();
     let ctx = Context::new("anything").unwrap();
     assert!(matches!(
-        block_on(f.verifier.verify_bound(t.challenge_id(), &code, &ctx)),
+        block_on(
+            f.verifier
+                .verify_bound(t.purpose(), t.challenge_id(), &code, &ctx)
+        ),
         Err(VerifyError::ContextMismatch { .. })
     ));
 }
@@ -378,10 +479,16 @@ fn resend_of_a_bound_challenge_stays_bound() {
     assert_eq!(t.challenge_id(), t2.challenge_id());
     let code = f.verifier.delivery().last_code().unwrap();
     assert!(matches!(
-        block_on(f.verifier.verify(t.challenge_id(), &code)),
+        block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code)),
         Err(VerifyError::ContextMismatch { .. })
     ));
-    assert!(block_on(f.verifier.verify_bound(t.challenge_id(), &code, &ctx)).is_ok());
+    assert!(
+        block_on(
+            f.verifier
+                .verify_bound(t.purpose(), t.challenge_id(), &code, &ctx)
+        )
+        .is_ok()
+    );
 }
 
 #[test]
@@ -394,7 +501,13 @@ fn alphanumeric_codes_are_case_insensitive() {
         code.bytes()
             .all(|b| b"23456789ABCDEFGHJKMNPQRSTUVWXYZ".contains(&b))
     );
-    assert!(block_on(f.verifier.verify(t.challenge_id(), &code.to_lowercase())).is_ok());
+    assert!(
+        block_on(
+            f.verifier
+                .verify(t.purpose(), t.challenge_id(), &code.to_lowercase())
+        )
+        .is_ok()
+    );
 }
 
 #[test]

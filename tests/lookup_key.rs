@@ -94,7 +94,7 @@ fn groups_of_one_flow(lookup: SecretKey) -> (Vec<[u8; 16]>, [u8; 16], [u8; 16]) 
     let client = ClientKey::new("ip:203.0.113.7").unwrap();
     let t = block_on(v.issue(&login("ana").client(client.clone()))).unwrap();
     let code = v.delivery().last_code().unwrap();
-    let attempt = Attempt::new(t.challenge_id(), &code).client(&client);
+    let attempt = Attempt::new(t.purpose(), t.challenge_id(), &code).client(&client);
     let verified = block_on(v.verify_attempt(attempt)).unwrap();
     let device = block_on(v.remember_device(&verified)).unwrap();
     let id: [u8; 56] = raw(&t.challenge_id().to_string());
@@ -185,13 +185,21 @@ fn verifiers_sharing_a_memory_store_find_each_others_records() {
         Err(VerifyError::WrongCode { attempts_left }) => attempts_left,
         other => panic!("expected a wrong code, got {other:?}"),
     };
-    let after_b = left(block_on(b.verify(t.challenge_id(), &wrong(&code))));
-    let after_a = left(block_on(a.verify(t.challenge_id(), &wrong(&code))));
+    let after_b = left(block_on(b.verify(
+        t.purpose(),
+        t.challenge_id(),
+        &wrong(&code),
+    )));
+    let after_a = left(block_on(a.verify(
+        t.purpose(),
+        t.challenge_id(),
+        &wrong(&code),
+    )));
     assert_eq!(after_a + 1, after_b);
     // A verifier with a new signing key on the same store still finds it:
     // the store's lookup key does not change with the signing keys.
     let rotated = build(2, Some(1));
-    block_on(rotated.verify(t.challenge_id(), &code)).unwrap();
+    block_on(rotated.verify(t.purpose(), t.challenge_id(), &code)).unwrap();
 
     // Both name the subject alike: an id from B for another purpose carries
     // the same group. A verifier on another MemoryStore takes that store's

@@ -242,7 +242,7 @@ fn run(ops: Vec<Op>, max_failures: u32) {
                         (c.id, w)
                     }
                 };
-                let r = block_on(f.verifier.verify(&id, &typed));
+                let r = block_on(f.verifier.verify(request(s, p).purpose(), &id, &typed));
                 let rec = m.record(k).cloned();
                 let Some(c) = rec.filter(|c| c.id == id && !c.codes.is_empty()) else {
                     assert!(

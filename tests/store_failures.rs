@@ -111,7 +111,7 @@ fn a_corrupted_record_is_a_typed_error_and_is_left_alone() {
             }
         }
         let before = store.map.lock().unwrap().clone();
-        let r = block_on(v.verify(t.challenge_id(), &code));
+        let r = block_on(v.verify(t.purpose(), t.challenge_id(), &code));
         assert!(
             matches!(r, Err(VerifyError::Store(StoreError::Backend(_)))),
             "{r:?}"
@@ -132,7 +132,7 @@ fn a_record_of_the_wrong_kind_is_refused() {
     let v = verifier(store.clone());
     let t = block_on(v.issue(&login("u1"))).unwrap();
     let code = v.delivery().last_code().unwrap();
-    let _ = block_on(v.verify(t.challenge_id(), &wrong(&code)));
+    let _ = block_on(v.verify(t.purpose(), t.challenge_id(), &wrong(&code)));
     // Swap the challenge and subject records.
     {
         let mut map = store.map.lock().unwrap();
@@ -143,7 +143,7 @@ fn a_record_of_the_wrong_kind_is_refused() {
         map.insert(k0, v1);
         map.insert(k1, v0);
     }
-    let r = block_on(v.verify(t.challenge_id(), &code));
+    let r = block_on(v.verify(t.purpose(), t.challenge_id(), &code));
     assert!(
         matches!(
             r,
@@ -163,7 +163,7 @@ fn a_store_that_always_conflicts_fails_closed() {
     }));
     let t = block_on(v.issue(&login("u1"))).unwrap();
     let code = v.delivery().last_code().unwrap();
-    let r = block_on(v.verify(t.challenge_id(), &code));
+    let r = block_on(v.verify(t.purpose(), t.challenge_id(), &code));
     assert!(
         matches!(r, Err(VerifyError::Store(StoreError::Contention(_)))),
         "{r:?}"
@@ -187,10 +187,10 @@ fn a_store_that_refuses_new_records_refuses_right_and_wrong_alike() {
     let t = block_on(v.issue(&login("u1"))).unwrap();
     let code = v.delivery().last_code().unwrap();
     for _ in 0..20 {
-        let r = block_on(v.verify(t.challenge_id(), &wrong(&code)));
+        let r = block_on(v.verify(t.purpose(), t.challenge_id(), &wrong(&code)));
         assert!(matches!(r, Err(VerifyError::Store(_))), "{r:?}");
     }
-    let r = block_on(v.verify(t.challenge_id(), &code));
+    let r = block_on(v.verify(t.purpose(), t.challenge_id(), &code));
     assert!(matches!(r, Err(VerifyError::Store(_))), "{r:?}");
 }
 
@@ -231,15 +231,17 @@ fn a_lost_client_charge_does_not_undo_a_recorded_outcome() {
     let t = block_on(v.issue(&login("u1"))).unwrap();
     let code = v.delivery().last_code().unwrap();
     conflict_next_rate_write.store(true, Ordering::SeqCst);
-    let r = block_on(
-        v.verify_attempt(vericode::Attempt::new(t.challenge_id(), &wrong(&code)).client(&ip)),
-    );
+    let r = block_on(v.verify_attempt(
+        vericode::Attempt::new(t.purpose(), t.challenge_id(), &wrong(&code)).client(&ip),
+    ));
     assert!(
         matches!(r, Err(VerifyError::WrongCode { attempts_left: 4 })),
         "{r:?}"
     );
     conflict_next_rate_write.store(true, Ordering::SeqCst);
-    let r = block_on(v.verify_attempt(vericode::Attempt::new(t.challenge_id(), &code).client(&ip)));
+    let r = block_on(
+        v.verify_attempt(vericode::Attempt::new(t.purpose(), t.challenge_id(), &code).client(&ip)),
+    );
     assert!(r.is_ok(), "{r:?}");
 }
 
@@ -255,9 +257,9 @@ fn a_charge_that_went_through_is_not_made_again_when_the_outcome_retries() {
     let t = block_on(v.issue(&login("u1"))).unwrap();
     let code = v.delivery().last_code().unwrap();
     conflict_next_outcome.store(true, Ordering::SeqCst);
-    let r = block_on(
-        v.verify_attempt(vericode::Attempt::new(t.challenge_id(), &wrong(&code)).client(&ip)),
-    );
+    let r = block_on(v.verify_attempt(
+        vericode::Attempt::new(t.purpose(), t.challenge_id(), &wrong(&code)).client(&ip),
+    ));
     assert!(
         matches!(r, Err(VerifyError::WrongCode { attempts_left: 4 })),
         "{r:?}"

@@ -15,7 +15,10 @@ fn fail_n(f: &Fixture, subject: &str, n: u32) {
         let t = block_on(f.verifier.issue(&login(subject))).unwrap();
         let code = f.verifier.delivery().last_code().unwrap();
         for _ in 0..left.min(5) {
-            let r = block_on(f.verifier.verify(t.challenge_id(), &wrong(&code)));
+            let r = block_on(
+                f.verifier
+                    .verify(t.purpose(), t.challenge_id(), &wrong(&code)),
+            );
             assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
             left -= 1;
         }
@@ -29,10 +32,13 @@ fn the_hundredth_failure_locks_the_subject() {
     fail_n(&f, "u1", 99);
     let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
-    let r = block_on(f.verifier.verify(t.challenge_id(), &wrong(&code)));
+    let r = block_on(
+        f.verifier
+            .verify(t.purpose(), t.challenge_id(), &wrong(&code)),
+    );
     assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
     let until = start() + Duration::minutes(10 * 20);
-    match block_on(f.verifier.verify(t.challenge_id(), &code)) {
+    match block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code)) {
         Err(VerifyError::Locked { until: Some(u) }) => assert_eq!(u, until + Duration::hours(24)),
         r => panic!("{r:?}"),
     }
@@ -67,11 +73,14 @@ fn after_a_timed_lock_each_failure_locks_again_and_a_success_does_not_reset_the_
     let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
     assert!(matches!(
-        block_on(f.verifier.verify(t.challenge_id(), &wrong(&code))),
+        block_on(
+            f.verifier
+                .verify(t.purpose(), t.challenge_id(), &wrong(&code))
+        ),
         Err(VerifyError::WrongCode { .. })
     ));
     assert!(matches!(
-        block_on(f.verifier.verify(t.challenge_id(), &code)),
+        block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code)),
         Err(VerifyError::Locked { .. })
     ));
     f.clock.advance(Duration::hours(1));
@@ -80,7 +89,7 @@ fn after_a_timed_lock_each_failure_locks_again_and_a_success_does_not_reset_the_
     // failure memory passes): one wrong guess locks again.
     let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
-    assert!(block_on(f.verifier.verify(t.challenge_id(), &code)).is_ok());
+    assert!(block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code)).is_ok());
     fail_n(&f, "u1", 1);
     assert!(matches!(
         block_on(f.verifier.issue(&login("u1"))),
@@ -116,14 +125,20 @@ fn a_success_forgives_the_failures_of_its_own_challenge_and_no_others() {
     let t = block_on(f.verifier.issue(&step_up("u1"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
     for _ in 0..3 {
-        let r = block_on(f.verifier.verify(t.challenge_id(), &wrong(&code)));
+        let r = block_on(
+            f.verifier
+                .verify(t.purpose(), t.challenge_id(), &wrong(&code)),
+        );
         assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
     }
     // The owner's challenge: a typo with one code live (one failure), a
     // second code, a typo compared with both (two), then the right code.
     let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let first = f.verifier.delivery().last_code().unwrap();
-    let r = block_on(f.verifier.verify(t.challenge_id(), &wrong(&first)));
+    let r = block_on(
+        f.verifier
+            .verify(t.purpose(), t.challenge_id(), &wrong(&first)),
+    );
     assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
     block_on(f.verifier.resend(t.challenge_id())).unwrap();
     let second = f.verifier.delivery().last_code().unwrap();
@@ -131,9 +146,9 @@ fn a_success_forgives_the_failures_of_its_own_challenge_and_no_others() {
         .map(|n| format!("{n:06}"))
         .find(|g| *g != first && *g != second)
         .unwrap();
-    let r = block_on(f.verifier.verify(t.challenge_id(), &typo));
+    let r = block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &typo));
     assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
-    block_on(f.verifier.verify(t.challenge_id(), &second)).unwrap();
+    block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &second)).unwrap();
     // Its three failures are forgiven (within the cap of 4); the other
     // challenge's three stay, so 37 more make the fortieth, which locks.
     // (Forgiving all would leave room for 40; none, or one per attempt, for
@@ -158,9 +173,12 @@ fn locked_by_the(f: &Fixture, subject: &str, nth: u32) {
 fn typo_then_right(f: &Fixture, subject: &str) {
     let t = block_on(f.verifier.issue(&login(subject))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
-    let r = block_on(f.verifier.verify(t.challenge_id(), &wrong(&code)));
+    let r = block_on(
+        f.verifier
+            .verify(t.purpose(), t.challenge_id(), &wrong(&code)),
+    );
     assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
-    block_on(f.verifier.verify(t.challenge_id(), &code)).unwrap();
+    block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code)).unwrap();
 }
 
 #[test]
@@ -172,10 +190,13 @@ fn a_record_that_remembers_forgiveness_outlives_its_last_failure_by_the_window()
     // A typo, the right code nine minutes later: the cap of one is spent.
     let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
-    let r = block_on(f.verifier.verify(t.challenge_id(), &wrong(&code)));
+    let r = block_on(
+        f.verifier
+            .verify(t.purpose(), t.challenge_id(), &wrong(&code)),
+    );
     assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
     f.clock.advance(Duration::minutes(9));
-    block_on(f.verifier.verify(t.challenge_id(), &code)).unwrap();
+    block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code)).unwrap();
     // A memory after the typo, but inside the window: not forgiven.
     f.clock.advance(Duration::days(90) - Duration::minutes(8));
     typo_then_right(&f, "u1");
@@ -220,7 +241,10 @@ fn owner_signs_in(f: &Fixture, subject: &str, joined: Option<u32>) -> (bool, u32
             assert_eq!(joined.challenge_id(), t.challenge_id());
             code = f.verifier.delivery().last_code().unwrap();
             while compared < 2 * guesses {
-                match block_on(f.verifier.verify(t.challenge_id(), &wrong(&code))) {
+                match block_on(
+                    f.verifier
+                        .verify(t.purpose(), t.challenge_id(), &wrong(&code)),
+                ) {
                     Err(VerifyError::WrongCode { attempts_left }) => {
                         compared += 2;
                         if attempts_left == 1 {
@@ -234,7 +258,7 @@ fn owner_signs_in(f: &Fixture, subject: &str, joined: Option<u32>) -> (bool, u32
         }
     }
     loop {
-        match block_on(f.verifier.verify(t.challenge_id(), &code)) {
+        match block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code)) {
             Ok(_) => return (true, compared),
             Err(VerifyError::TooSoon { retry_after }) => f.clock.set(retry_after),
             Err(_) => return (false, compared),
@@ -311,7 +335,10 @@ fn wrong_guess(
     live: &mut Option<(Ticket, String)>,
     not_after: time::OffsetDateTime,
 ) -> Guess {
-    match block_on(f.verifier.verify(t.challenge_id(), &wrong(&code))) {
+    match block_on(
+        f.verifier
+            .verify(t.purpose(), t.challenge_id(), &wrong(&code)),
+    ) {
         Err(VerifyError::WrongCode { .. }) => {
             *live = Some((t, code));
             Guess::Compared
@@ -386,9 +413,11 @@ fn guess_through_the_locks(f: &Fixture, end: time::OffsetDateTime) -> u32 {
             other => other.unwrap(),
         };
         let code = f.verifier.delivery().last_code().unwrap();
-        while let Err(VerifyError::WrongCode { .. }) =
-            block_on(f.verifier.verify(t.challenge_id(), &wrong(&code)))
-        {
+        while let Err(VerifyError::WrongCode { .. }) = block_on(f.verifier.verify(
+            t.purpose(),
+            t.challenge_id(),
+            &wrong(&code),
+        )) {
             compared += 1;
         }
         f.clock.advance(Duration::minutes(10));
@@ -455,7 +484,7 @@ fn unlock_clears_the_lock() {
     block_on(f.verifier.unlock(&vericode::Subject::new("u1").unwrap())).unwrap();
     let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
-    assert!(block_on(f.verifier.verify(t.challenge_id(), &code)).is_ok());
+    assert!(block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code)).is_ok());
 }
 
 #[test]
@@ -486,7 +515,10 @@ fn one_failure_then_resends(max_failures: u32, resends: usize) -> (Fixture, Tick
     );
     let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let first = f.verifier.delivery().last_code().unwrap();
-    let r = block_on(f.verifier.verify(t.challenge_id(), &wrong(&first)));
+    let r = block_on(
+        f.verifier
+            .verify(t.purpose(), t.challenge_id(), &wrong(&first)),
+    );
     assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
     for _ in 0..resends {
         block_on(f.verifier.resend(t.challenge_id())).unwrap();
@@ -514,20 +546,20 @@ fn a_guess_is_compared_with_no_more_codes_than_the_budget_has_left() {
         .find(|g| !codes.contains(g))
         .unwrap();
     // Three live codes: a wrong guess is compared with all three (1 left).
-    let r = block_on(f.verifier.verify(t.challenge_id(), &guess));
+    let r = block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &guess));
     assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
     // With 1 left, only the newest code is compared: the oldest, right as it
     // is, fails, and that failure is the fifth, which locks.
-    let r = block_on(f.verifier.verify(t.challenge_id(), &codes[0]));
+    let r = block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &codes[0]));
     assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
-    let r = block_on(f.verifier.verify(t.challenge_id(), &codes[2]));
+    let r = block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &codes[2]));
     assert!(matches!(r, Err(VerifyError::Locked { .. })), "{r:?}");
 }
 
 #[test]
 fn with_one_comparison_left_the_newest_code_still_verifies() {
     let (f, t, codes) = one_failure_then_resends(2, 1);
-    block_on(f.verifier.verify(t.challenge_id(), &codes[1])).unwrap();
+    block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &codes[1])).unwrap();
 }
 
 #[test]
@@ -551,10 +583,16 @@ fn a_lock_as_long_as_the_failure_memory_does_not_end_with_the_count_gone() {
     f.clock.advance(Duration::days(1));
     let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
-    let r = block_on(f.verifier.verify(t.challenge_id(), &wrong(&code)));
+    let r = block_on(
+        f.verifier
+            .verify(t.purpose(), t.challenge_id(), &wrong(&code)),
+    );
     assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
     // One attempt, and locked again.
-    let r = block_on(f.verifier.verify(t.challenge_id(), &wrong(&code)));
+    let r = block_on(
+        f.verifier
+            .verify(t.purpose(), t.challenge_id(), &wrong(&code)),
+    );
     assert!(matches!(r, Err(VerifyError::Locked { .. })), "{r:?}");
     // A success after the lock (a review: its record must be kept as long
     // as the lock's, not only as long as the last failure's) leaves the
@@ -562,7 +600,7 @@ fn a_lock_as_long_as_the_failure_memory_does_not_end_with_the_count_gone() {
     f.clock.advance(Duration::days(1));
     let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
-    block_on(f.verifier.verify(t.challenge_id(), &code)).unwrap();
+    block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code)).unwrap();
     f.clock.advance(Duration::days(1) - Duration::minutes(1));
     fail_n(&f, "u1", 1);
     assert!(matches!(
@@ -595,7 +633,10 @@ fn guess_until(f: &Fixture, subject: &str, end: time::OffsetDateTime) -> u32 {
         };
         let code = f.verifier.delivery().last_code().unwrap();
         loop {
-            match block_on(f.verifier.verify(t.challenge_id(), &wrong(&code))) {
+            match block_on(
+                f.verifier
+                    .verify(t.purpose(), t.challenge_id(), &wrong(&code)),
+            ) {
                 Err(VerifyError::WrongCode { .. }) => compared += 1,
                 Err(VerifyError::Locked { .. }) => f.clock.advance(Duration::minutes(1)),
                 Err(_) => break,

@@ -41,23 +41,29 @@ fn the_code_approves_exactly_the_details_shown() {
     // Other details (a tampered amount) fail even with the right code.
     let tampered =
         Context::from(&Details::new("approve a payment of 4200.00 EUR to ACME").unwrap());
-    let r = block_on(
-        f.verifier
-            .verify_bound(t.challenge_id(), &second.code, &tampered),
-    );
+    let r =
+        block_on(
+            f.verifier
+                .verify_bound(t.purpose(), t.challenge_id(), &second.code, &tampered),
+        );
     assert!(
         matches!(r, Err(VerifyError::ContextMismatch { .. })),
         "{r:?}"
     );
     assert!(matches!(
-        block_on(f.verifier.verify(t.challenge_id(), &second.code)),
+        block_on(
+            f.verifier
+                .verify(t.purpose(), t.challenge_id(), &second.code)
+        ),
         Err(VerifyError::ContextMismatch { .. })
     ));
     assert!(
-        block_on(
-            f.verifier
-                .verify_bound(t.challenge_id(), &second.code, &Context::from(&pay))
-        )
+        block_on(f.verifier.verify_bound(
+            t.purpose(),
+            t.challenge_id(),
+            &second.code,
+            &Context::from(&pay)
+        ))
         .is_ok()
     );
 }
@@ -76,6 +82,7 @@ fn a_context_bound_after_details_replaces_them_in_the_message_too() {
     let sent = f.verifier.delivery().last().unwrap();
     assert!(!sent.body.contains("ACME"), "{}", sent.body);
     let shown = block_on(f.verifier.verify_bound(
+        t.purpose(),
         t.challenge_id(),
         &sent.code,
         &Context::from(&pay),
@@ -87,7 +94,7 @@ fn a_context_bound_after_details_replaces_them_in_the_message_too() {
     assert!(
         block_on(
             f.verifier
-                .verify_bound(t.challenge_id(), &sent.code, &other)
+                .verify_bound(t.purpose(), t.challenge_id(), &sent.code, &other)
         )
         .is_ok()
     );

@@ -477,11 +477,7 @@ async fn login_verify<S: CodeStore + 'static>(
     let pending = st.pending(&id).ok_or_else(unknown)?;
     let verified = st
         .verifier
-        .verify_attempt(
-            Attempt::new(&id, &body.code)
-                .purpose(&Purpose::LoginNewDevice)
-                .client(&client),
-        )
+        .verify_attempt(Attempt::new(&Purpose::LoginNewDevice, &id, &body.code).client(&client))
         .await
         .map_err(|e| st.verify_error(&e))?;
     lock(&st.pending).remove(&id);
@@ -678,8 +674,7 @@ async fn email_confirm<S: CodeStore>(
     let verified = st
         .verifier
         .verify_attempt(
-            Attempt::new(&id, &body.code)
-                .purpose(&Purpose::CredentialChange)
+            Attempt::new(&Purpose::CredentialChange, &id, &body.code)
                 .bound(&context)
                 .client(&client),
         )

@@ -43,7 +43,8 @@ impl<S: CodeStore + 'static> Conformance<S> {
             .map(|i| {
                 let v = if i % 2 == 0 { va.clone() } else { vb.clone() };
                 let code = code.clone();
-                self.spawn(async move { v.verify(&id, &code).await.map(|_| ()) })
+                let purpose = request.purpose().clone();
+                self.spawn(async move { v.verify(&purpose, &id, &code).await.map(|_| ()) })
             })
             .collect();
         let mut successes = 0;
@@ -84,7 +85,8 @@ impl<S: CodeStore + 'static> Conformance<S> {
             .map(|i| {
                 let v = if i % 2 == 0 { va.clone() } else { vb.clone() };
                 let wrong = wrong.clone();
-                self.spawn(async move { v.verify(&id, &wrong).await.map(|_| ()) })
+                let purpose = request.purpose().clone();
+                self.spawn(async move { v.verify(&purpose, &id, &wrong).await.map(|_| ()) })
             })
             .collect();
         let mut left: Vec<u32> = Vec::new();
@@ -112,7 +114,7 @@ impl<S: CodeStore + 'static> Conformance<S> {
             "two wrong guesses were counted from the same attempt"
         );
         if self.tasks >= want {
-            match vb.verify(&id, &code).await {
+            match vb.verify(request.purpose(), &id, &code).await {
                 Err(VerifyError::TooManyAttempts) => {}
                 Ok(_) => {
                     return Err(Failure::new(
@@ -140,7 +142,7 @@ impl<S: CodeStore + 'static> Conformance<S> {
         let (id, code) = issue_code(C, &va, &request).await?;
         let wrong = wrong_code(&code);
         let cap = va.policy().attempts();
-        match vb.verify(&id, &wrong).await {
+        match vb.verify(request.purpose(), &id, &wrong).await {
             Err(VerifyError::WrongCode { attempts_left }) if attempts_left + 1 == cap => {}
             other => {
                 return Err(Failure::new(
@@ -152,7 +154,7 @@ impl<S: CodeStore + 'static> Conformance<S> {
                 ));
             }
         }
-        match va.verify(&id, &wrong).await {
+        match va.verify(request.purpose(), &id, &wrong).await {
             Err(VerifyError::WrongCode { attempts_left }) if attempts_left + 2 == cap => {}
             other => {
                 return Err(Failure::new(
@@ -184,7 +186,7 @@ impl<S: CodeStore + 'static> Conformance<S> {
             vb.delivery().last_code().is_none(),
             "the other verifier delivered a code inside the cooldown"
         );
-        match vb.verify(&id, &code).await {
+        match vb.verify(request.purpose(), &id, &code).await {
             Ok(v) => ensure!(
                 C,
                 v.subject() == request.subject(),
@@ -197,7 +199,7 @@ impl<S: CodeStore + 'static> Conformance<S> {
                 ));
             }
         }
-        match va.verify(&id, &code).await {
+        match va.verify(request.purpose(), &id, &code).await {
             Err(VerifyError::UnknownChallenge) => {}
             other => {
                 return Err(Failure::new(

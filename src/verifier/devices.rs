@@ -61,7 +61,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     /// # let request = IssueRequest::new(Purpose::LoginNewDevice, subject.clone(), Destination::sms("+14155550123")?);
     /// # let ticket = verifier.issue(&request).await?;
     /// # let code = verifier.delivery().last_code().unwrap();
-    /// let verified = verifier.verify(ticket.challenge_id(), &code).await?;
+    /// let verified = verifier.verify(&Purpose::LoginNewDevice, ticket.challenge_id(), &code).await?;
     /// let device = verifier.remember_device(&verified).await?;
     /// let cookie = device.token().expose(); // Set-Cookie: device=…; Secure; HttpOnly
     ///

@@ -583,6 +583,7 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
     fn ticket(&self, id: ChallengeId, record: &ChallengeRecord, receipt: Receipt) -> Ticket {
         Ticket {
             challenge_id: id,
+            purpose: record.purpose.clone(),
             expires_at: record.expires_at,
             resend_after: (u32::from(record.sends) < self.policy.max_sends)
                 .then_some(record.next_send_at),

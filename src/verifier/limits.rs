@@ -351,7 +351,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     /// let request = IssueRequest::new(Purpose::StepUp, Subject::new("u1")?, phone.clone());
     /// let ticket = verifier.issue(&request).await?;
     /// let code = verifier.delivery().last_code().unwrap();
-    /// verifier.verify(ticket.challenge_id(), &code).await?;
+    /// verifier.verify(&Purpose::StepUp, ticket.challenge_id(), &code).await?;
     /// let seen = verifier.prefix_conversion(&phone).await?.expect("the guard is on by default");
     /// assert_eq!((seen.sends, seen.verified), (1.0, 1.0));
     /// assert_eq!(seen.throttled_until, None);

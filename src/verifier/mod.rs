@@ -72,11 +72,11 @@ const EXPIRED_RETENTION: time::Duration = time::Duration::minutes(10);
 ///
 /// // The person reads the code from their phone and types it in.
 /// let typed = verifier.delivery().last_code().unwrap();
-/// let verified = verifier.verify(ticket.challenge_id(), &typed).await?;
+/// let verified = verifier.verify(&Purpose::LoginNewDevice, ticket.challenge_id(), &typed).await?;
 /// assert_eq!(verified.subject().as_str(), "user-42");
 ///
 /// // A code works once.
-/// let again = verifier.verify(ticket.challenge_id(), &typed).await;
+/// let again = verifier.verify(&Purpose::LoginNewDevice, ticket.challenge_id(), &typed).await;
 /// assert!(matches!(again, Err(VerifyError::UnknownChallenge)));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// # }).unwrap();
@@ -233,16 +233,19 @@ impl IssueRequest {
     }
 }
 
-/// One verification attempt: the challenge id, what the person typed, and
-/// optionally the bound details and who is asking. The shorthands
-/// [`Verifier::verify`] and [`Verifier::verify_bound`] cover the common cases.
+/// One verification attempt: the purpose the handler serves, the challenge
+/// id, what the person typed, and optionally the bound details and who is
+/// asking. The shorthands [`Verifier::verify`] and [`Verifier::verify_bound`]
+/// cover the common cases.
 ///
 /// ```
-/// use vericode::{Attempt, ChallengeId, ClientKey, Context};
+/// use vericode::{Attempt, ChallengeId, ClientKey, Context, Purpose};
 /// # let id: ChallengeId = "A".repeat(75).parse()?;
 /// let ctx = Context::new("new-email:ana@example.com")?;
 /// let client = ClientKey::new("ip:203.0.113.7")?;
-/// let attempt = Attempt::new(&id, "123 456").bound(&ctx).client(&client);
+/// let attempt = Attempt::new(&Purpose::CredentialChange, &id, "123 456")
+///     .bound(&ctx)
+///     .client(&client);
 /// # let _ = attempt;
 /// # Ok::<(), vericode::InputError>(())
 /// ```
@@ -252,27 +255,22 @@ pub struct Attempt<'a> {
     typed: &'a str,
     context: Option<&'a Context>,
     client: Option<&'a ClientKey>,
-    purpose: Option<&'a Purpose>,
+    purpose: &'a Purpose,
 }
 
 impl<'a> Attempt<'a> {
-    /// An attempt at challenge `id` with what the person `typed`.
-    pub fn new(id: &'a ChallengeId, typed: &'a str) -> Self {
+    /// An attempt at challenge `id` with what the person `typed`, accepting
+    /// only a challenge made for `purpose`: a password-reset handler passes
+    /// [`Purpose::PasswordReset`], so the id and code of a sign-in challenge
+    /// fail there as unknown.
+    pub fn new(purpose: &'a Purpose, id: &'a ChallengeId, typed: &'a str) -> Self {
         Attempt {
             id,
             typed,
             context: None,
             client: None,
-            purpose: None,
+            purpose,
         }
-    }
-
-    /// Accepts only a challenge made for `purpose`: a password-reset handler
-    /// should not accept the id and code of a step-up challenge. An id of
-    /// another purpose fails as unknown, before the store is read.
-    pub fn purpose(mut self, purpose: &'a Purpose) -> Self {
-        self.purpose = Some(purpose);
-        self
     }
 
     /// The details the challenge was bound to.
@@ -306,6 +304,7 @@ impl fmt::Debug for Attempt<'_> {
 #[derive(Clone, Debug)]
 pub struct Ticket {
     challenge_id: ChallengeId,
+    purpose: Purpose,
     expires_at: Timestamp,
     resend_after: Option<Timestamp>,
     attempts_left: u32,
@@ -318,6 +317,11 @@ impl Ticket {
     /// The challenge's id: give it to the client, which sends it back with the code.
     pub fn challenge_id(&self) -> &ChallengeId {
         &self.challenge_id
+    }
+
+    /// The purpose the code was sent for.
+    pub fn purpose(&self) -> &Purpose {
+        &self.purpose
     }
 
     /// When the challenge expires.

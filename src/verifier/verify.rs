@@ -15,6 +15,7 @@ use crate::clock::{Clock, Timestamp};
 use crate::code::Code;
 use crate::error::{CancelError, StoreError, VerifyError};
 use crate::policy::Lockout;
+use crate::purpose::Purpose;
 use crate::record::{CLEAN_SUBJECT, ChallengeRecord, Lock, Record, SubjectRecord};
 use crate::store::{CodeStore, Commit, StoreKey, Write};
 use crate::subject::{Context, Subject};
@@ -34,15 +35,23 @@ enum Finding {
 }
 
 impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
-    /// Checks what the person typed against a challenge that was issued without
-    /// bound details.
+    /// Checks what the person typed against a challenge of `purpose` that was
+    /// issued without bound details.
     ///
-    /// `Ok` only for a right code, on a live challenge, within its attempts,
-    /// for an unlocked subject; the challenge is then consumed. Every failure is
-    /// an `Err`: see [`VerifyError`] and its
+    /// `Ok` only for a right code, on a live challenge of `purpose`, within its
+    /// attempts, for an unlocked subject; the challenge is then consumed. The
+    /// purpose is the handler's own: a password-reset handler passes
+    /// [`Purpose::PasswordReset`](crate::Purpose::PasswordReset), so the id and
+    /// code of a sign-in challenge (phished from the person, say) fail there as
+    /// unknown. Every failure is an `Err`: see [`VerifyError`] and its
     /// [`user_message`](VerifyError::user_message).
-    pub async fn verify(&self, id: &ChallengeId, typed: &str) -> Result<Verified, VerifyError> {
-        self.check(Attempt::new(id, typed)).await
+    pub async fn verify(
+        &self,
+        purpose: &Purpose,
+        id: &ChallengeId,
+        typed: &str,
+    ) -> Result<Verified, VerifyError> {
+        self.check(Attempt::new(purpose, id, typed)).await
     }
 
     /// Checks what the person typed against a challenge bound to `context`
@@ -50,11 +59,13 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     /// only if `context` is exactly the details the code was issued for.
     pub async fn verify_bound(
         &self,
+        purpose: &Purpose,
         id: &ChallengeId,
         typed: &str,
         context: &Context,
     ) -> Result<Verified, VerifyError> {
-        self.check(Attempt::new(id, typed).bound(context)).await
+        self.check(Attempt::new(purpose, id, typed).bound(context))
+            .await
     }
 
     /// Checks an [`Attempt`]: the general form of [`Verifier::verify`] and
@@ -88,10 +99,13 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         credited: &mut Option<(StoreKey, Timestamp)>,
     ) -> Result<Verified, VerifyError> {
         let (id, context) = (attempt.id, attempt.context);
-        if let Some(p) = attempt.purpose
-            && p.key_bytes() != id.purpose_bytes()
+        // An id made for another purpose is not this flow's challenge. (A
+        // built-in purpose is checked here, before the store is read; a custom
+        // one by its name once the record is read, as its key bytes take a
+        // hash.)
+        if !matches!(attempt.purpose, Purpose::Custom(_))
+            && attempt.purpose.key_bytes() != id.purpose_bytes()
         {
-            // An id made for another purpose: not this flow's challenge.
             return Err(VerifyError::UnknownChallenge);
         }
         // Malformed input cannot match any code; refusing it before the store is
@@ -137,7 +151,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                 .shared_challenge()
                 .map_err(StoreError::Corrupt)?;
             let rec: &ChallengeRecord = shared;
-            if !bool::from(ct_eq(&rec.nonce, &id.nonce())) {
+            if !bool::from(ct_eq(&rec.nonce, &id.nonce())) || rec.purpose != *attempt.purpose {
                 return Err(VerifyError::UnknownChallenge);
             }
             if rec.codes.is_empty() {
@@ -444,7 +458,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     /// let ticket = verifier.issue(&request).await?;
     /// verifier.cancel(ticket.challenge_id()).await?;
     /// let code = verifier.delivery().last_code().unwrap();
-    /// assert!(verifier.verify(ticket.challenge_id(), &code).await.is_err());
+    /// assert!(verifier.verify(&Purpose::StepUp, ticket.challenge_id(), &code).await.is_err());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// # }).unwrap();
     /// ```
@@ -532,7 +546,9 @@ mod tests {
             // A success without failures writes the clean variant.
             let t = v.issue(&req).await.unwrap();
             let code = v.delivery().last_code().unwrap();
-            v.verify(t.challenge_id(), &code).await.unwrap();
+            v.verify(t.purpose(), t.challenge_id(), &code)
+                .await
+                .unwrap();
             let read = v.store().get_many(&[key(&t)], now).await.unwrap();
             let record = &read[0].as_ref().unwrap().record;
             assert!(matches!(record.0, RecordKind::CleanSubject));
@@ -542,11 +558,17 @@ mod tests {
             let t = v.issue(&req).await.unwrap();
             let code = v.delivery().last_code().unwrap();
             let wrong = if code == "000000" { "111111" } else { "000000" };
-            assert!(v.verify(t.challenge_id(), wrong).await.is_err());
+            assert!(
+                v.verify(t.purpose(), t.challenge_id(), wrong)
+                    .await
+                    .is_err()
+            );
             let read = v.store().get_many(&[key(&t)], now).await.unwrap();
             let failed = read[0].as_ref().unwrap().record.as_subject().unwrap();
             assert_eq!(failed.failures, 1);
-            v.verify(t.challenge_id(), &code).await.unwrap();
+            v.verify(t.purpose(), t.challenge_id(), &code)
+                .await
+                .unwrap();
             let read = v.store().get_many(&[key(&t)], now).await.unwrap();
             let after = read[0].as_ref().unwrap().record.as_subject().unwrap();
             assert_eq!((after.failures, after.forgiven), (0, 1));

@@ -72,7 +72,7 @@ fn main() {
                 let n = next.fetch_add(1, Ordering::Relaxed);
                 let t = rt.block_on(verifier.issue(&request(n))).unwrap();
                 let code = verifier.delivery().last_code().unwrap();
-                rt.block_on(verifier.verify(t.challenge_id(), &code))
+                rt.block_on(verifier.verify(t.purpose(), t.challenge_id(), &code))
                     .unwrap()
             })
         });
@@ -85,7 +85,7 @@ fn main() {
         let issue = conn.trips() - before;
         let code = verifier.delivery().last_code().unwrap();
         let before = conn.trips();
-        rt.block_on(verifier.verify(t.challenge_id(), &code))
+        rt.block_on(verifier.verify(t.purpose(), t.challenge_id(), &code))
             .unwrap();
         trips.push((name, issue, conn.trips() - before));
     }

@@ -83,7 +83,10 @@ pub async fn run(url: &str) -> Result<(), Box<dyn Error>> {
     let typo = format!("{}{}", &code[..code.len() - 1], (last + 1) % 10);
 
     println!("2. She mistypes it; the load balancer sends her to server B.");
-    match server_b.verify(ticket.challenge_id(), &typo).await {
+    match server_b
+        .verify(&Purpose::LoginNewDevice, ticket.challenge_id(), &typo)
+        .await
+    {
         Err(e @ VerifyError::WrongCode { attempts_left }) => {
             println!(
                 "   server B: {} ({attempts_left} attempts left)",
@@ -97,7 +100,9 @@ pub async fn run(url: &str) -> Result<(), Box<dyn Error>> {
     }
 
     println!("3. She types it right; server B verifies the code server A sent.");
-    let verified = server_b.verify(ticket.challenge_id(), &code).await?;
+    let verified = server_b
+        .verify(&Purpose::LoginNewDevice, ticket.challenge_id(), &code)
+        .await?;
     println!(
         "   server B: verified {} for {}",
         verified.subject(),
@@ -105,7 +110,10 @@ pub async fn run(url: &str) -> Result<(), Box<dyn Error>> {
     );
 
     println!("4. Someone replays the code on server A.");
-    match server_a.verify(ticket.challenge_id(), &code).await {
+    match server_a
+        .verify(&Purpose::LoginNewDevice, ticket.challenge_id(), &code)
+        .await
+    {
         Err(e @ VerifyError::UnknownChallenge) => println!("   server A: {}", e.user_message()),
         other => return Err(format!("a replay must fail, got {other:?}").into()),
     }

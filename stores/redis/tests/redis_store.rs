@@ -142,7 +142,9 @@ async fn measure(url: &str, policy: Policy) -> Measured {
     let wrong_code = format!("{}{}", &code[..5], (code.as_bytes()[5] - b'0' + 1) % 10);
     let before = conn.trips();
     let wrong = verifier
-        .verify_attempt(Attempt::new(ticket.challenge_id(), &wrong_code).client(&client))
+        .verify_attempt(
+            Attempt::new(ticket.purpose(), ticket.challenge_id(), &wrong_code).client(&client),
+        )
         .await;
     assert!(
         matches!(wrong, Err(VerifyError::WrongCode { .. })),
@@ -152,13 +154,17 @@ async fn measure(url: &str, policy: Policy) -> Measured {
 
     let before = conn.trips();
     verifier
-        .verify_attempt(Attempt::new(ticket.challenge_id(), &code).client(&client))
+        .verify_attempt(
+            Attempt::new(ticket.purpose(), ticket.challenge_id(), &code).client(&client),
+        )
         .await
         .unwrap();
     let right = conn.trips() - before;
 
     let before = conn.trips();
-    let replay = verifier.verify(ticket.challenge_id(), &code).await;
+    let replay = verifier
+        .verify(ticket.purpose(), ticket.challenge_id(), &code)
+        .await;
     assert!(
         matches!(replay, Err(VerifyError::UnknownChallenge)),
         "{replay:?}"
@@ -581,7 +587,9 @@ async fn errors_are_typed_and_fail_closed() {
         .unwrap();
     assert_eq!(keys.len(), 1);
     let _: () = raw.hset(keys.pop().unwrap(), "d", "garbage").await.unwrap();
-    let r = verifier.verify(ticket.challenge_id(), &code).await;
+    let r = verifier
+        .verify(ticket.purpose(), ticket.challenge_id(), &code)
+        .await;
     assert!(
         matches!(r, Err(VerifyError::Store(StoreError::Backend(_)))),
         "{r:?}"
