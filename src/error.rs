@@ -342,6 +342,17 @@ pub enum VerifyError {
     /// What was typed cannot be a code; it was not counted as an attempt.
     #[error("malformed code: {0}")]
     Malformed(#[from] InputError),
+    /// The challenge's codes were made under signing key `key`, which this
+    /// verifier does not hold, so none could be checked; nothing was counted
+    /// or used up. Every server must hold every key its peers sign with: add
+    /// a new key as a verification key on every server before any signs with
+    /// it (see `VerifierBuilder::verification_key`). The person may retry
+    /// (another server may hold the key).
+    #[error("the code was made under signing key {}, which this verifier does not hold", key.get())]
+    KeyNotHeld {
+        /// The key the codes were made under.
+        key: crate::keys::KeyId,
+    },
     /// The store failed; nothing was verified. Retry later.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -372,7 +383,9 @@ impl VerifyError {
             VerifyError::RateLimited { .. } | VerifyError::TooSoon { .. } => {
                 "Too many attempts. Wait a moment and try again."
             }
-            VerifyError::Store(_) => "Something went wrong on our side. Try again in a moment.",
+            VerifyError::Store(_) | VerifyError::KeyNotHeld { .. } => {
+                "Something went wrong on our side. Try again in a moment."
+            }
         }
     }
 

@@ -44,16 +44,48 @@ fn codes_made_under_the_old_key_verify_after_rotation() {
     let _ = new_code;
 }
 
+/// A code under a key the verifier does not hold cannot be checked: it fails,
+/// and, nothing having been compared, nothing is counted or used up. So
+/// during a rolling rotation, a server not yet given the new key answers
+/// `KeyNotHeld` for a right code another server signed, and the person's
+/// attempts and failure budget are untouched (a review found them spent on
+/// a `WrongCode`).
 #[test]
-fn codes_under_a_dropped_key_fail() {
+fn codes_under_a_key_not_held_fail_uncounted() {
     let store = Arc::new(SpyStore::default());
     let clock = ManualClock::new(start());
+    let updated = verifier(store.clone(), clock.clone(), 2, &[1]);
+    let t = block_on(updated.issue(&login("u1"))).unwrap();
+    let code = updated.delivery().last_code().unwrap();
+    let behind = verifier(store.clone(), clock.clone(), 1, &[]);
+    for _ in 0..6 {
+        let r = block_on(behind.verify(t.purpose(), t.challenge_id(), &code));
+        match r {
+            Err(ref e @ VerifyError::KeyNotHeld { key }) => {
+                assert_eq!(key, KeyId::new(2));
+                assert!(!e.counted());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // Six refusals, more than the challenge's 5 attempts: none was counted.
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    match block_on(updated.verify(t.purpose(), t.challenge_id(), wrong)) {
+        Err(VerifyError::WrongCode { attempts_left }) => assert_eq!(attempts_left, 4),
+        other => panic!("{other:?}"),
+    }
+    assert!(block_on(updated.verify(t.purpose(), t.challenge_id(), &code)).is_ok());
+
+    // Once the old key is dropped, its codes fail the same way.
     let old = verifier(store.clone(), clock.clone(), 1, &[]);
-    let t = block_on(old.issue(&login("u1"))).unwrap();
+    let t = block_on(old.issue(&login("u2"))).unwrap();
     let code = old.delivery().last_code().unwrap();
     let dropped = verifier(store, clock, 2, &[]);
     let r = block_on(dropped.verify(t.purpose(), t.challenge_id(), &code));
-    assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
+    assert!(
+        matches!(r, Err(VerifyError::KeyNotHeld { key }) if key == KeyId::new(1)),
+        "{r:?}"
+    );
 }
 
 #[test]

@@ -118,9 +118,21 @@ impl<S, D, C> VerifierBuilder<S, D, C> {
         self
     }
 
-    /// An older key, still accepted for codes issued under it: add the previous
-    /// signing key here when rotating, and drop it once its codes have expired
-    /// (after the longest lifetime in the policy).
+    /// Another key, accepted for digests made under it but never used to make
+    /// one. Rotating a fleet's signing key takes three steps, each on every
+    /// server before the next:
+    ///
+    /// 1. add the new key here, so every server can check what it will sign;
+    /// 2. make it the [`signing_key`](Self::signing_key), and add the old
+    ///    one here;
+    /// 3. drop the old key once nothing made under it is live: after the
+    ///    longest code lifetime in the policy *and* the
+    ///    [`device_lifetime`](crate::Policy::device_lifetime), since
+    ///    remembered devices are digested with the signing key too (dropped
+    ///    sooner, every remembered device is challenged again).
+    ///
+    /// A server that meets a code made under a key it does not hold answers
+    /// [`VerifyError::KeyNotHeld`](crate::VerifyError::KeyNotHeld), uncounted.
     pub fn verification_key(mut self, id: KeyId, secret: SecretKey) -> Self {
         self.older.push((id, secret));
         self

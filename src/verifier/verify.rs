@@ -32,6 +32,9 @@ enum Finding {
     WrongCode,
     /// The code is right but the details presented are not the bound ones.
     ContextMismatch,
+    /// No code could be checked: every one was made under a signing key this
+    /// verifier does not hold (this one).
+    KeyNotHeld(crate::keys::KeyId),
 }
 
 impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
@@ -206,6 +209,8 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             // (one keyed hash, for the credit here or on the slow path below).
             let mut group = None;
             let writes: [Write; 2] = match finding {
+                // Nothing was compared: nothing to count or use up.
+                Finding::KeyNotHeld(key) => return Err(VerifyError::KeyNotHeld { key }),
                 Finding::Match => {
                     let consume = Write::Delete {
                         key: challenge_key,
@@ -357,6 +362,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                 }
                 Finding::WrongCode => Err(VerifyError::WrongCode { attempts_left }),
                 Finding::ContextMismatch => Err(VerifyError::ContextMismatch { attempts_left }),
+                Finding::KeyNotHeld(key) => Err(VerifyError::KeyNotHeld { key }),
             };
         }
         Err(StoreError::Contention(MAX_TRIES).into())
@@ -376,6 +382,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         let mut code_ok = Choice::from(0);
         // Codes are usually all under one key: hash once per distinct key.
         let mut last: Option<(crate::keys::KeyId, crate::keys::Tag)> = None;
+        let mut not_held = None;
         for stored in rec.codes.iter().skip(rec.codes.len() - usable) {
             let tag = match last {
                 Some((k, t)) if k == stored.key => t,
@@ -385,11 +392,20 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                         last = Some((stored.key, t));
                         t
                     }
-                    // A code made under a key no longer in the set cannot verify.
-                    None => continue,
+                    // A code made under a key not in the set cannot verify.
+                    None => {
+                        not_held = Some(stored.key);
+                        continue;
+                    }
                 },
             };
             code_ok |= ct_eq(&tag, &stored.tag);
+        }
+        if let (None, Some(key)) = (last, not_held) {
+            // Nothing was compared: a guess here tells nothing, so it is not
+            // counted against the person (a server that lacks its peers' new
+            // key, or was given another secret under the same id).
+            return Finding::KeyNotHeld(key);
         }
         let context_ok = match (rec.context(), context) {
             (None, None) => true,
