@@ -86,6 +86,10 @@ pub enum ConfigError {
     /// A secret shorter than 32 bytes.
     #[error("secrets need at least 32 bytes, got {0}")]
     SecretTooShort(usize),
+    /// A secret given as text that is not hexadecimal (an even number of
+    /// digits `0-9`, `a-f`, `A-F`): see `SecretKey::from_hex`.
+    #[error("the secret is not hexadecimal text")]
+    SecretNotHex,
     /// Two secrets with one key id.
     #[error("key id {} is used twice", .0.get())]
     DuplicateKeyId(KeyId),

@@ -65,6 +65,42 @@ impl SecretKey {
         Ok(SecretKey(Zeroizing::new(bytes.to_vec())))
     }
 
+    /// A secret from hexadecimal text (upper or lower case, surrounding
+    /// whitespace ignored), as secret managers and environment variables hold
+    /// it: `openssl rand -hex 32` makes one. Fewer than 32 bytes is refused,
+    /// and so is text that is not an even number of hex digits (the error
+    /// does not show the text).
+    ///
+    /// ```
+    /// use vericode::{ConfigError, SecretKey};
+    /// let hex = "8f".repeat(32);
+    /// assert!(SecretKey::from_hex(&hex).is_ok());
+    /// assert_eq!(SecretKey::from_hex("8f8f").unwrap_err(), ConfigError::SecretTooShort(2));
+    /// assert_eq!(SecretKey::from_hex(&"zz".repeat(32)).unwrap_err(), ConfigError::SecretNotHex);
+    /// assert_eq!(SecretKey::from_hex(&hex[1..]).unwrap_err(), ConfigError::SecretNotHex);
+    /// assert!(SecretKey::from_hex(&format!(" {}\n", "8F".repeat(32))).is_ok());
+    /// ```
+    pub fn from_hex(text: &str) -> Result<Self, ConfigError> {
+        let text = text.trim().as_bytes();
+        if !text.len().is_multiple_of(2) {
+            return Err(ConfigError::SecretNotHex);
+        }
+        let digit = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        };
+        let mut bytes = Zeroizing::new(Vec::with_capacity(text.len() / 2));
+        for pair in text.chunks_exact(2) {
+            match (digit(pair[0]), digit(pair[1])) {
+                (Some(hi), Some(lo)) => bytes.push((hi << 4) | lo),
+                _ => return Err(ConfigError::SecretNotHex),
+            }
+        }
+        Self::from_bytes(&bytes)
+    }
+
     /// A fresh random secret from the operating system's CSPRNG, for tests,
     /// examples, and processes that keep codes only in memory.
     ///

@@ -36,11 +36,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let hex = std::env::var(var).map_err(|_| {
             format!("set {var} to the same 64 hex digits on every instance (openssl rand -hex 32)")
         })?;
-        let bytes: Vec<u8> = (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("zz"), 16))
-            .collect::<Result<_, _>>()?;
-        Ok(SecretKey::from_bytes(&bytes)?)
+        Ok(SecretKey::from_hex(&hex)?)
     };
     let (key, lookup) = (
         key_from("VERICODE_KEY_HEX")?,

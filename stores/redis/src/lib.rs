@@ -7,18 +7,24 @@
 //! use vericode_redis::RedisStore;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let store = RedisStore::connect("redis://127.0.0.1:6379/")
+//! // The same secrets on every server, from your secret manager (here, the
+//! // environment: 64 hex digits each, `openssl rand -hex 32`).
+//! let signing = SecretKey::from_hex(&std::env::var("OTP_SIGNING_KEY_HEX")?)?;
+//! let lookup = SecretKey::from_hex(&std::env::var("OTP_LOOKUP_KEY_HEX")?)?;
+//! let store = RedisStore::connect("redis://127.0.0.1:6379/") // reconnects by itself
 //!     .await?
 //!     .with_prefix("myapp:otp:")?;
 //! store.load_scripts().await?; // refuses a Redis that may evict records
 //! let verifier = Verifier::builder()
 //!     .store(store)
 //!     .delivery(RecordingDelivery::new()) // your SMS or email sender
-//!     .signing_key(KeyId::new(1), SecretKey::generate()) // the same on every server
-//!     .lookup_key(SecretKey::generate()) // this too: it names the records
+//!     .signing_key(KeyId::new(1), signing)
+//!     .lookup_key(lookup) // it names the records: the same on every server
 //!     .app_name("Acme")
 //!     .build()?;
-//! # let _ = verifier;
+//! // At startup and now and then: refuses to serve with another lookup key
+//! // than the other servers'.
+//! verifier.check_lookup_key().await?;
 //! # Ok(())
 //! # }
 //! ```
@@ -84,7 +90,7 @@ use std::fmt;
 use std::sync::{Arc, LazyLock};
 
 use rand::Rng;
-use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::{Cmd, RedisError, Script, ServerErrorKind, Value};
 use vericode::{CodeStore, Commit, Record, StoreKey, Timestamp, Version, Versioned, Write};
 
@@ -233,8 +239,10 @@ impl RedisStoreError {
 }
 
 /// A [`CodeStore`] on Redis, over any async connection of the `redis` crate:
-/// a [`MultiplexedConnection`] (the default, see [`RedisStore::connect`]), a
-/// `ConnectionManager` (reconnects by itself) or a cluster connection.
+/// a [`ConnectionManager`] (the default, see [`RedisStore::connect`]: it
+/// reconnects by itself after Redis restarts or the network drops), a
+/// `MultiplexedConnection` (which does not: once its socket is gone, every
+/// call fails until the process makes a new one) or a cluster connection.
 ///
 /// Cheap to clone: clones share the connection.
 ///
@@ -250,7 +258,7 @@ impl RedisStoreError {
 /// # }
 /// ```
 #[derive(Clone)]
-pub struct RedisStore<C = MultiplexedConnection> {
+pub struct RedisStore<C = ConnectionManager> {
     conn: C,
     prefix: Arc<str>,
 }
@@ -263,10 +271,14 @@ impl<C> fmt::Debug for RedisStore<C> {
     }
 }
 
-impl RedisStore<MultiplexedConnection> {
+impl RedisStore<ConnectionManager> {
     /// Connects to the Redis at `url` (`redis://[user:password@]host:port/[db]`,
-    /// `rediss://` with the `redis` crate's TLS features) with one multiplexed
-    /// connection, keys prefixed with [`DEFAULT_PREFIX`]. Needs a tokio runtime.
+    /// `rediss://` with the `redis` crate's TLS features) through a
+    /// [`ConnectionManager`] (one multiplexed connection, made again in the
+    /// background when it drops: the call that meets a dropped connection
+    /// fails, as calls do while Redis is away, and the ones after it use the
+    /// new connection), keys prefixed with [`DEFAULT_PREFIX`]. Needs a tokio
+    /// runtime.
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), vericode_redis::RedisStoreError> {
@@ -277,8 +289,7 @@ impl RedisStore<MultiplexedConnection> {
     /// ```
     pub async fn connect(url: &str) -> Result<Self, RedisStoreError> {
         let client = redis::Client::open(url).map_err(RedisStoreError::Connection)?;
-        let conn = client
-            .get_multiplexed_async_connection()
+        let conn = ConnectionManager::new(client)
             .await
             .map_err(RedisStoreError::Connection)?;
         Ok(RedisStore::new(conn))

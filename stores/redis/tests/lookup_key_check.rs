@@ -14,7 +14,8 @@ async fn server(
     url: &str,
     prefix: &str,
     lookup: &SecretKey,
-) -> Verifier<RedisStore, RecordingDelivery, vericode::SystemClock> {
+) -> Verifier<RedisStore<redis::aio::MultiplexedConnection>, RecordingDelivery, vericode::SystemClock>
+{
     let store = RedisStore::new(connection(url).await)
         .with_prefix(prefix)
         .unwrap();

@@ -16,7 +16,44 @@ use redis::{Cmd, Pipeline, RedisFuture, Value};
 /// one at REDIS_URL.
 pub struct TestRedis {
     child: Option<Child>,
+    port: u16,
     pub url: String,
+}
+
+impl TestRedis {
+    /// Stops this test's redis-server and starts another on the same port
+    /// (empty: it keeps nothing); `false` for the Redis at REDIS_URL, which is
+    /// not this test's to restart.
+    pub fn restart(&mut self) -> bool {
+        let Some(child) = &mut self.child else {
+            return false;
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        match spawn_on(self.port) {
+            Ok(child) => self.child = Some(child),
+            Err(why) => panic!("could not start redis-server again: {why}"),
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server did not accept connections again within 10 s");
+    }
+}
+
+fn spawn_on(port: u16) -> Result<Child, String> {
+    Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot run redis-server: {e}"))
 }
 
 impl Drop for TestRedis {
@@ -35,7 +72,11 @@ pub fn redis_for(test: &str) -> Option<TestRedis> {
         && !url.is_empty()
     {
         eprintln!("{test}: using the Redis at REDIS_URL");
-        return Some(TestRedis { child: None, url });
+        return Some(TestRedis {
+            child: None,
+            port: 0,
+            url,
+        });
     }
     match start_redis_server() {
         Ok(server) => Some(server),
@@ -62,16 +103,10 @@ fn start_redis_server() -> Result<TestRedis, String> {
             .and_then(|l| l.local_addr())
             .map_err(|e| format!("no free loopback port: {e}"))?
             .port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot run redis-server: {e}"))?;
+        let child = spawn_on(port)?;
         let mut server = TestRedis {
             child: Some(child),
+            port,
             url: format!("redis://127.0.0.1:{port}/"),
         };
         // Wait (bounded) for it to accept connections; if it exited, the port
