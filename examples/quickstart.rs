@@ -15,7 +15,8 @@ use vericode::{
 };
 
 /// The application's own delivery. A real one calls an SMS provider; this one
-/// prints the text and keeps it where "Ana's phone" can read it.
+/// prints the text with the code blanked out (never print or log a code) and
+/// keeps the code where "Ana's phone" can read it.
 #[derive(Default)]
 struct PrintedSms {
     phone_inbox: Mutex<Vec<String>>,
@@ -32,10 +33,11 @@ impl Delivery for PrintedSms {
         &self,
         message: &Message<'_>,
     ) -> impl Future<Output = Result<Receipt, SmsError>> + Send {
+        let code = message.code().expose();
         println!(
             "    📱 SMS to {}: \"{}\"",
             message.destination().masked(),
-            message.body()
+            message.body().replace(code, &"•".repeat(code.len()))
         );
         self.phone_inbox
             .lock()
@@ -58,13 +60,11 @@ impl PrintedSms {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // A manual clock, so the story can skip ahead ten minutes without waiting.
-    let clock = ManualClock::new(OffsetDateTime::now_utc());
     let verifier = Verifier::builder()
         .store(MemoryStore::new())
         .delivery(PrintedSms::default())
-        .clock(clock.clone())
-        // In production: load the secret from your secret manager.
+        // In production: load the secret from your secret manager
+        // (`SecretKey::from_hex`), the same on every server.
         .signing_key(KeyId::new(1), SecretKey::generate())
         .app_name("Acme")
         .build()?;
@@ -82,10 +82,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ticket.channel(),
         ticket.masked_destination(),
         ticket.attempts_left(),
-        (ticket.expires_at() - clock_now(&clock)).whole_minutes(),
-        ticket
-            .resend_after()
-            .map_or(0, |t| (t - clock_now(&clock)).whole_seconds()),
+        // Rounded up: a moment has passed since the ticket was made.
+        ((ticket.expires_at() - OffsetDateTime::now_utc()).whole_seconds() + 59) / 60,
+        ticket.resend_after().map_or(0, |t| {
+            ((t - OffsetDateTime::now_utc()).whole_milliseconds() + 999) / 1000
+        }),
     );
 
     let code = verifier.delivery().latest_code_on_the_phone();
@@ -129,6 +130,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     println!("5. Later, a password reset is requested, but the code is never typed.");
+    // Expiry takes ten real minutes. To show it without waiting, this step
+    // runs on a verifier whose clock is moved by hand, as tests do
+    // (`ManualClock`). A service leaves the clock out: the system clock is
+    // the default.
+    let clock = ManualClock::new(OffsetDateTime::now_utc());
+    let verifier = Verifier::builder()
+        .store(MemoryStore::new())
+        .delivery(PrintedSms::default())
+        .clock(clock.clone())
+        .signing_key(KeyId::new(1), SecretKey::generate())
+        .app_name("Acme")
+        .build()?;
     let reset = IssueRequest::new(
         Purpose::PasswordReset,
         ana,
@@ -148,9 +161,4 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("Done: one success, every other attempt refused.");
     Ok(())
-}
-
-fn clock_now(clock: &ManualClock) -> OffsetDateTime {
-    use vericode::Clock;
-    clock.now()
 }
