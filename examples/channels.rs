@@ -37,12 +37,21 @@ impl Delivery for Gateways {
             }
             _ => {
                 let r = m.rendered();
+                // Printed with the code blanked out: never print or log a code.
+                let code = m.code().expose();
+                let blank = |text: &str| text.replace(code, &"•".repeat(code.len()));
                 println!("  ✓ email to {to}");
-                println!("    subject: {}", r.email_subject().unwrap_or_default());
-                println!("    text:    {}", m.body().replace('\n', "\n             "));
+                println!(
+                    "    subject: {}",
+                    blank(r.email_subject().unwrap_or_default())
+                );
+                println!(
+                    "    text:    {}",
+                    blank(m.body()).replace('\n', "\n             ")
+                );
                 println!(
                     "    html:    {}",
-                    r.email_html().unwrap_or_default().replace('\n', " ")
+                    blank(r.email_html().unwrap_or_default()).replace('\n', " ")
                 );
                 self.inbox
                     .lock()
