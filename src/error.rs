@@ -112,9 +112,15 @@ pub enum ConfigError {
     /// A policy setting out of its range.
     #[error("policy: {0}")]
     Policy(&'static str),
-    /// The policy's worst-case guess odds exceed its bound; raise the bound
-    /// with `Policy::max_guess_probability` only knowingly.
-    #[error("the policy's guess odds {odds:e} exceed the bound {bound:e}")]
+    /// The policy's worst-case guess odds (per challenge, or over the
+    /// failure budget) exceed their bound. Use longer codes, or fewer
+    /// attempts, live codes or failures; raise the bound with
+    /// `Policy::max_guess_probability` only knowingly (short codes, allowed by
+    /// `Policy::allow_short_codes`, need that, and usually
+    /// `Policy::max_guess_probability_per_year` too).
+    #[error(
+        "the policy's guess odds {odds:e} exceed the bound {bound:e}: use longer codes, or fewer attempts, live codes or failures, or raise the bound (Policy::max_guess_probability)"
+    )]
     GuessOdds {
         /// The worst of the per-challenge and over-budget odds.
         odds: f64,
@@ -394,6 +400,12 @@ impl VerifyError {
     }
 
     /// `true` if the attempt was counted against the challenge and the subject.
+    ///
+    /// One exception answers `false`: a [`VerifyError::RateLimited`] whose
+    /// client charge lost a race with the client's other attempts was checked
+    /// and counted, but its answer is withheld (see that variant); the error
+    /// does not say which happened, so treat a `RateLimited` as possibly
+    /// counted.
     pub fn counted(&self) -> bool {
         matches!(
             self,
@@ -412,7 +424,13 @@ impl IssueError {
     /// ```
     pub fn user_message(&self) -> &'static str {
         match self {
-            IssueError::Input(_) => "Check the phone number or email address and try again.",
+            IssueError::Input(InputError::Phone | InputError::Email | InputError::Address) => {
+                "Check the phone number or email address and try again."
+            }
+            // The application's request: retrying cannot help the person.
+            IssueError::Input(_) | IssueError::Message(_) => {
+                "We could not send a code. Use another way to verify, or contact support."
+            }
             IssueError::Locked { .. } => {
                 "Too many failed attempts. Try again later or contact support."
             }
@@ -428,9 +446,33 @@ impl IssueError {
             IssueError::UnknownChallenge => {
                 "This code has expired or was already used. Ask for a new code."
             }
-            IssueError::Store(_) | IssueError::Delivery(_) | IssueError::Message(_) => {
+            IssueError::Store(_) | IssueError::Delivery(_) => {
                 "We could not send a code right now. Try again in a moment."
             }
+        }
+    }
+
+    /// `true` when the request the application built is at fault, not what
+    /// the person typed, a limit, the store or the delivery: a context,
+    /// details, fallback, client key, subject or purpose the library refuses,
+    /// or a message too long for one SMS. Retrying cannot help; log it and
+    /// fix the request. (A phone number or email address that does not parse
+    /// is the person's to fix: `false`.)
+    ///
+    /// ```
+    /// use vericode::{InputError, IssueError};
+    /// assert!(IssueError::Input(InputError::NotNamed).is_application_error());
+    /// assert!(!IssueError::Input(InputError::Phone).is_application_error());
+    /// assert!(!IssueError::UnknownChallenge.is_application_error());
+    /// ```
+    pub fn is_application_error(&self) -> bool {
+        match self {
+            IssueError::Input(e) => !matches!(
+                e,
+                InputError::Phone | InputError::Email | InputError::Address
+            ),
+            IssueError::Message(_) => true,
+            _ => false,
         }
     }
 }

@@ -336,6 +336,34 @@ impl Policy {
 
     /// Accepts code formats with fewer than 10^6 possibilities (below NIST SP
     /// 800-63B-4's minimum). Only for low-value uses.
+    ///
+    /// The odds bounds still hold: a short code must also fit
+    /// [`max_guess_probability`](Self::max_guess_probability) (per challenge
+    /// and over the failure budget) and
+    /// [`max_guess_probability_per_year`](Self::max_guess_probability_per_year),
+    /// so it usually takes raising both, or fewer attempts and failures.
+    ///
+    /// ```
+    /// use vericode::*;
+    /// let build = |policy: Policy| {
+    ///     Verifier::builder()
+    ///         .store(MemoryStore::new())
+    ///         .delivery(RecordingDelivery::new())
+    ///         .signing_key(KeyId::new(1), SecretKey::generate())
+    ///         .app_name("Acme")
+    ///         .policy(policy)
+    ///         .build()
+    /// };
+    /// let four = Policy::default()
+    ///     .code_format(CodeFormat::digits(4)?)
+    ///     .allow_short_codes();
+    /// assert!(matches!(build(four.clone()), Err(ConfigError::GuessOdds { .. })));
+    /// let knowingly = four
+    ///     .max_guess_probability(0.5)
+    ///     .max_guess_probability_per_year(1.0);
+    /// assert!(build(knowingly).is_ok());
+    /// # Ok::<(), ConfigError>(())
+    /// ```
     pub fn allow_short_codes(mut self) -> Self {
         self.allow_short_codes = true;
         self

@@ -148,6 +148,15 @@ fn details_too_long_for_one_sms_are_refused_before_sending() {
     );
     assert!(f.verifier.delivery().sent().is_empty());
     assert!(f.store.writes().is_empty());
+    // Retrying cannot fix it: the application's to fix, and the person is
+    // not told to try again (a review).
+    let e = r.unwrap_err();
+    assert!(e.is_application_error());
+    assert!(
+        !e.user_message().contains("Try again"),
+        "{}",
+        e.user_message()
+    );
 }
 
 #[test]

@@ -63,9 +63,15 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
     /// replaced by one with a new id but still the old expiry, attempts and
     /// send count: asking again never buys more guesses.
     ///
-    /// Errors: [`IssueError::Locked`], [`IssueError::ResendTooSoon`],
-    /// [`IssueError::SendLimit`], [`IssueError::Delivery`] (nothing stored),
-    /// [`IssueError::Store`].
+    /// Errors, each with a [`user_message`](IssueError::user_message):
+    /// [`IssueError::Locked`], [`IssueError::ResendTooSoon`],
+    /// [`IssueError::SendLimit`], [`IssueError::RateLimited`] (a limit or the
+    /// conversion guard), [`IssueError::CountryNotAllowed`],
+    /// [`IssueError::Delivery`] (nothing stored), [`IssueError::Store`], and
+    /// two that the application's request causes, which retrying cannot fix
+    /// ([`IssueError::is_application_error`]): [`IssueError::Input`] (a
+    /// fallback not named, details too long, …) and [`IssueError::Message`]
+    /// (the message does not fit one SMS).
     pub async fn issue(&self, request: &IssueRequest) -> Result<Ticket, IssueError> {
         self.send_new(request, Mode::Deliver).await
     }
