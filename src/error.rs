@@ -390,9 +390,9 @@ impl VerifyError {
             VerifyError::Locked { .. } => {
                 "Too many failed attempts. Try again later or contact support."
             }
-            VerifyError::RateLimited { .. } | VerifyError::TooSoon { .. } => {
-                "Too many attempts. Wait a moment and try again."
-            }
+            VerifyError::RateLimited { .. } => "Too many attempts. Wait a moment and try again.",
+            // Up to an hour: the caller shows `retry_after`.
+            VerifyError::TooSoon { .. } => "Too many failed attempts. Try again later.",
             VerifyError::Store(_) | VerifyError::KeyNotHeld { .. } => {
                 "Something went wrong on our side. Try again in a moment."
             }

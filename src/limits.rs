@@ -351,6 +351,12 @@ pub struct PrefixConversion {
 /// to `max`, before its next attempt (default: after 5 failures, 30 s doubling
 /// to 1 hour). It works below the hard failure limit, which still locks.
 ///
+/// Failures count comparisons, as the failure budget does: a wrong guess at a
+/// challenge with three live codes (after two resends) counts three. So two
+/// typos after two resends make six failures, and the right code then waits
+/// 60 seconds. Tell the person when to come back
+/// ([`VerifyError::TooSoon`](crate::VerifyError::TooSoon) carries it).
+///
 /// ```
 /// use vericode::FailureDelay;
 /// use time::Duration;

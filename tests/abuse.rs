@@ -283,6 +283,45 @@ fn send_codes(f: &Fixture, tag: &str, n: usize, number: impl Fn(usize) -> String
     }
 }
 
+/// README and `FailureDelay`'s docs: failures count comparisons, so after
+/// two resends (three live codes) two typos make six failures, and the
+/// right code then waits 60 seconds, told when.
+#[test]
+fn after_two_resends_two_typos_delay_the_right_code_by_a_minute() {
+    let f = fixture_with(
+        relaxed()
+            .failure_delay(FailureDelay::standard())
+            .resend_cooldown(Duration::ZERO, Duration::ZERO),
+    );
+    let t = block_on(f.verifier.issue(&request("u1", "+14155550100"))).unwrap();
+    block_on(f.verifier.resend(t.challenge_id())).unwrap();
+    block_on(f.verifier.resend(t.challenge_id())).unwrap();
+    let codes: Vec<String> = f
+        .verifier
+        .delivery()
+        .sent()
+        .iter()
+        .map(|m| m.code.clone())
+        .collect();
+    let wrong = (0..1000)
+        .map(|n| format!("{n:06}"))
+        .find(|c| !codes.contains(c))
+        .unwrap();
+    for _ in 0..2 {
+        let r = block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &wrong));
+        assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
+    }
+    let right = codes.last().unwrap();
+    match block_on(f.verifier.verify(t.purpose(), t.challenge_id(), right)) {
+        Err(VerifyError::TooSoon { retry_after }) => {
+            assert_eq!(retry_after, start() + Duration::seconds(60));
+        }
+        other => panic!("{other:?}"),
+    }
+    f.clock.advance(Duration::seconds(60));
+    assert!(block_on(f.verifier.verify(t.purpose(), t.challenge_id(), right)).is_ok());
+}
+
 #[test]
 fn conversion_guard_throttles_a_pumped_prefix_and_spares_a_healthy_one() {
     let guard = ConversionGuard::new(Duration::hours(1), 10, 0.2).unwrap();
