@@ -327,9 +327,9 @@ impl<S: CodeStore> AppState<S> {
         let mut pending = lock(&self.pending);
         pending.retain(|_, p| p.expires_at > now);
         match pending.entry(*ticket.challenge_id()) {
-            // One live challenge per subject and purpose: a decoy issued while
-            // a real login waits is a resend of it, and must not demote it; a
-            // real login upgrades a decoy.
+            // The same id again: a resend of this challenge (a real login's
+            // or a decoy's: they live in slots of their own, with ids of their
+            // own, so one never answers as the other).
             Entry::Occupied(mut e) => {
                 let p = e.get_mut();
                 if account.is_some() {
@@ -556,22 +556,16 @@ async fn login_resend<S: CodeStore>(
     let client = client_key(peer)?;
     let unknown = || st.issue_error(IssueError::UnknownChallenge);
     let id = ChallengeId::parse(body.challenge_id.trim()).map_err(|_| unknown())?;
-    let pending = st.pending(&id).ok_or_else(unknown)?;
-    let ticket = if pending.account.is_some() {
-        st.verifier.resend_from(&id, &client).await
-    } else {
-        // A resend of a decoy must not turn it into a real challenge (that
-        // would send a working code for a wrong password): the same work
-        // again, and still nothing delivered.
-        let request = IssueRequest::new(
-            Purpose::LoginNewDevice,
-            pending.subject.clone(),
-            pending.destination.clone(),
-        )
-        .client(client);
-        st.verifier.issue_decoy(&request).await
-    }
-    .map_err(|e| st.issue_error(e))?;
+    // Only ids this app handed out, and not expired.
+    st.pending(&id).ok_or_else(unknown)?;
+    // A decoy's resend is a decoy's: the same work, nothing delivered (a
+    // decoy lives in a slot of its own, so its id never reaches a real
+    // challenge).
+    let ticket = st
+        .verifier
+        .resend_from(&id, &client)
+        .await
+        .map_err(|e| st.issue_error(e))?;
     if ticket.challenge_id() != &id {
         return Err(unknown());
     }
