@@ -39,7 +39,7 @@ pub struct MemoryStore {
     // spare each was granted beyond them. A shard takes capacity in grants
     // and gives back what it stops using, so most inserts and removals leave
     // this count alone: written by every one, it was a cache line the cores
-    // passed back and forth (README, "Performance"). Never above `capacity`.
+    // passed back and forth (benches/README.md). Never above `capacity`.
     // On cache lines of its own, so it does not evict the fields around it
     // (nor the verifier's, which holds the store inline) from other cores.
     granted: PaddedCount,
