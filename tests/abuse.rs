@@ -232,7 +232,7 @@ fn verify_attempts_per_client_across_challenges() {
         r => panic!("{r:?}"),
     }
     // The refused attempt was not counted against the challenge.
-    let r = block_on(f.verifier.verify(t.purpose(), t.challenge_id(), code));
+    let r = f.check(t, code);
     assert!(r.is_ok(), "{r:?}");
 }
 
@@ -257,10 +257,7 @@ fn guesses_sprayed_over_many_challenges_stop_at_the_subject_budget() {
         };
         let code = f.verifier.delivery().last_code().unwrap();
         for _ in 0..5 {
-            match block_on(
-                f.verifier
-                    .verify(t.purpose(), t.challenge_id(), &wrong(&code)),
-            ) {
+            match f.check(&t, &wrong(&code)) {
                 Err(VerifyError::WrongCode { .. }) => counted += 1,
                 Err(VerifyError::Locked { .. }) => refused += 1,
                 r => panic!("{r:?}"),
@@ -278,7 +275,7 @@ fn send_codes(f: &Fixture, tag: &str, n: usize, number: impl Fn(usize) -> String
         let t = block_on(f.verifier.issue(&request(&format!("{tag}{i}"), &number(i)))).unwrap();
         if verified {
             let code = f.verifier.delivery().last_code().unwrap();
-            block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code)).unwrap();
+            f.check(&t, &code).unwrap();
         }
     }
 }
@@ -308,18 +305,18 @@ fn after_two_resends_two_typos_delay_the_right_code_by_a_minute() {
         .find(|c| !codes.contains(c))
         .unwrap();
     for _ in 0..2 {
-        let r = block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &wrong));
+        let r = f.check(&t, &wrong);
         assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
     }
     let right = codes.last().unwrap();
-    match block_on(f.verifier.verify(t.purpose(), t.challenge_id(), right)) {
+    match f.check(&t, right) {
         Err(VerifyError::TooSoon { retry_after }) => {
             assert_eq!(retry_after, start() + Duration::seconds(60));
         }
         other => panic!("{other:?}"),
     }
     f.clock.advance(Duration::seconds(60));
-    assert!(block_on(f.verifier.verify(t.purpose(), t.challenge_id(), right)).is_ok());
+    assert!(f.check(&t, right).is_ok());
 }
 
 #[test]
@@ -452,12 +449,7 @@ fn failure_delay_grows_after_free_failures() {
         ));
     let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
-    let guess = || {
-        block_on(
-            f.verifier
-                .verify(t.purpose(), t.challenge_id(), &wrong(&code)),
-        )
-    };
+    let guess = || f.check(&t, &wrong(&code));
     assert!(matches!(guess(), Err(VerifyError::WrongCode { .. })));
     assert!(matches!(guess(), Err(VerifyError::WrongCode { .. })));
     // Two failures: wait 30 s; the refused attempt is not counted.
@@ -476,7 +468,7 @@ fn failure_delay_grows_after_free_failures() {
     f.clock.advance(Duration::seconds(59));
     assert!(matches!(guess(), Err(VerifyError::TooSoon { .. })));
     f.clock.advance(Duration::seconds(1));
-    assert!(block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code)).is_ok());
+    assert!(f.check(&t, &code).is_ok());
 }
 
 #[test]
@@ -502,10 +494,7 @@ fn decoys_look_like_tickets_send_nothing_and_never_verify() {
     assert_eq!(f.store.writes().len(), 2);
     // Every guess fails like a wrong code, and counts like one.
     for code in ["000000", "123456", "999999"] {
-        let r = block_on(
-            f.verifier
-                .verify(decoy.purpose(), decoy.challenge_id(), code),
-        );
+        let r = f.check(&decoy, code);
         assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
     }
 }
@@ -572,10 +561,7 @@ fn a_decoy_resend_is_a_decoy_and_never_verifies() {
     );
     for code in ["000000", "111111"] {
         assert!(matches!(
-            block_on(
-                f.verifier
-                    .verify(decoy.purpose(), decoy.challenge_id(), code)
-            ),
+            f.check(&decoy, code),
             Err(VerifyError::WrongCode { .. })
         ));
     }
@@ -599,13 +585,7 @@ fn a_decoy_never_touches_a_live_real_challenge() {
     // and no attempt or send was spent.
     let t = block_on(f.verifier.resend(real.challenge_id())).unwrap();
     assert_eq!(t.attempts_left(), 5);
-    assert!(
-        block_on(
-            f.verifier
-                .verify(real.purpose(), real.challenge_id(), &code)
-        )
-        .is_ok()
-    );
+    assert!(f.check(&real, &code).is_ok());
     assert_eq!(f.verifier.delivery().sent().len(), 2);
 }
 

@@ -33,9 +33,7 @@ fn sixty_four_right_answers_one_success() {
     let f = fixture();
     let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
-    let results = race(64, |_| {
-        block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code))
-    });
+    let results = race(64, |_| f.check(&t, &code));
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
 }
 
@@ -46,9 +44,7 @@ fn sixty_four_wrong_guesses_never_exceed_the_cap() {
         let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
         let code = f.verifier.delivery().last_code().unwrap();
         let bad = wrong(&code);
-        let results = race(64, |_| {
-            block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &bad))
-        });
+        let results = race(64, |_| f.check(&t, &bad));
         let counted = results
             .iter()
             .filter(|r| matches!(r, Err(e) if e.counted()))
@@ -72,7 +68,7 @@ fn sixty_four_wrong_guesses_never_exceed_the_cap() {
             Err(VerifyError::WrongCode { .. } | VerifyError::TooManyAttempts)
         )));
         assert!(matches!(
-            block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code)),
+            f.check(&t, &code),
             Err(VerifyError::TooManyAttempts)
         ));
     }
@@ -95,10 +91,7 @@ fn guesses_spread_over_challenges_are_held_by_the_subject_budget() {
     }
     let results = race(50, |i| {
         let (t, code) = &targets[i % 10];
-        block_on(
-            f.verifier
-                .verify(t.purpose(), t.challenge_id(), &wrong(code)),
-        )
+        f.check(t, &wrong(code))
     });
     let counted = results
         .iter()
@@ -118,10 +111,7 @@ fn guesses_spread_over_challenges_are_held_by_the_subject_budget() {
     }
     // Locked now: even a right code fails everywhere.
     let (t, code) = &targets[0];
-    assert!(matches!(
-        block_on(f.verifier.verify(t.purpose(), t.challenge_id(), code)),
-        Err(VerifyError::Locked { .. })
-    ));
+    assert!(matches!(f.check(t, code), Err(VerifyError::Locked { .. })));
 }
 
 #[test]

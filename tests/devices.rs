@@ -11,7 +11,7 @@ use vericode::{DeviceError, DeviceToken, Subject};
 fn verified_device(f: &Fixture, subject: &str) -> DeviceToken {
     let t = block_on(f.verifier.issue(&login(subject))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
-    let verified = block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code)).unwrap();
+    let verified = f.check(&t, &code).unwrap();
     let device = block_on(f.verifier.remember_device(&verified)).unwrap();
     assert_eq!(device.expires_at(), start() + Duration::days(30));
     DeviceToken::parse(&device.token().expose()).unwrap()
@@ -144,7 +144,7 @@ fn only_a_fresh_verification_of_the_accounts_own_address_remembers_a_device() {
         );
         let t = block_on(f.verifier.issue(&req)).unwrap();
         let code = f.verifier.delivery().last_code().unwrap();
-        block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code)).unwrap()
+        f.check(&t, &code).unwrap()
     };
     // A code that proved a new address does not vouch for the account.
     let change = verify(vericode::Purpose::CredentialChange, "u1");

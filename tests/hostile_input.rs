@@ -56,7 +56,7 @@ fn hostile_codes_are_refused_typed_and_cost_nothing() {
     let code = f.verifier.delivery().last_code().unwrap();
     let writes = f.store.writes().len();
     for (name, input, expected) in &cases {
-        let r = block_on(f.verifier.verify(t.purpose(), t.challenge_id(), input));
+        let r = f.check(&t, input);
         match r {
             Err(ref e) if expected(e) => assert!(!e.counted(), "{name}"),
             other => panic!("{name}: {other:?}"),
@@ -64,22 +64,13 @@ fn hostile_codes_are_refused_typed_and_cost_nothing() {
         assert_eq!(f.store.writes().len(), writes, "{name} wrote to the store");
     }
     // Nothing was counted: the first wrong guess still leaves 4 of 5.
-    let r = block_on(
-        f.verifier
-            .verify(t.purpose(), t.challenge_id(), &wrong(&code)),
-    );
+    let r = f.check(&t, &wrong(&code));
     assert!(
         matches!(r, Err(VerifyError::WrongCode { attempts_left: 4 })),
         "{r:?}"
     );
     // Surrounding spaces are forgiven.
-    assert!(
-        block_on(
-            f.verifier
-                .verify(t.purpose(), t.challenge_id(), &format!("  {code}\t\n"))
-        )
-        .is_ok()
-    );
+    assert!(f.check(&t, &format!("  {code}\t\n")).is_ok());
 }
 
 #[test]
@@ -88,19 +79,13 @@ fn lower_case_alphanumerics_are_accepted_and_look_alikes_refused() {
     let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
     for bad in ["O00000", "111111", "IIIIII", "LLLLLL"] {
-        let r = block_on(f.verifier.verify(t.purpose(), t.challenge_id(), bad));
+        let r = f.check(&t, bad);
         assert!(
             matches!(r, Err(VerifyError::Malformed(InputError::CodeCharacter))),
             "{bad}: {r:?}"
         );
     }
-    assert!(
-        block_on(
-            f.verifier
-                .verify(t.purpose(), t.challenge_id(), &code.to_lowercase())
-        )
-        .is_ok()
-    );
+    assert!(f.check(&t, &code.to_lowercase()).is_ok());
 }
 
 #[test]
@@ -132,17 +117,10 @@ fn malformed_and_foreign_challenge_ids() {
     let theirs = block_on(f.verifier.issue(&login("bob"))).unwrap();
     let their_code = f.verifier.delivery().last_code().unwrap();
     if my_code != their_code {
-        let r = block_on(
-            f.verifier
-                .verify(theirs.purpose(), theirs.challenge_id(), &my_code),
-        );
+        let r = f.check(&theirs, &my_code);
         assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
     }
-    let ok = block_on(
-        f.verifier
-            .verify(mine.purpose(), mine.challenge_id(), &my_code),
-    )
-    .unwrap();
+    let ok = f.check(&mine, &my_code).unwrap();
     assert_eq!(ok.subject().as_str(), "alice");
 }
 

@@ -66,10 +66,7 @@ fn invariant_2_no_plaintext_code_at_rest() {
     let mut codes = vec![f.verifier.delivery().last_code().unwrap()];
     block_on(f.verifier.resend(t.challenge_id())).unwrap();
     codes.push(f.verifier.delivery().last_code().unwrap());
-    let _ = block_on(
-        f.verifier
-            .verify(t.purpose(), t.challenge_id(), &wrong(&codes[0])),
-    );
+    let _ = f.check(&t, &wrong(&codes[0]));
     let writes = f.store.writes();
     assert!(writes.len() >= 3);
     for code in &codes {
@@ -96,7 +93,7 @@ fn invariant_3_normalised_capped_input_and_full_comparison() {
     let newest = f.verifier.delivery().last_code().unwrap();
     // A megabyte of digits is refused unread, and not counted.
     let huge = "1".repeat(1 << 20);
-    let r = block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &huge));
+    let r = f.check(&t, &huge);
     assert!(
         matches!(
             r,
@@ -106,7 +103,7 @@ fn invariant_3_normalised_capped_input_and_full_comparison() {
     );
     // The newest of three live codes matches, written the way people type.
     let typed = format!("  {} {}\t", &newest[..3], &newest[3..]);
-    assert!(block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &typed)).is_ok());
+    assert!(f.check(&t, &typed).is_ok());
 }
 
 /// Invariant 4: An attempt is recorded before its result is known; at the cap even the
@@ -117,25 +114,16 @@ fn invariant_4_attempt_recorded_before_result() {
     let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
     let before = f.store.writes().len();
-    let r = block_on(
-        f.verifier
-            .verify(t.purpose(), t.challenge_id(), &wrong(&code)),
-    );
+    let r = f.check(&t, &wrong(&code));
     assert!(matches!(
         r,
         Err(VerifyError::WrongCode { attempts_left: 2 })
     ));
     // The answer came after both the challenge and the subject were written.
     assert_eq!(f.store.writes().len(), before + 2);
-    let _ = block_on(
-        f.verifier
-            .verify(t.purpose(), t.challenge_id(), &wrong(&code)),
-    );
-    let _ = block_on(
-        f.verifier
-            .verify(t.purpose(), t.challenge_id(), &wrong(&code)),
-    );
-    let r = block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code));
+    let _ = f.check(&t, &wrong(&code));
+    let _ = f.check(&t, &wrong(&code));
+    let r = f.check(&t, &code);
     assert!(matches!(r, Err(VerifyError::TooManyAttempts)), "{r:?}");
 }
 
@@ -153,7 +141,7 @@ fn invariant_5_exactly_one_of_many_concurrent_right_answers() {
                 .map(|_| {
                     s.spawn(|| {
                         barrier.wait();
-                        block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code))
+                        f.check(&t, &code)
                     })
                 })
                 .collect();
@@ -182,10 +170,7 @@ fn invariant_6_resend_and_reissue_refill_nothing() {
     let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
     for _ in 0..3 {
-        let _ = block_on(
-            f.verifier
-                .verify(t.purpose(), t.challenge_id(), &wrong(&code)),
-        );
+        let _ = f.check(&t, &wrong(&code));
     }
     f.clock.advance(Duration::seconds(30));
     let resent = block_on(f.verifier.resend(t.challenge_id())).unwrap();
@@ -197,10 +182,7 @@ fn invariant_6_resend_and_reissue_refill_nothing() {
     assert_eq!(reissued.expires_at(), t.expires_at());
     // Use up the challenge, start another: the subject's count carries on.
     for _ in 0..2 {
-        let _ = block_on(
-            f.verifier
-                .verify(t.purpose(), t.challenge_id(), &wrong(&code)),
-        );
+        let _ = f.check(&t, &wrong(&code));
     }
     f.clock.advance(Duration::minutes(10));
     let t2 = block_on(f.verifier.issue(&login("u1"))).unwrap();
@@ -210,12 +192,9 @@ fn invariant_6_resend_and_reissue_refill_nothing() {
     // three: each guess counts once per code it was compared with); 2 more
     // reach the subject's limit of 11.
     for _ in 0..2 {
-        let _ = block_on(
-            f.verifier
-                .verify(t2.purpose(), t2.challenge_id(), &wrong(&c2)),
-        );
+        let _ = f.check(&t2, &wrong(&c2));
     }
-    let r = block_on(f.verifier.verify(t2.purpose(), t2.challenge_id(), &c2));
+    let r = f.check(&t2, &c2);
     assert!(
         matches!(r, Err(VerifyError::Locked { until: None })),
         "{r:?}"
@@ -240,11 +219,11 @@ fn invariant_7_codes_are_bound_to_challenge_purpose_context() {
     let cr = f.verifier.delivery().last_code().unwrap();
     // Alice's login code does not open Bob's challenge nor her own password reset.
     assert!(matches!(
-        block_on(f.verifier.verify(tb.purpose(), tb.challenge_id(), &ca)),
+        f.check(&tb, &ca),
         Err(VerifyError::WrongCode { .. })
     ));
     assert!(matches!(
-        block_on(f.verifier.verify(tr.purpose(), tr.challenge_id(), &ca)),
+        f.check(&tr, &ca),
         Err(VerifyError::WrongCode { .. })
     ));
     // Context: see also lifecycle::bound_context_must_match_exactly.
@@ -265,9 +244,9 @@ fn invariant_7_codes_are_bound_to_challenge_purpose_context() {
         .is_err()
     );
     // Each works for its own.
-    assert!(block_on(f.verifier.verify(ta.purpose(), ta.challenge_id(), &ca)).is_ok());
-    assert!(block_on(f.verifier.verify(tb.purpose(), tb.challenge_id(), &cb)).is_ok());
-    assert!(block_on(f.verifier.verify(tr.purpose(), tr.challenge_id(), &cr)).is_ok());
+    assert!(f.check(&ta, &ca).is_ok());
+    assert!(f.check(&tb, &cb).is_ok());
+    assert!(f.check(&tr, &cr).is_ok());
 }
 
 /// Invariant 8: After expiry every code of the challenge fails.
@@ -281,13 +260,13 @@ fn invariant_8_after_expiry_every_code_fails() {
     codes.push(f.verifier.delivery().last_code().unwrap());
     f.clock.advance(Duration::minutes(1));
     for code in &codes {
-        let r = block_on(f.verifier.verify(t.purpose(), t.challenge_id(), code));
+        let r = f.check(&t, code);
         assert!(matches!(r, Err(VerifyError::Expired)), "{r:?}");
     }
     // Long after, the record is gone; still a failure.
     f.clock.advance(Duration::hours(2));
     assert!(matches!(
-        block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &codes[1])),
+        f.check(&t, &codes[1]),
         Err(VerifyError::UnknownChallenge)
     ));
     assert!(matches!(

@@ -36,20 +36,13 @@ fn issue_then_verify_once() {
     assert!(msg.body.contains("10 minutes"));
     assert!(msg.body.contains("Never share this code"));
 
-    let ok = block_on(
-        f.verifier
-            .verify(ticket.purpose(), ticket.challenge_id(), &msg.code),
-    )
-    .unwrap();
+    let ok = f.check(&ticket, &msg.code).unwrap();
     assert_eq!(ok.subject().as_str(), "u1");
     assert_eq!(ok.purpose(), &Purpose::LoginNewDevice);
     assert_eq!(ok.destination().address(), "+14155550123");
     assert_eq!(ok.verified_at(), start());
 
-    let replay = block_on(
-        f.verifier
-            .verify(ticket.purpose(), ticket.challenge_id(), &msg.code),
-    );
+    let replay = f.check(&ticket, &msg.code);
     assert!(
         matches!(replay, Err(VerifyError::UnknownChallenge)),
         "{replay:?}"
@@ -89,10 +82,7 @@ fn a_code_verifies_only_for_the_purpose_it_was_sent_for() {
             assert!(matches!(r, Err(VerifyError::UnknownChallenge)), "{r:?}");
         }
         // Nothing was counted: the code still works.
-        let ok = block_on(
-            f.verifier
-                .verify(ticket.purpose(), ticket.challenge_id(), code),
-        );
+        let ok = f.check(ticket, code);
         assert!(ok.is_ok(), "{ok:?}");
     }
     assert_eq!(wire_ticket.purpose(), &wire);
@@ -104,19 +94,13 @@ fn wrong_codes_count_down_then_even_the_right_code_fails() {
     let ticket = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
     for left in (0..5).rev() {
-        let r = block_on(
-            f.verifier
-                .verify(ticket.purpose(), ticket.challenge_id(), &wrong(&code)),
-        );
+        let r = f.check(&ticket, &wrong(&code));
         match r {
             Err(VerifyError::WrongCode { attempts_left }) => assert_eq!(attempts_left, left),
             other => panic!("{other:?}"),
         }
     }
-    let r = block_on(
-        f.verifier
-            .verify(ticket.purpose(), ticket.challenge_id(), &code),
-    );
+    let r = f.check(&ticket, &code);
     assert!(matches!(r, Err(VerifyError::TooManyAttempts)), "{r:?}");
 }
 
@@ -126,10 +110,7 @@ fn typing_is_forgiving_but_malformed_input_is_not_counted() {
     let ticket = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
     for bad in ["", "12345", "1234567", "abcdef", "１２３４５Ａ", "12345😀"] {
-        let r = block_on(
-            f.verifier
-                .verify(ticket.purpose(), ticket.challenge_id(), bad),
-        );
+        let r = f.check(&ticket, bad);
         assert!(
             matches!(r, Err(VerifyError::Malformed(_))),
             "{bad:?}: {r:?}"
@@ -137,13 +118,7 @@ fn typing_is_forgiving_but_malformed_input_is_not_counted() {
         assert!(!r.unwrap_err().counted());
     }
     let spaced = format!(" {}-{} ", &code[..3], &code[3..]);
-    assert!(
-        block_on(
-            f.verifier
-                .verify(ticket.purpose(), ticket.challenge_id(), &spaced)
-        )
-        .is_ok()
-    );
+    assert!(f.check(&ticket, &spaced).is_ok());
     // The right code typed with a full-width or an Arabic-Indic keyboard, or
     // pasted with a no-break space, is the right code.
     let shift = |code: &str, zero: u32| -> String {
@@ -159,10 +134,7 @@ fn typing_is_forgiving_but_malformed_input_is_not_counted() {
         let ticket = block_on(f.verifier.issue(&login("u2"))).unwrap();
         let code = f.verifier.delivery().last_code().unwrap();
         let typed = typed(&code, &shift);
-        let r = block_on(
-            f.verifier
-                .verify(ticket.purpose(), ticket.challenge_id(), &typed),
-        );
+        let r = f.check(&ticket, &typed);
         assert!(r.is_ok(), "{typed:?}: {r:?}");
     }
 }
@@ -173,10 +145,7 @@ fn expired_challenges_refuse_every_code() {
     let ticket = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
     f.clock.advance(Duration::minutes(10));
-    let r = block_on(
-        f.verifier
-            .verify(ticket.purpose(), ticket.challenge_id(), &code),
-    );
+    let r = f.check(&ticket, &code);
     assert!(matches!(r, Err(VerifyError::Expired)), "{r:?}");
     // One millisecond earlier it was still good.
     let f = fixture();
@@ -184,13 +153,7 @@ fn expired_challenges_refuse_every_code() {
     let code = f.verifier.delivery().last_code().unwrap();
     f.clock
         .advance(Duration::minutes(10) - Duration::milliseconds(1));
-    assert!(
-        block_on(
-            f.verifier
-                .verify(ticket.purpose(), ticket.challenge_id(), &code)
-        )
-        .is_ok()
-    );
+    assert!(f.check(&ticket, &code).is_ok());
 }
 
 #[test]
@@ -299,10 +262,7 @@ fn issuing_again_while_live_is_a_resend_of_the_same_challenge() {
     let f = fixture();
     let t1 = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let c1 = f.verifier.delivery().last_code().unwrap();
-    let _ = block_on(
-        f.verifier
-            .verify(t1.purpose(), t1.challenge_id(), &wrong(&c1)),
-    );
+    let _ = f.check(&t1, &wrong(&c1));
     assert!(matches!(
         block_on(f.verifier.issue(&login("u1"))),
         Err(IssueError::ResendTooSoon { .. })
@@ -319,10 +279,7 @@ fn a_new_destination_replaces_the_challenge_but_keeps_its_counters() {
     let f = fixture();
     let t1 = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let c1 = f.verifier.delivery().last_code().unwrap();
-    let _ = block_on(
-        f.verifier
-            .verify(t1.purpose(), t1.challenge_id(), &wrong(&c1)),
-    );
+    let _ = f.check(&t1, &wrong(&c1));
     f.clock.advance(Duration::seconds(30));
     let by_email = IssueRequest::new(
         Purpose::LoginNewDevice,
@@ -335,13 +292,13 @@ fn a_new_destination_replaces_the_challenge_but_keeps_its_counters() {
     assert_eq!(t2.attempts_left(), 4);
     assert_eq!(t2.expires_at(), t1.expires_at());
     // The old id is gone; the old code does not work on the new challenge.
-    let r = block_on(f.verifier.verify(t1.purpose(), t1.challenge_id(), &c1));
+    let r = f.check(&t1, &c1);
     assert!(matches!(r, Err(VerifyError::UnknownChallenge)), "{r:?}");
     let c2 = f.verifier.delivery().last_code().unwrap();
     if c1 != c2 {
-        assert!(block_on(f.verifier.verify(t2.purpose(), t2.challenge_id(), &c1)).is_err());
+        assert!(f.check(&t2, &c1).is_err());
     }
-    assert!(block_on(f.verifier.verify(t2.purpose(), t2.challenge_id(), &c2)).is_ok());
+    assert!(f.check(&t2, &c2).is_ok());
 }
 
 #[test]
@@ -373,7 +330,7 @@ fn cancel_ends_a_challenge() {
     let code = f.verifier.delivery().last_code().unwrap();
     block_on(f.verifier.cancel(t.challenge_id())).unwrap();
     assert!(matches!(
-        block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code)),
+        f.check(&t, &code),
         Err(VerifyError::UnknownChallenge)
     ));
     assert!(matches!(
@@ -404,7 +361,7 @@ fn a_forged_id_cannot_cancel_or_probe_a_challenge() {
         block_on(f.verifier.verify(t.purpose(), &forged, &code)),
         Err(VerifyError::UnknownChallenge)
     ));
-    assert!(block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code)).is_ok());
+    assert!(f.check(&t, &code).is_ok());
 }
 
 #[test]
@@ -429,7 +386,7 @@ fn bound_context_must_match_exactly() {
     }
     // Without the context at all, the right code does not verify either.
     assert!(matches!(
-        block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code)),
+        f.check(&t, &code),
         Err(VerifyError::ContextMismatch { attempts_left: 3 })
     ));
     // A wrong code with some context is just a wrong code (no oracle on the context).
@@ -479,7 +436,7 @@ fn resend_of_a_bound_challenge_stays_bound() {
     assert_eq!(t.challenge_id(), t2.challenge_id());
     let code = f.verifier.delivery().last_code().unwrap();
     assert!(matches!(
-        block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code)),
+        f.check(&t, &code),
         Err(VerifyError::ContextMismatch { .. })
     ));
     assert!(
@@ -501,13 +458,7 @@ fn alphanumeric_codes_are_case_insensitive() {
         code.bytes()
             .all(|b| b"23456789ABCDEFGHJKMNPQRSTUVWXYZ".contains(&b))
     );
-    assert!(
-        block_on(
-            f.verifier
-                .verify(t.purpose(), t.challenge_id(), &code.to_lowercase())
-        )
-        .is_ok()
-    );
+    assert!(f.check(&t, &code.to_lowercase()).is_ok());
 }
 
 #[test]

@@ -15,10 +15,7 @@ fn fail_n(f: &Fixture, subject: &str, n: u32) {
         let t = block_on(f.verifier.issue(&login(subject))).unwrap();
         let code = f.verifier.delivery().last_code().unwrap();
         for _ in 0..left.min(5) {
-            let r = block_on(
-                f.verifier
-                    .verify(t.purpose(), t.challenge_id(), &wrong(&code)),
-            );
+            let r = f.check(&t, &wrong(&code));
             assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
             left -= 1;
         }
@@ -32,13 +29,10 @@ fn the_hundredth_failure_locks_the_subject() {
     fail_n(&f, "u1", 99);
     let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
-    let r = block_on(
-        f.verifier
-            .verify(t.purpose(), t.challenge_id(), &wrong(&code)),
-    );
+    let r = f.check(&t, &wrong(&code));
     assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
     let until = start() + Duration::minutes(10 * 20);
-    match block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code)) {
+    match f.check(&t, &code) {
         Err(VerifyError::Locked { until: Some(u) }) => assert_eq!(u, until + Duration::hours(24)),
         r => panic!("{r:?}"),
     }
@@ -73,14 +67,11 @@ fn after_a_timed_lock_each_failure_locks_again_and_a_success_does_not_reset_the_
     let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
     assert!(matches!(
-        block_on(
-            f.verifier
-                .verify(t.purpose(), t.challenge_id(), &wrong(&code))
-        ),
+        f.check(&t, &wrong(&code)),
         Err(VerifyError::WrongCode { .. })
     ));
     assert!(matches!(
-        block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code)),
+        f.check(&t, &code),
         Err(VerifyError::Locked { .. })
     ));
     f.clock.advance(Duration::hours(1));
@@ -89,7 +80,7 @@ fn after_a_timed_lock_each_failure_locks_again_and_a_success_does_not_reset_the_
     // failure memory passes): one wrong guess locks again.
     let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
-    assert!(block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code)).is_ok());
+    assert!(f.check(&t, &code).is_ok());
     fail_n(&f, "u1", 1);
     assert!(matches!(
         block_on(f.verifier.issue(&login("u1"))),
@@ -125,20 +116,14 @@ fn a_success_forgives_the_failures_of_its_own_challenge_and_no_others() {
     let t = block_on(f.verifier.issue(&step_up("u1"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
     for _ in 0..3 {
-        let r = block_on(
-            f.verifier
-                .verify(t.purpose(), t.challenge_id(), &wrong(&code)),
-        );
+        let r = f.check(&t, &wrong(&code));
         assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
     }
     // The owner's challenge: a typo with one code live (one failure), a
     // second code, a typo compared with both (two), then the right code.
     let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let first = f.verifier.delivery().last_code().unwrap();
-    let r = block_on(
-        f.verifier
-            .verify(t.purpose(), t.challenge_id(), &wrong(&first)),
-    );
+    let r = f.check(&t, &wrong(&first));
     assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
     block_on(f.verifier.resend(t.challenge_id())).unwrap();
     let second = f.verifier.delivery().last_code().unwrap();
@@ -146,9 +131,9 @@ fn a_success_forgives_the_failures_of_its_own_challenge_and_no_others() {
         .map(|n| format!("{n:06}"))
         .find(|g| *g != first && *g != second)
         .unwrap();
-    let r = block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &typo));
+    let r = f.check(&t, &typo);
     assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
-    block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &second)).unwrap();
+    f.check(&t, &second).unwrap();
     // Its three failures are forgiven (within the cap of 4); the other
     // challenge's three stay, so 37 more make the fortieth, which locks.
     // (Forgiving all would leave room for 40; none, or one per attempt, for
@@ -173,12 +158,9 @@ fn locked_by_the(f: &Fixture, subject: &str, nth: u32) {
 fn typo_then_right(f: &Fixture, subject: &str) {
     let t = block_on(f.verifier.issue(&login(subject))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
-    let r = block_on(
-        f.verifier
-            .verify(t.purpose(), t.challenge_id(), &wrong(&code)),
-    );
+    let r = f.check(&t, &wrong(&code));
     assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
-    block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code)).unwrap();
+    f.check(&t, &code).unwrap();
 }
 
 #[test]
@@ -190,13 +172,10 @@ fn a_record_that_remembers_forgiveness_outlives_its_last_failure_by_the_window()
     // A typo, the right code nine minutes later: the cap of one is spent.
     let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
-    let r = block_on(
-        f.verifier
-            .verify(t.purpose(), t.challenge_id(), &wrong(&code)),
-    );
+    let r = f.check(&t, &wrong(&code));
     assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
     f.clock.advance(Duration::minutes(9));
-    block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code)).unwrap();
+    f.check(&t, &code).unwrap();
     // A memory after the typo, but inside the window: not forgiven.
     f.clock.advance(Duration::days(90) - Duration::minutes(8));
     typo_then_right(&f, "u1");
@@ -241,10 +220,7 @@ fn owner_signs_in(f: &Fixture, subject: &str, joined: Option<u32>) -> (bool, u32
             assert_eq!(joined.challenge_id(), t.challenge_id());
             code = f.verifier.delivery().last_code().unwrap();
             while compared < 2 * guesses {
-                match block_on(
-                    f.verifier
-                        .verify(t.purpose(), t.challenge_id(), &wrong(&code)),
-                ) {
+                match f.check(&t, &wrong(&code)) {
                     Err(VerifyError::WrongCode { attempts_left }) => {
                         compared += 2;
                         if attempts_left == 1 {
@@ -258,7 +234,7 @@ fn owner_signs_in(f: &Fixture, subject: &str, joined: Option<u32>) -> (bool, u32
         }
     }
     loop {
-        match block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code)) {
+        match f.check(&t, &code) {
             Ok(_) => return (true, compared),
             Err(VerifyError::TooSoon { retry_after }) => f.clock.set(retry_after),
             Err(_) => return (false, compared),
@@ -335,10 +311,7 @@ fn wrong_guess(
     live: &mut Option<(Ticket, String)>,
     not_after: time::OffsetDateTime,
 ) -> Guess {
-    match block_on(
-        f.verifier
-            .verify(t.purpose(), t.challenge_id(), &wrong(&code)),
-    ) {
+    match f.check(&t, &wrong(&code)) {
         Err(VerifyError::WrongCode { .. }) => {
             *live = Some((t, code));
             Guess::Compared
@@ -484,7 +457,7 @@ fn unlock_clears_the_lock() {
     block_on(f.verifier.unlock(&vericode::Subject::new("u1").unwrap())).unwrap();
     let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
-    assert!(block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code)).is_ok());
+    assert!(f.check(&t, &code).is_ok());
 }
 
 #[test]
@@ -515,10 +488,7 @@ fn one_failure_then_resends(max_failures: u32, resends: usize) -> (Fixture, Tick
     );
     let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let first = f.verifier.delivery().last_code().unwrap();
-    let r = block_on(
-        f.verifier
-            .verify(t.purpose(), t.challenge_id(), &wrong(&first)),
-    );
+    let r = f.check(&t, &wrong(&first));
     assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
     for _ in 0..resends {
         block_on(f.verifier.resend(t.challenge_id())).unwrap();
@@ -546,20 +516,20 @@ fn a_guess_is_compared_with_no_more_codes_than_the_budget_has_left() {
         .find(|g| !codes.contains(g))
         .unwrap();
     // Three live codes: a wrong guess is compared with all three (1 left).
-    let r = block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &guess));
+    let r = f.check(&t, &guess);
     assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
     // With 1 left, only the newest code is compared: the oldest, right as it
     // is, fails, and that failure is the fifth, which locks.
-    let r = block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &codes[0]));
+    let r = f.check(&t, &codes[0]);
     assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
-    let r = block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &codes[2]));
+    let r = f.check(&t, &codes[2]);
     assert!(matches!(r, Err(VerifyError::Locked { .. })), "{r:?}");
 }
 
 #[test]
 fn with_one_comparison_left_the_newest_code_still_verifies() {
     let (f, t, codes) = one_failure_then_resends(2, 1);
-    block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &codes[1])).unwrap();
+    f.check(&t, &codes[1]).unwrap();
 }
 
 #[test]
@@ -583,16 +553,10 @@ fn a_lock_as_long_as_the_failure_memory_does_not_end_with_the_count_gone() {
     f.clock.advance(Duration::days(1));
     let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
-    let r = block_on(
-        f.verifier
-            .verify(t.purpose(), t.challenge_id(), &wrong(&code)),
-    );
+    let r = f.check(&t, &wrong(&code));
     assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
     // One attempt, and locked again.
-    let r = block_on(
-        f.verifier
-            .verify(t.purpose(), t.challenge_id(), &wrong(&code)),
-    );
+    let r = f.check(&t, &wrong(&code));
     assert!(matches!(r, Err(VerifyError::Locked { .. })), "{r:?}");
     // A success after the lock (a review: its record must be kept as long
     // as the lock's, not only as long as the last failure's) leaves the
@@ -600,7 +564,7 @@ fn a_lock_as_long_as_the_failure_memory_does_not_end_with_the_count_gone() {
     f.clock.advance(Duration::days(1));
     let t = block_on(f.verifier.issue(&login("u1"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
-    block_on(f.verifier.verify(t.purpose(), t.challenge_id(), &code)).unwrap();
+    f.check(&t, &code).unwrap();
     f.clock.advance(Duration::days(1) - Duration::minutes(1));
     fail_n(&f, "u1", 1);
     assert!(matches!(
@@ -633,10 +597,7 @@ fn guess_until(f: &Fixture, subject: &str, end: time::OffsetDateTime) -> u32 {
         };
         let code = f.verifier.delivery().last_code().unwrap();
         loop {
-            match block_on(
-                f.verifier
-                    .verify(t.purpose(), t.challenge_id(), &wrong(&code)),
-            ) {
+            match f.check(&t, &wrong(&code)) {
                 Err(VerifyError::WrongCode { .. }) => compared += 1,
                 Err(VerifyError::Locked { .. }) => f.clock.advance(Duration::minutes(1)),
                 Err(_) => break,

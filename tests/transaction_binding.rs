@@ -51,10 +51,7 @@ fn the_code_approves_exactly_the_details_shown() {
         "{r:?}"
     );
     assert!(matches!(
-        block_on(
-            f.verifier
-                .verify(t.purpose(), t.challenge_id(), &second.code)
-        ),
+        f.check(&t, &second.code),
         Err(VerifyError::ContextMismatch { .. })
     ));
     assert!(

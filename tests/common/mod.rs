@@ -8,7 +8,7 @@ use time::{Duration, OffsetDateTime};
 use vericode::{
     CodeStore, Commit, Delivery, Destination, IssueRequest, KeyId, ManualClock, MemoryStore,
     MemoryStoreError, Message, Policy, Purpose, Receipt, RecordingDelivery, SecretKey, StoreKey,
-    Subject, Timestamp, Verifier, Versioned, Write,
+    Subject, Ticket, Timestamp, Verified, Verifier, VerifyError, Versioned, Write,
 };
 
 pub type TestVerifier<S = Arc<SpyStore>, D = RecordingDelivery> = Verifier<S, D, ManualClock>;
@@ -36,6 +36,17 @@ pub struct Fixture {
 /// `tests/abuse.rs` tests the limits themselves.
 pub fn relaxed() -> Policy {
     Policy::default().without_abuse_limits()
+}
+
+impl Fixture {
+    /// Verifies what was `typed` for the challenge of `ticket`, as a handler
+    /// of the ticket's purpose would.
+    pub fn check(&self, ticket: &Ticket, typed: &str) -> Result<Verified, VerifyError> {
+        block_on(
+            self.verifier
+                .verify(ticket.purpose(), ticket.challenge_id(), typed),
+        )
+    }
 }
 
 pub fn fixture() -> Fixture {
