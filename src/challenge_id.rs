@@ -44,11 +44,14 @@ pub const CHALLENGE_ID_LEN: usize = crate::base64url::encoded_len(RAW_LEN);
 ///
 /// ```
 /// use vericode::ChallengeId;
-/// let text = "A".repeat(75);
+/// // Subject group, purpose (sign-in: seven zero bytes and 1), nonce, hint.
+/// let text = format!("{}B{}", "A".repeat(31), "A".repeat(43));
 /// let id: ChallengeId = text.parse()?;
 /// assert_eq!(id.to_string(), text);
 /// assert_eq!(text.len(), vericode::CHALLENGE_ID_LEN);
 /// assert!("not an id".parse::<ChallengeId>().is_err());
+/// // No purpose has all-zero bytes.
+/// assert!("A".repeat(75).parse::<ChallengeId>().is_err());
 /// # Ok::<(), vericode::InputError>(())
 /// ```
 #[derive(Clone, Copy)]
@@ -97,11 +100,17 @@ impl ChallengeId {
         self.0[CORE_LEN..].try_into().unwrap_or([0; HINT_LEN])
     }
 
-    /// Parses the text form; anything else is [`InputError::ChallengeId`].
+    /// Parses the text form; anything else is [`InputError::ChallengeId`],
+    /// as is an id whose purpose bytes no purpose has (so an id cannot be
+    /// bent to reach a decoy's slot from a real one's and tell them apart).
     pub fn parse(text: &str) -> Result<ChallengeId, InputError> {
         let mut raw = [0u8; RAW_LEN];
         crate::base64url::decode(text, &mut raw).ok_or(InputError::ChallengeId)?;
-        Ok(ChallengeId(raw))
+        let id = ChallengeId(raw);
+        if !crate::purpose::Purpose::is_key_shape(&id.purpose_bytes()) {
+            return Err(InputError::ChallengeId);
+        }
+        Ok(id)
     }
 
     pub(crate) fn subject_bytes(&self) -> [u8; SUBJECT_LEN] {
@@ -163,6 +172,8 @@ mod tests {
         for (i, b) in raw.iter_mut().enumerate() {
             *b = (i as u8).wrapping_mul(37).wrapping_add(200);
         }
+        // A custom purpose's bytes: the high bit set, bit 6 clear.
+        raw[SUBJECT_LEN] = 0x80 | (raw[SUBJECT_LEN] & 0x3f);
         let id = ChallengeId(raw);
         let text = id.to_string();
         assert_eq!(text.len(), CHALLENGE_ID_LEN);

@@ -94,6 +94,17 @@ impl Purpose {
     /// Eight bytes that name the purpose inside store keys and challenge ids:
     /// small numbers for the built-ins, a hash for custom names (high bit set, so
     /// the two never meet; bit 6 always clear).
+    /// Whether `bytes` can be a purpose's [`key_bytes`](Self::key_bytes): a
+    /// built-in's (seven zeros and its number) or a custom one's (the high
+    /// bit set, bit 6 clear). Bit 6 marks decoy slots in store keys
+    /// (`StoreKey::decoy_challenge`), so an id with it set would reach a
+    /// decoy from its real slot too: ids are refused with it.
+    pub(crate) fn is_key_shape(bytes: &[u8; 8]) -> bool {
+        let built_in = bytes[..7] == [0; 7] && (1..=4).contains(&bytes[7]);
+        let custom = bytes[0] & 0xc0 == 0x80;
+        built_in || custom
+    }
+
     pub(crate) fn key_bytes(&self) -> [u8; 8] {
         let n = match self {
             Purpose::LoginNewDevice => 1,
@@ -166,6 +177,29 @@ mod tests {
                 assert_ne!(p.key_bytes(), q.key_bytes());
             }
         }
+    }
+
+    #[test]
+    fn every_purpose_has_the_key_shape_and_a_decoy_slot_does_not() {
+        let mut all = vec![
+            Purpose::LoginNewDevice,
+            Purpose::CredentialChange,
+            Purpose::StepUp,
+            Purpose::PasswordReset,
+        ];
+        all.extend((0..200).map(|i| Purpose::custom(&format!("p{i}")).unwrap()));
+        for p in &all {
+            let key = p.key_bytes();
+            assert!(Purpose::is_key_shape(&key), "{p}");
+            // The decoy slot's item (`StoreKey::decoy_challenge`) is no
+            // purpose's.
+            let mut decoy = key;
+            decoy[0] |= 0x40;
+            assert!(!Purpose::is_key_shape(&decoy), "{p}");
+        }
+        assert!(!Purpose::is_key_shape(&[0; 8]));
+        assert!(!Purpose::is_key_shape(&[0, 0, 0, 0, 0, 0, 0, 5]));
+        assert!(!Purpose::is_key_shape(&[0, 0, 0, 0, 0, 0, 1, 1]));
     }
 
     #[test]

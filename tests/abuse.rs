@@ -10,9 +10,9 @@ use std::sync::Arc;
 use common::*;
 use time::Duration;
 use vericode::{
-    Attempt, ClientKey, ConfigError, ConversionGuard, CountryFilter, Destination, FailureDelay,
-    IssueError, IssueRequest, KeyId, Limit, Lockout, ManualClock, Policy, Purpose, RateLimit,
-    RecordingDelivery, Subject, Verifier, VerifyError,
+    Attempt, ChallengeId, ClientKey, ConfigError, ConversionGuard, CountryFilter, Destination,
+    FailureDelay, IssueError, IssueRequest, KeyId, Limit, Lockout, ManualClock, Policy, Purpose,
+    RateLimit, RecordingDelivery, Subject, Verifier, VerifyError,
 };
 
 fn only(limit: Limit, n: u32, per: Duration) -> Policy {
@@ -564,6 +564,43 @@ fn a_decoy_resend_is_a_decoy_and_never_verifies() {
             f.check(&decoy, code),
             Err(VerifyError::WrongCode { .. })
         ));
+    }
+}
+
+/// Found by a review: setting the decoy bit in an id's purpose bytes made
+/// its real slot and its decoy slot one, so a flipped decoy id still found
+/// its challenge (resend, cancel, and a custom purpose's verify answered as
+/// for a live one) while a flipped real id did not: a real account told
+/// from a made-up one. Such an id is no purpose's, and is refused as it is
+/// parsed, for decoys and real challenges alike.
+#[test]
+fn an_id_bent_towards_the_decoy_slot_is_refused_for_real_and_decoy_alike() {
+    let f = fixture_with(relaxed().resend_cooldown(Duration::ZERO, Duration::ZERO));
+    let custom = Purpose::custom("email_login").unwrap();
+    for purpose in [Purpose::PasswordReset, custom] {
+        let request = |subject: &str| {
+            IssueRequest::new(
+                purpose.clone(),
+                Subject::new(subject).unwrap(),
+                Destination::sms("+14155550100").unwrap(),
+            )
+        };
+        let real = block_on(f.verifier.issue(&request("ana"))).unwrap();
+        let decoy = block_on(f.verifier.issue_decoy(&request("nobody"))).unwrap();
+        for t in [&real, &decoy] {
+            let mut raw = b64decode(&t.challenge_id().to_string());
+            raw[16] |= 0x40; // the purpose's first byte
+            let bent = b64encode(&raw);
+            assert_eq!(
+                bent.parse::<ChallengeId>(),
+                Err(vericode::InputError::ChallengeId),
+                "{purpose}"
+            );
+        }
+        // Unbent, both still answer alike.
+        for t in [&real, &decoy] {
+            block_on(f.verifier.resend(t.challenge_id())).unwrap();
+        }
     }
 }
 

@@ -240,7 +240,7 @@ impl IssueRequest {
 ///
 /// ```
 /// use vericode::{Attempt, ChallengeId, ClientKey, Context, Purpose};
-/// # let id: ChallengeId = "A".repeat(75).parse()?;
+/// # let id: ChallengeId = format!("{}B{}", "A".repeat(31), "A".repeat(43)).parse()?;
 /// let ctx = Context::new("new-email:ana@example.com")?;
 /// let client = ClientKey::new("ip:203.0.113.7")?;
 /// let attempt = Attempt::new(&Purpose::CredentialChange, &id, "123 456")
