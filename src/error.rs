@@ -352,9 +352,10 @@ pub enum VerifyError {
     /// What was typed cannot be a code; it was not counted as an attempt.
     #[error("malformed code: {0}")]
     Malformed(#[from] InputError),
-    /// The challenge's codes were made under signing key `key`, which this
-    /// verifier does not hold, so none could be checked; nothing was counted
-    /// or used up. Every server must hold every key its peers sign with: add
+    /// The challenge's codes were all made under signing keys this verifier
+    /// does not hold (`key` is one), so none could be checked; nothing was
+    /// counted or used up. (With one code under a held key, that one is
+    /// checked and the guess counted as usual.) Every server must hold every key its peers sign with: add
     /// a new key as a verification key on every server before any signs with
     /// it (see `VerifierBuilder::verification_key`). The person may retry
     /// (another server may hold the key).

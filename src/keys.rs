@@ -329,6 +329,22 @@ pub(crate) fn tags_equal(a: &Tag, b: &Tag) -> bool {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_hex_secret_is_its_bytes() {
+        let bytes: Vec<u8> = (0u8..40)
+            .map(|i| i.wrapping_mul(73).wrapping_add(5))
+            .collect();
+        let lower: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let upper = lower.to_uppercase();
+        for text in [lower.clone(), upper, format!("  {lower}\n")] {
+            assert_eq!(*SecretKey::from_hex(&text).unwrap().0, bytes);
+        }
+        assert_eq!(
+            *SecretKey::from_hex(&"0f".repeat(32)).unwrap().0,
+            vec![0x0f; 32]
+        );
+    }
+
     fn ring() -> KeyRing {
         KeyRing::new(
             (KeyId::new(2), SecretKey::from_bytes(&[2; 32]).unwrap()),

@@ -199,11 +199,13 @@ impl CountryFilter {
 /// throttled by it, nor is one with fewer than `min_sends` sends.
 ///
 /// It counts ranges, not countries, because anyone can make unverified sends:
-/// a range is what they can throttle, not a whole country. It does not count
+/// a range is what they can throttle, not a whole country. The price: a
+/// pumper with numbers in many ranges of one country gets up to
+/// `min_sends - 1` unverified sends per window in each. It does not count
 /// email, which is not pumped (a message costs next to nothing): counted by
 /// domain, a few dozen unverified sends would throttle every code to
 /// gmail.com. For a budget per country or domain, see
-/// [`Limit::DestinationPrefix`].
+/// [`Limit::DestinationPrefix`]; for the whole cost, [`Limit::Global`].
 ///
 /// ```
 /// use vericode::ConversionGuard;

@@ -102,6 +102,28 @@ fn a_final_error_does_not_fall_back() {
     assert!(v.store().is_empty());
 }
 
+/// Issuing again to a live challenge names the request's fallbacks anew: one
+/// the request no longer names (an address the person removed) cannot be
+/// sent to any more.
+#[test]
+fn issuing_again_replaces_the_named_fallbacks() {
+    let f = fixture_with(relaxed().resend_cooldown(Duration::ZERO, Duration::ZERO));
+    let email = Destination::email("ana@example.com").unwrap();
+    // Named as a fallback (see the test below for a resend via one).
+    let t = block_on(f.verifier.issue(&request())).unwrap();
+    let without = IssueRequest::new(
+        Purpose::LoginNewDevice,
+        Subject::new("u1").unwrap(),
+        Destination::sms("+14155550123").unwrap(),
+    );
+    let again = block_on(f.verifier.issue(&without)).unwrap();
+    assert_eq!(again.challenge_id(), t.challenge_id(), "a resend of it");
+    assert!(matches!(
+        block_on(f.verifier.resend_via(t.challenge_id(), &email)),
+        Err(IssueError::Input(InputError::NotNamed))
+    ));
+}
+
 #[test]
 fn a_resend_may_go_to_another_named_destination_only() {
     let v = verifier(true);

@@ -173,8 +173,8 @@ impl StoreKey {
         }
     }
 
-    /// The conversion counts of a destination prefix, at `group` (a keyed
-    /// hash of the prefix: see the verifier's `conversion_group`).
+    /// The conversion counts of a phone number range, at `group` (a keyed
+    /// hash of the range: see the verifier's `conversion_group`).
     pub(crate) fn conversion(group: [u8; 16]) -> Self {
         StoreKey {
             kind: KeyKind::Conversion,

@@ -131,7 +131,8 @@ impl<S, D, C> VerifierBuilder<S, D, C> {
     ///    remembered devices are digested with the signing key too (dropped
     ///    sooner, every remembered device is challenged again).
     ///
-    /// A server that meets a code made under a key it does not hold answers
+    /// A server that meets a challenge whose codes were all made under keys
+    /// it does not hold answers
     /// [`VerifyError::KeyNotHeld`](crate::VerifyError::KeyNotHeld), uncounted.
     pub fn verification_key(mut self, id: KeyId, secret: SecretKey) -> Self {
         self.older.push((id, secret));

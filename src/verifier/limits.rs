@@ -467,3 +467,41 @@ fn conversion_write(
         expires_at,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::keys::LookupKey;
+    use crate::*;
+
+    /// The prefix limit's and the guard's groups are keyed hashes of the
+    /// bytes the docs spell (`tel:+44`, `mail:example.org`, `tel:+1:415`):
+    /// hashing them in parts must give the same groups, so that records
+    /// keep their names.
+    #[test]
+    fn groups_hash_the_bytes_the_docs_spell() {
+        let lookup = SecretKey::from_bytes(&[5; 32]).unwrap();
+        let v = Verifier::builder()
+            .store(MemoryStore::new())
+            .delivery(RecordingDelivery::new())
+            .signing_key(KeyId::new(1), SecretKey::generate())
+            .lookup_key(lookup.clone())
+            .app_name("Acme")
+            .build()
+            .unwrap();
+        let keyed = LookupKey::new(&lookup);
+        let phone = Destination::sms("+447700900123").unwrap();
+        let mail = Destination::email("ana@example.org").unwrap();
+        let us = Destination::sms("+14155550123").unwrap();
+        for (d, spelled) in [(&phone, &b"tel:+44"[..]), (&mail, b"mail:example.org")] {
+            assert_eq!(
+                v.prefix_group(d.prefix().unwrap()),
+                keyed.limit(Limit::DestinationPrefix, &[spelled])
+            );
+        }
+        assert_eq!(
+            v.conversion_group(&us),
+            Some(keyed.limit(Limit::ConversionGuard, &[b"tel:+1:415"]))
+        );
+        assert_eq!(v.conversion_group(&mail), None);
+    }
+}

@@ -404,7 +404,8 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         if let (None, Some(key)) = (last, not_held) {
             // Nothing was compared: a guess here tells nothing, so it is not
             // counted against the person (a server that lacks its peers' new
-            // key, or was given another secret under the same id).
+            // key, or whose old key was dropped). With some code under a held
+            // key, the guess is compared and counted as usual.
             return Finding::KeyNotHeld(key);
         }
         let context_ok = match (rec.context(), context) {

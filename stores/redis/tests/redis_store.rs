@@ -73,6 +73,36 @@ async fn conformance_suite_passes_on_redis() {
     );
 }
 
+/// The store's default connection, what `RedisStore::connect` makes (a
+/// `ConnectionManager`), passes the conformance suite too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conformance_suite_passes_over_the_default_connection() {
+    let Some(redis) = redis_for("conformance_suite_passes_over_the_default_connection") else {
+        return;
+    };
+    let store = RedisStore::connect(&redis.url)
+        .await
+        .unwrap()
+        .with_prefix(unique_prefix("conformance-managed"))
+        .unwrap();
+    let other =
+        redis::aio::ConnectionManager::new(redis::Client::open(redis.url.as_str()).unwrap())
+            .await
+            .unwrap();
+    let make = {
+        let store = store.clone();
+        move || store.clone()
+    };
+    let passed = Conformance::new(make, |task| {
+        tokio::spawn(task);
+    })
+    .second_handle(move |s: &RedisStore| s.with_connection(other.clone()))
+    .run()
+    .await
+    .unwrap_or_else(|f| panic!("{f}"));
+    assert_eq!(passed.checks(), Conformance::<RedisStore>::CHECKS);
+}
+
 /// A store made by `RedisStore::connect` outlives a Redis restart: the calls
 /// that meet the dropped connection fail (closed), and once Redis is back the
 /// next ones succeed, without a new store. (A review: over a
