@@ -233,6 +233,25 @@ pub enum LookupKeyError {
     Store(#[from] StoreError),
 }
 
+/// Why [`Verifier::check_signing_keys`](crate::Verifier::check_signing_keys)
+/// failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SigningKeyError {
+    /// Another server on this store holds another secret under the key id
+    /// `key`: codes one of them signs would not verify on the other, and
+    /// would count as wrong guesses there. Give every server the same secret
+    /// for each id, and a new secret a new id.
+    #[error("another server holds another secret under key id {}", key.get())]
+    Mismatch {
+        /// The key id whose secrets differ.
+        key: crate::keys::KeyId,
+    },
+    /// The store failed; nothing was decided. Try again.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Why a code could not be sent.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

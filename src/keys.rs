@@ -138,6 +138,7 @@ const DOMAIN_SUBJECT: &[u8] = b"vericode/v1/subject";
 const DOMAIN_LIMIT: &[u8] = b"vericode/v1/limit";
 const DOMAIN_HINT: &[u8] = b"vericode/v1/hint";
 const DOMAIN_FINGERPRINT: &[u8] = b"vericode/v1/lookup-key-fingerprint";
+const DOMAIN_SIGNING_FINGERPRINT: &[u8] = b"vericode/v1/signing-key-fingerprint";
 
 /// One secret's HMAC-SHA256 state after the key schedule: cloning it and
 /// hashing a short message costs two SHA-256 compressions.
@@ -153,6 +154,16 @@ impl MacKey {
             absorb(&mut mac, part);
         }
         mac.finalize().into_bytes().into()
+    }
+
+    /// A fingerprint of the key, kept in a shared store so that servers
+    /// holding another secret under the same id can tell: a MAC of nothing
+    /// but its domain, which tells nothing of the key.
+    pub(crate) fn fingerprint(&self) -> [u8; 16] {
+        let t = self.tag(DOMAIN_SIGNING_FINGERPRINT, &[]);
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&t[..16]);
+        out
     }
 
     /// HMAC of `msg` as it is: the caller's encoding must tell every field
@@ -210,6 +221,12 @@ impl KeyRing {
     /// The key new digests are made with.
     pub(crate) fn current(&self) -> (KeyId, &MacKey) {
         (self.current.0, &self.current.1)
+    }
+
+    /// Every key of the set, the signing key first.
+    pub(crate) fn all(&self) -> impl Iterator<Item = (KeyId, &MacKey)> {
+        std::iter::once((self.current.0, &self.current.1))
+            .chain(self.older.iter().map(|(id, mac)| (*id, mac)))
     }
 
     /// The key with this id, if it is still in the set.

@@ -34,8 +34,8 @@ pub use delivery::{Delivery, Message, Never, Receipt, RecordingDelivery, SentMes
 pub use destination::{Channel, Destination, MAX_ADDRESS_LEN, MaskedDestination};
 pub use devices::{DeviceError, DeviceToken, REMEMBER_WITHIN, RememberedDevice};
 pub use error::{
-    BoxError, CancelError, ConfigError, InputError, IssueError, LookupKeyError, StoreError,
-    VerifyError,
+    BoxError, CancelError, ConfigError, InputError, IssueError, LookupKeyError, SigningKeyError,
+    StoreError, VerifyError,
 };
 pub use gcra::RateLimit;
 pub use keys::{KeyId, MIN_SECRET_LEN, SecretKey};

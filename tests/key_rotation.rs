@@ -112,6 +112,39 @@ fn a_challenge_with_some_code_under_a_held_key_is_checked_as_usual() {
     assert!(block_on(new.verify(t.purpose(), t.challenge_id(), &new_code)).is_ok());
 }
 
+/// `check_signing_keys` tells servers that hold another secret under one key
+/// id apart, through a rotation, before any code is counted wrong.
+#[test]
+fn servers_with_another_secret_under_a_key_id_fail_the_check() {
+    let store = Arc::new(SpyStore::default());
+    let clock = ManualClock::new(start());
+    let check = |v: &TestVerifier| block_on(v.check_signing_keys());
+    let old = verifier(store.clone(), clock.clone(), 1, &[]);
+    check(&old).unwrap();
+    // Mid-rotation: key 2 added, then signing with it; key 1 kept.
+    check(&verifier(store.clone(), clock.clone(), 1, &[2])).unwrap();
+    check(&verifier(store.clone(), clock.clone(), 2, &[1])).unwrap();
+    // A server given another secret under id 2.
+    let stray = Verifier::builder()
+        .store(store.clone())
+        .delivery(RecordingDelivery::new())
+        .clock(clock.clone())
+        .signing_key(KeyId::new(2), key(9))
+        .verification_key(KeyId::new(1), key(1))
+        .lookup_key(key(200))
+        .app_name("Acme")
+        .build()
+        .unwrap();
+    match check(&stray) {
+        Err(vericode::SigningKeyError::Mismatch { key }) => assert_eq!(key, KeyId::new(2)),
+        other => panic!("{other:?}"),
+    }
+    // A year on, the fingerprints (renewed by the checks) still tell.
+    clock.advance(Duration::days(365));
+    check(&verifier(store.clone(), clock.clone(), 2, &[1])).unwrap();
+    assert!(check(&stray).is_err());
+}
+
 #[test]
 fn another_secret_under_the_same_id_does_not_verify() {
     let store = Arc::new(SpyStore::default());

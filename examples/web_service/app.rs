@@ -279,9 +279,13 @@ impl<S: CodeStore> AppState<S> {
     }
 
     /// At startup on a shared store: refuses to serve when another instance
-    /// names records with another lookup key (they would not share limits).
-    pub async fn check_lookup_key(&self) -> Result<(), vericode::LookupKeyError> {
-        self.verifier.check_lookup_key().await
+    /// names records with another lookup key (they would not share limits),
+    /// or holds another secret under one of this one's key ids (codes one
+    /// signs would fail on the other).
+    pub async fn check_keys(&self) -> Result<(), Box<dyn std::error::Error>> {
+        self.verifier.check_lookup_key().await?;
+        self.verifier.check_signing_keys().await?;
+        Ok(())
     }
 
     fn now(&self) -> OffsetDateTime {

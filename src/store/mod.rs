@@ -61,8 +61,10 @@ pub enum KeyKind {
     Device,
     /// A subject's device generation (revoking all its devices bumps it).
     DeviceEpoch,
-    /// A fingerprint of the lookup key that names the store's records (one
-    /// record, at a fixed key: see `Verifier::check_lookup_key`).
+    /// A fingerprint of a key: the lookup key's, which names the store's
+    /// records (item all zeros: see `Verifier::check_lookup_key`), or a
+    /// signing key's (item `01` and the key id: see
+    /// `Verifier::check_signing_keys`).
     LookupKey,
 }
 
@@ -162,6 +164,17 @@ impl StoreKey {
             kind: KeyKind::LookupKey,
             group: [0; 16],
             item: [0; 8],
+        }
+    }
+
+    /// Where the fingerprint of the signing key `id` is kept: beside the
+    /// lookup key's, one record per key id (item `01`, the id, zeros).
+    pub(crate) fn signing_key_check(id: crate::keys::KeyId) -> Self {
+        let [a, b, c, d] = id.get().to_be_bytes();
+        StoreKey {
+            kind: KeyKind::LookupKey,
+            group: [0; 16],
+            item: [1, a, b, c, d, 0, 0, 0],
         }
     }
 

@@ -1,12 +1,12 @@
 //! Checks that every server on a shared store names records with the same
-//! lookup key.
+//! lookup key, and holds the same secret under each key id.
 
 use time::Duration;
 
 use super::{Step, Verifier};
 use crate::clock::Clock;
 use crate::ct_eq::ct_eq;
-use crate::error::{LookupKeyError, StoreError};
+use crate::error::{LookupKeyError, SigningKeyError, StoreError};
 use crate::keys::{LookupKey, SecretKey};
 use crate::record::Record;
 use crate::store::{CodeStore, StoreKey, Versioned, Write};
@@ -54,7 +54,57 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     /// # });
     /// ```
     pub async fn check_lookup_key(&self) -> Result<(), LookupKeyError> {
-        self.settle_fingerprint(None).await
+        let key = StoreKey::lookup_key_check();
+        if self.settle(key, self.lookup.fingerprint(), None).await? {
+            Ok(())
+        } else {
+            Err(LookupKeyError::Mismatch)
+        }
+    }
+
+    /// Checks that every other server that called it on this store holds the
+    /// same secret as this verifier under each of its key ids (the signing
+    /// key and the verification keys): the first call leaves a fingerprint
+    /// of each key in the store (a MAC of a constant, which tells nothing of
+    /// the key), later ones compare with it and renew it once a day, as
+    /// [`Verifier::check_lookup_key`] does for the lookup key. Call the two
+    /// together, at startup and from time to time.
+    ///
+    /// Two secrets under one id cannot be told apart otherwise: a code signed
+    /// by one server fails on the other as a wrong guess, counted against
+    /// the person. A server that gets [`SigningKeyError::Mismatch`] should not
+    /// serve.
+    ///
+    /// ```
+    /// use vericode::{KeyId, MemoryStore, RecordingDelivery, SecretKey, SigningKeyError, Verifier};
+    /// # pollster::block_on(async {
+    /// let store = std::sync::Arc::new(MemoryStore::new());
+    /// let server = |secret: [u8; 32]| {
+    ///     Verifier::builder()
+    ///         .store(store.clone())
+    ///         .delivery(RecordingDelivery::new())
+    ///         .signing_key(KeyId::new(1), SecretKey::from_bytes(&secret).unwrap())
+    ///         .app_name("Acme")
+    ///         .build()
+    ///         .unwrap()
+    /// };
+    /// server([7; 32]).check_signing_keys().await.unwrap();
+    /// server([7; 32]).check_signing_keys().await.unwrap();
+    /// // Another secret under id 1:
+    /// assert!(matches!(
+    ///     server([8; 32]).check_signing_keys().await,
+    ///     Err(SigningKeyError::Mismatch { key }) if key == KeyId::new(1)
+    /// ));
+    /// # });
+    /// ```
+    pub async fn check_signing_keys(&self) -> Result<(), SigningKeyError> {
+        for (id, mac) in self.keys.all() {
+            let key = StoreKey::signing_key_check(id);
+            if !self.settle(key, mac.fingerprint(), None).await? {
+                return Err(SigningKeyError::Mismatch { key: id });
+            }
+        }
+        Ok(())
     }
 
     /// Hands the store from the lookup key `old` to this verifier's, for a
@@ -65,16 +115,27 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     /// key fails it. A store whose fingerprint is neither key's answers
     /// [`LookupKeyError::Mismatch`] and is left as it is.
     pub async fn replace_lookup_key_check(&self, old: &SecretKey) -> Result<(), LookupKeyError> {
-        self.settle_fingerprint(Some(LookupKey::new(old).fingerprint()))
-            .await
+        let key = StoreKey::lookup_key_check();
+        let old = LookupKey::new(old).fingerprint();
+        if self
+            .settle(key, self.lookup.fingerprint(), Some(old))
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(LookupKeyError::Mismatch)
+        }
     }
 
-    /// Reads the fingerprint: if it is this verifier's (or `old`), makes it
-    /// this verifier's, renewing it when a day old; writes it to an empty
-    /// store; answers [`LookupKeyError::Mismatch`] for any other.
-    async fn settle_fingerprint(&self, old: Option<[u8; 16]>) -> Result<(), LookupKeyError> {
-        let ours = self.lookup.fingerprint();
-        let key = StoreKey::lookup_key_check();
+    /// Reads the fingerprint at `key`: if it is `ours` (or `old`), makes it
+    /// `ours`, renewing it when a day old; writes it where there is none;
+    /// answers `false` for any other.
+    async fn settle(
+        &self,
+        key: StoreKey,
+        ours: [u8; 16],
+        old: Option<[u8; 16]>,
+    ) -> Result<bool, StoreError> {
         self.update(&[key], |got, now| {
             let write = |expected| Write::Put {
                 key,
@@ -86,19 +147,19 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                 version, record, ..
             }) = &got[0]
             else {
-                return Ok(Step::Commit(vec![write(None)], ()));
+                return Ok(Step::Commit(vec![write(None)], true));
             };
             let (theirs, renewed) = record.as_fingerprint().map_err(StoreError::Corrupt)?;
             let is_ours = bool::from(ct_eq(&theirs, &ours));
             let is_old = old.is_some_and(|old| bool::from(ct_eq(&theirs, &old)));
             if !(is_ours || is_old) {
-                return Err(LookupKeyError::Mismatch);
+                return Ok(Step::Done(false));
             }
             let current = is_ours && now.since(renewed) < RENEW_AFTER;
             Ok(if current {
-                Step::Done(())
+                Step::Done(true)
             } else {
-                Step::Commit(vec![write(Some(*version))], ())
+                Step::Commit(vec![write(Some(*version))], true)
             })
         })
         .await

@@ -55,6 +55,8 @@ pub async fn run(url: &str) -> Result<(), Box<dyn Error>> {
     // At startup, each: every server on this Redis holds the same lookup key.
     server_a.check_lookup_key().await?;
     server_b.check_lookup_key().await?;
+    server_a.check_signing_keys().await?;
+    server_b.check_signing_keys().await?;
 
     // A new account each run, so that runs do not meet each other's limits.
     let run_id = std::time::SystemTime::now()

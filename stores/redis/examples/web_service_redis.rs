@@ -55,7 +55,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     // Every instance on this Redis must hold the same lookup key. (A real
     // service also checks again from time to time while serving.)
-    state.check_lookup_key().await?;
+    state.check_keys().await?;
     let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
     println!(
         "listening on http://{} (store: {url})",

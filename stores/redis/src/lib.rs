@@ -22,9 +22,10 @@
 //!     .lookup_key(lookup) // it names the records: the same on every server
 //!     .app_name("Acme")
 //!     .build()?;
-//! // At startup and now and then: refuses to serve with another lookup key
-//! // than the other servers'.
+//! // At startup and now and then: refuses to serve with another lookup key,
+//! // or another secret under a key id, than the other servers'.
 //! verifier.check_lookup_key().await?;
+//! verifier.check_signing_keys().await?;
 //! # Ok(())
 //! # }
 //! ```
