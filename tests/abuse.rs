@@ -643,6 +643,40 @@ fn the_conversion_guard_answers_decoys_like_real_sends() {
     assert_eq!(limited(decoy).0, Limit::ConversionGuard);
 }
 
+/// Found by a review: a decoy's send was checked but not counted, so the
+/// guard's next answer told whether the send before it was real. A decoy's
+/// send is counted like a real one (and, like a pumped one, never verified).
+#[test]
+fn a_decoy_send_moves_the_conversion_counts_as_a_real_one_does() {
+    let answers = |decoy: bool| {
+        let guard = ConversionGuard::new(Duration::hours(1), 3, 0.5).unwrap();
+        let f = fixture_with(relaxed().conversion_guard(guard));
+        for i in 0..2 {
+            block_on(
+                f.verifier
+                    .issue(&request(&format!("p{i}"), &format!("+1415555000{i}"))),
+            )
+            .unwrap();
+        }
+        let target = request("target", "+14155550050");
+        if decoy {
+            block_on(f.verifier.issue_decoy(&target)).unwrap();
+        } else {
+            block_on(f.verifier.issue(&target)).unwrap();
+        }
+        let seen = block_on(
+            f.verifier
+                .prefix_conversion(&Destination::sms("+14155550099").unwrap()),
+        )
+        .unwrap()
+        .unwrap();
+        let next = block_on(f.verifier.issue_decoy(&request("ghost", "+14155550099")));
+        (seen.sends, next.map(|_| ()).map_err(|e| limited(Err(e)).0))
+    };
+    assert_eq!(answers(true), answers(false));
+    assert_eq!(answers(true), (3.0, Err(Limit::ConversionGuard)));
+}
+
 #[test]
 fn the_destination_limit_counts_a_mailbox_and_a_number_however_written() {
     // Found by an audit: `Ana@`, `aNa@` and `ANA@example.com` (and `+tag`

@@ -332,11 +332,22 @@ fn a_new_device_is_challenged_then_remembered_until_revoked() {
     assert_ne!(second_session, session);
     assert_eq!(s.sent_to(ANA.0), 2, "no code for a remembered device");
 
-    // The device cookie never replaces the password.
+    // The device cookie never replaces the password. A wrong one gets a
+    // challenge as a right one does (the owner is sent a code: real or decoy
+    // is chosen by whether the address has an account, never by the
+    // password, whose verdict the next login's answer would otherwise tell),
+    // and its code signs nobody in.
     let r = s.login((ANA.0, "not-the-password"), &[("device", &device)]);
     assert_eq!(r.status, 202, "{r:?}");
     assert!(r.set_cookies.is_empty());
-    assert_eq!(s.sent_to(ANA.0), 2, "nothing sent for a wrong password");
+    assert_eq!(s.sent_to(ANA.0), 3, "a code, as for a right password");
+    let r = s.verify(r.str("challenge_id"), &s.code_sent_to(ANA.0));
+    assert_eq!(
+        (r.status, r.str("error")),
+        (404, "unknown_challenge"),
+        "{r:?}"
+    );
+    assert!(r.set_cookies.is_empty());
 
     // Ana's device is not Ben's.
     let r = s.login(BEN, &[("device", &device)]);
@@ -365,7 +376,7 @@ fn a_new_device_is_challenged_then_remembered_until_revoked() {
     let r = s.login(ANA, &[("device", &device)]);
     assert_eq!(r.status, 202, "{r:?}");
     assert_eq!(r.str("status"), "challenge");
-    assert_eq!(s.sent_to(ANA.0), 3);
+    assert_eq!(s.sent_to(ANA.0), 4);
     let r = s.verify(r.str("challenge_id"), &s.code_sent_to(ANA.0));
     assert_eq!(r.status, 200, "{r:?}");
     let new_device = r.cookie("device").unwrap();
@@ -397,7 +408,11 @@ fn a_remembered_device_does_not_make_the_password_an_unlimited_oracle() {
     let r = s.login(ANA, &[("device", &device)]);
     assert_eq!(r.status, 202, "a challenge, not a session: {r:?}");
     assert!(r.set_cookies.is_empty());
-    assert_eq!(s.sent_to(ANA.0), sent + 1, "the owner gets the code");
+    // One code for the first wrong guess (the others came within its
+    // cooldown), one now: the owner gets the code.
+    assert_eq!(s.sent_to(ANA.0), sent + 2, "the owner gets the code");
+    let r = s.verify(r.str("challenge_id"), &s.code_sent_to(ANA.0));
+    assert_eq!(r.status, 200, "the right password's login signs in: {r:?}");
     // Once the window has passed, the device signs in again at once.
     s.clock.advance(Duration::minutes(15));
     let r = s.login(ANA, &[("device", &device)]);
@@ -488,6 +503,32 @@ fn an_email_change_is_confirmed_only_for_the_bound_address() {
     assert_eq!((r.status, r.str("error")), (409, "email_taken"), "{r:?}");
 }
 
+/// Found by a review: a wrong password got a decoy and a right one a real
+/// challenge, each slot with its own cooldown, so after one wrong login the
+/// next answered 429 for a wrong password and 202 for the right one: a
+/// password oracle no limit slowed. The next login now answers alike.
+#[test]
+fn the_next_login_does_not_tell_whether_the_password_is_right() {
+    let s = Service::start();
+    let r = s.login((ANA.0, "surely-wrong"), &[]);
+    assert_eq!(r.status, 202, "{r:?}");
+    let wrong_again = s.login((ANA.0, "letmein"), &[]);
+    let right = s.login(ANA, &[]);
+    assert_eq!(
+        wrong_again.status, right.status,
+        "{wrong_again:?} {right:?}"
+    );
+    assert_eq!(wrong_again.json, right.json);
+    // After the cooldown, too: the same challenge, resent.
+    s.clock.advance(Duration::seconds(31));
+    let wrong_again = s.login((ANA.0, "qwerty"), &[]);
+    s.clock.advance(Duration::seconds(61));
+    let right = s.login(ANA, &[]);
+    assert_eq!(wrong_again.status, right.status);
+    assert_eq!(wrong_again.str("challenge_id"), right.str("challenge_id"));
+    assert_eq!(wrong_again.json["expires_at"], right.json["expires_at"]);
+}
+
 #[test]
 fn an_unknown_address_or_a_wrong_password_looks_like_a_real_challenge() {
     let s = Service::start();
@@ -513,7 +554,9 @@ fn an_unknown_address_or_a_wrong_password_looks_like_a_real_challenge() {
     assert_eq!(real.str("masked_destination"), "b•••@example.org");
     assert_eq!(unknown.str("masked_destination"), "n•••@example.com");
     assert_eq!(wrong_password.str("masked_destination"), "a•••@example.com");
-    assert_eq!(s.state.outbox().sent().len(), 1, "only Ben got a code");
+    // Ben, and Ana whose wrong password gets a real challenge (real or decoy
+    // goes by the address, never the password); the unknown address none.
+    assert_eq!(s.state.outbox().sent().len(), 2, "Ben and Ana got a code");
 
     // A guess gets the same answer whichever it was.
     let ben_code = s.code_sent_to(BEN.0);
@@ -542,7 +585,16 @@ fn an_unknown_address_or_a_wrong_password_looks_like_a_real_challenge() {
         assert_eq!(r.json["resend_after"], resent[0].json["resend_after"]);
     }
     assert_eq!(s.sent_to(BEN.0), 2);
-    assert_eq!(s.state.outbox().sent().len(), 2, "nothing sent for decoys");
+    assert_eq!(s.sent_to(ANA.0), 2);
+    assert_eq!(s.state.outbox().sent().len(), 4, "nothing sent for decoys");
+    // Ana's code, after a wrong password only, signs nobody in.
+    let r = s.verify(wrong_password.str("challenge_id"), &s.code_sent_to(ANA.0));
+    assert_eq!(
+        (r.status, r.str("error")),
+        (404, "unknown_challenge"),
+        "{r:?}"
+    );
+    assert!(r.set_cookies.is_empty());
 
     // Ids that name no challenge, and requests that are not valid.
     let r = s.verify(

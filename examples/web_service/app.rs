@@ -194,12 +194,14 @@ impl Users {
 
     /// The account id if `email` names an account and `password` is its
     /// password; the same work either way.
-    fn check_password(&self, email: &str, password: &str) -> Option<String> {
+    /// The account at `email`, if there is one, and whether `password` is
+    /// its password (the same work either way).
+    fn check_password(&self, email: &str, password: &str) -> (Option<String>, bool) {
         let found = self.accounts.iter().find(|a| a.email == email);
         let (salt, expected) =
             found.map_or((&self.dummy.0, &self.dummy.1), |a| (&a.salt, &a.password));
         let right: bool = password_digest(salt, password).ct_eq(expected).into();
-        found.filter(|_| right).map(|a| a.id.clone())
+        (found.map(|a| a.id.clone()), right && found.is_some())
     }
 
     fn email_of(&self, account: &str) -> Option<String> {
@@ -222,7 +224,11 @@ struct Session {
 struct PendingLogin {
     subject: Subject,
     destination: Destination,
+    /// The account, if the address has one (else the challenge is a decoy).
     account: Option<String>,
+    /// Whether a login of this challenge gave the right password: only then
+    /// does its code sign in.
+    password_ok: bool,
     expires_at: OffsetDateTime,
 }
 
@@ -326,6 +332,7 @@ impl<S: CodeStore> AppState<S> {
         subject: Subject,
         destination: Destination,
         account: Option<String>,
+        password_ok: bool,
     ) {
         let now = self.now();
         let mut pending = lock(&self.pending);
@@ -334,11 +341,12 @@ impl<S: CodeStore> AppState<S> {
             // The same id again: a resend of this challenge (a real login's
             // or a decoy's: they live in slots of their own, with ids of their
             // own, so one never answers as the other).
+            // A right password on any login of the challenge lets its code
+            // sign in: the code goes to the owner, and a wrong password after
+            // the owner's right one must not lock the owner out.
             Entry::Occupied(mut e) => {
                 let p = e.get_mut();
-                if account.is_some() {
-                    p.account = account;
-                }
+                p.password_ok |= password_ok;
                 p.expires_at = ticket.expires_at();
             }
             Entry::Vacant(e) => {
@@ -346,6 +354,7 @@ impl<S: CodeStore> AppState<S> {
                     subject,
                     destination,
                     account,
+                    password_ok,
                     expires_at: ticket.expires_at(),
                 });
             }
@@ -420,7 +429,7 @@ async fn login<S: CodeStore>(
     let destination = Destination::email(&email).map_err(|e| st.issue_error(e.into()))?;
     let subject = login_subject(&email).map_err(|e| st.issue_error(e.into()))?;
     let client = client_key(peer)?;
-    let account = lock(&st.users).check_password(&email, &body.password);
+    let (account, password_ok) = lock(&st.users).check_password(&email, &body.password);
 
     // The device is checked whatever the password's verdict, so the time
     // taken does not tell it.
@@ -439,10 +448,10 @@ async fn login<S: CodeStore>(
     // an oracle with no limit (the code path answers the same for a right
     // and a wrong password, within the verifier's limits).
     let trusted = device_known && st.password_failures_below_limit(&email);
-    if account.is_none() {
+    if !password_ok {
         st.count_password_failure(&email);
     }
-    if let (Some(account), true) = (&account, trusted) {
+    if let (Some(account), true, true) = (&account, password_ok, trusted) {
         let session = st.new_session(account);
         let mut resp = (
             StatusCode::OK,
@@ -453,12 +462,19 @@ async fn login<S: CodeStore>(
         return Ok(resp);
     }
 
+    // Real or decoy by whether the address has an account, which is fixed
+    // for the subject, never by the password's verdict: the two keep their
+    // own cooldowns, send counts and attempts, so choosing by the password
+    // would let the next login's answer tell whether it was right (a review
+    // showed it). So a wrong password for a real account sends the owner a
+    // code too (within the subject's and address's limits), and the code
+    // signs in only if a login of the challenge gave the right password.
     let ticket = match account {
         Some(_) => st.verifier.issue(&request).await,
         None => st.verifier.issue_decoy(&request).await,
     }
     .map_err(|e| st.issue_error(e))?;
-    st.remember_pending(&ticket, subject, destination, account);
+    st.remember_pending(&ticket, subject, destination, account, password_ok);
     Ok(challenge(&ticket, true))
 }
 
@@ -487,9 +503,11 @@ async fn login_verify<S: CodeStore + 'static>(
     lock(&st.pending).remove(&id);
     // A decoy's code never verifies, and its resends send nothing; this is
     // only belt and braces.
+    // A code without a right password on its challenge signs nobody in
+    // (the challenge is used up all the same).
     let Some(account) = pending
         .account
-        .filter(|_| *verified.subject() == pending.subject)
+        .filter(|_| pending.password_ok && *verified.subject() == pending.subject)
     else {
         return Err(unknown());
     };

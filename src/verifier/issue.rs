@@ -104,12 +104,21 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
     /// # }).unwrap();
     /// ```
     ///
+    /// Choose between this and [`issue`](Verifier::issue) by a fixed property
+    /// of the subject (whether the account exists), never by a secret such as
+    /// whether the password was right: the two keep separate cooldowns, send
+    /// counts, expiries and attempts for one subject, so a caller who sees
+    /// both kinds of answer for one subject learns which was chosen (after a
+    /// wrong password, the next login's `ResendTooSoon` against a fresh
+    /// ticket would tell whether its password was right). Issue a real code
+    /// on a wrong password for an existing account, and sign in only when a
+    /// code and a right password meet, as `examples/web_service` does.
+    ///
     /// Two things remain the application's: answer in the same time (a real
     /// delivery waits for the provider; send it in the background, or pad the
-    /// response time), and show the same page. Decoys are checked by the
-    /// conversion guard like real sends but not counted (they never verify,
-    /// and would look like pumping), and their receipt is empty: never show
-    /// receipts to the person.
+    /// response time), and show the same page. Decoys are checked and counted
+    /// by the conversion guard like real sends (never verified, like pumped
+    /// ones), and their receipt is empty: never show receipts to the person.
     pub async fn issue_decoy(&self, request: &IssueRequest) -> Result<Ticket, IssueError> {
         self.send_new(request, Mode::Decoy).await
     }
@@ -222,7 +231,7 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
                 for d in std::iter::once(&req.destination).chain(&req.fallbacks) {
                     self.check_country(d)?;
                 }
-                Some(self.send_charges(&req.destination, subject, client, mode == Mode::Deliver))
+                Some(self.send_charges(&req.destination, subject, client))
             }
             Intent::Resend(_) | Intent::ResendVia(..) => None,
         };
@@ -272,12 +281,7 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
                     Some(list) => list,
                     None => {
                         self.check_country(&record.destination)?;
-                        self.send_charges(
-                            &record.destination,
-                            subject,
-                            client,
-                            mode == Mode::Deliver,
-                        )
+                        self.send_charges(&record.destination, subject, client)
                     }
                 };
                 counted_group = list
@@ -531,7 +535,7 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
             if i > 0 {
                 // A fallback is charged to its own destination's limits first.
                 let charges: Vec<_> = self
-                    .send_charges(destination, id.subject_bytes(), client, true)
+                    .send_charges(destination, id.subject_bytes(), client)
                     .into_iter()
                     .filter(|c| {
                         matches!(

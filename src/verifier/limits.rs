@@ -31,13 +31,11 @@ pub(super) struct Charge {
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Rule {
     Rate(RateLimit),
-    /// The conversion guard; `count: false` checks without counting the send
-    /// (a decoy: checked like a real send, so it cannot be told apart, but
-    /// not counted, since it will never be verified).
-    Conversion {
-        guard: ConversionGuard,
-        count: bool,
-    },
+    /// The conversion guard: checks, then counts the send. A decoy's send is
+    /// counted too (and never verified, like a pumped one): a decoy that left
+    /// the counts as they were could be told from a real send by the guard's
+    /// next answer (a review showed it).
+    Conversion(ConversionGuard),
 }
 
 /// Whether a verification is counted for a number range or taken back.
@@ -100,7 +98,6 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         destination: &Destination,
         subject: [u8; 16],
         client: Option<&ClientKey>,
-        count_conversion: bool,
     ) -> Vec<Charge> {
         if self.policy.limits.is_empty() && self.policy.conversion_guard.is_none() {
             return Vec::new();
@@ -141,10 +138,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             out.push(Charge {
                 limit: Limit::ConversionGuard,
                 key: StoreKey::conversion(group),
-                rule: Rule::Conversion {
-                    guard,
-                    count: count_conversion,
-                },
+                rule: Rule::Conversion(guard),
             });
         }
         out
@@ -194,16 +188,13 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                     }),
                 }
             }
-            Rule::Conversion { guard, count } => {
+            Rule::Conversion(guard) => {
                 let before = conversion_state(current)?;
                 if let Some(retry_after) = guard.throttled(&before, now) {
                     return Err(ChargeError::Limited {
                         limit: Limit::ConversionGuard,
                         retry_after: retry_after.to_datetime(),
                     });
-                }
-                if !count {
-                    return Ok(None);
                 }
                 let mut next = guard.roll(&before, now);
                 next.sends = next.sends.saturating_add(1);
