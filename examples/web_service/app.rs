@@ -69,8 +69,9 @@ pub const SESSION_COOKIE: &str = "session";
 pub const DEVICE_COOKIE: &str = "device";
 /// How long a session lasts.
 const SESSION_LIFETIME: Duration = Duration::hours(12);
-/// After this many failed passwords for an address within
-/// `PASSWORD_FAILURE_WINDOW`, a remembered device no longer skips the code.
+/// After this many failed sign-ins for an address within
+/// `PASSWORD_FAILURE_WINDOW`, every sign-in of the address is refused until
+/// the window has passed, the right password's too.
 const MAX_PASSWORD_FAILURES: u32 = 5;
 const PASSWORD_FAILURE_WINDOW: Duration = Duration::minutes(15);
 /// The attributes of both cookies.
@@ -194,14 +195,14 @@ impl Users {
 
     /// The account id if `email` names an account and `password` is its
     /// password; the same work either way.
-    /// The account at `email`, if there is one, and whether `password` is
-    /// its password (the same work either way).
-    fn check_password(&self, email: &str, password: &str) -> (Option<String>, bool) {
+    /// The account at `email` if `password` is its password; `None` for a
+    /// wrong password and an unknown address alike (the same work either way).
+    fn check_password(&self, email: &str, password: &str) -> Option<String> {
         let found = self.accounts.iter().find(|a| a.email == email);
         let (salt, expected) =
             found.map_or((&self.dummy.0, &self.dummy.1), |a| (&a.salt, &a.password));
         let right: bool = password_digest(salt, password).ct_eq(expected).into();
-        (found.map(|a| a.id.clone()), right && found.is_some())
+        found.filter(|_| right).map(|a| a.id.clone())
     }
 
     fn email_of(&self, account: &str) -> Option<String> {
@@ -217,18 +218,13 @@ struct Session {
     expires_at: OffsetDateTime,
 }
 
-/// A login waiting for its code. `account` is `None` for a decoy (unknown
-/// address or wrong password): such a challenge never signs anyone in, and a
-/// "resend" of it sends nothing.
+/// A login waiting for its code: started by the account's right password.
 #[derive(Clone)]
 struct PendingLogin {
     subject: Subject,
     destination: Destination,
-    /// The account, if the address has one (else the challenge is a decoy).
-    account: Option<String>,
-    /// Whether a login of this challenge gave the right password: only then
-    /// does its code sign in.
-    password_ok: bool,
+    /// The account whose right password started the challenge.
+    account: String,
     expires_at: OffsetDateTime,
 }
 
@@ -331,30 +327,22 @@ impl<S: CodeStore> AppState<S> {
         ticket: &Ticket,
         subject: Subject,
         destination: Destination,
-        account: Option<String>,
-        password_ok: bool,
+        account: String,
     ) {
         let now = self.now();
         let mut pending = lock(&self.pending);
         pending.retain(|_, p| p.expires_at > now);
         match pending.entry(*ticket.challenge_id()) {
-            // The same id again: a resend of this challenge (a real login's
-            // or a decoy's: they live in slots of their own, with ids of their
-            // own, so one never answers as the other).
-            // A right password on any login of the challenge lets its code
-            // sign in: the code goes to the owner, and a wrong password after
-            // the owner's right one must not lock the owner out.
+            // The same id again: a resend of this challenge, started by a
+            // right password too.
             Entry::Occupied(mut e) => {
-                let p = e.get_mut();
-                p.password_ok |= password_ok;
-                p.expires_at = ticket.expires_at();
+                e.get_mut().expires_at = ticket.expires_at();
             }
             Entry::Vacant(e) => {
                 e.insert(PendingLogin {
                     subject,
                     destination,
                     account,
-                    password_ok,
                     expires_at: ticket.expires_at(),
                 });
             }
@@ -415,9 +403,9 @@ struct LoginBody {
 }
 
 /// Password, then: a remembered device is signed in at once; any other
-/// device gets a code. An unknown address or a wrong password gets a decoy
-/// challenge of the same shape (and the same limits), so the answer tells
-/// nothing about which accounts exist or whether the password was right.
+/// device gets a code. An unknown address and a wrong password get the same
+/// answer, so it tells nothing about which accounts exist; after 5 failures
+/// in 15 minutes an address is refused for the rest of the window.
 async fn login<S: CodeStore>(
     State(st): State<Arc<AppState<S>>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -429,30 +417,35 @@ async fn login<S: CodeStore>(
     let destination = Destination::email(&email).map_err(|e| st.issue_error(e.into()))?;
     let subject = login_subject(&email).map_err(|e| st.issue_error(e.into()))?;
     let client = client_key(peer)?;
-    let (account, password_ok) = lock(&st.users).check_password(&email, &body.password);
-
-    // The device is checked whatever the password's verdict, so the time
-    // taken does not tell it.
+    // Too many failed sign-ins for the address lately: refused whatever the
+    // password, known address or not, so guesses are slowed alike.
+    if !st.password_failures_below_limit(&email) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_failures",
+            "Too many failed sign-ins. Try again later.",
+        ));
+    }
+    // A wrong password and an unknown address get the same answer, after the
+    // same work. (Not a decoy challenge: a real challenge for a right password
+    // and a decoy for a wrong one keep their own cooldowns, so the next
+    // sign-in's answer would tell which the last one got, a password oracle no
+    // limit slowed; a review found it. Decoys fit flows that go by the
+    // identifier alone, chosen by whether the account exists.)
+    let Some(account) = lock(&st.users).check_password(&email, &body.password) else {
+        st.count_password_failure(&email);
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "wrong_email_or_password",
+            "The email address or the password is not right.",
+        ));
+    };
     let device_known = match cookie(&headers, DEVICE_COOKIE).map(DeviceToken::parse) {
         Some(Ok(token)) => st.verifier.check_device(&subject, &token).await.is_ok(),
         _ => false,
     };
-    let request = IssueRequest::new(
-        Purpose::LoginNewDevice,
-        subject.clone(),
-        destination.clone(),
-    )
-    .client(client);
-    // A remembered device signs in at once only while the address has few
-    // recent password failures: else its cookie would make the password check
-    // an oracle with no limit (the code path answers the same for a right
-    // and a wrong password, within the verifier's limits).
-    let trusted = device_known && st.password_failures_below_limit(&email);
-    if !password_ok {
-        st.count_password_failure(&email);
-    }
-    if let (Some(account), true, true) = (&account, password_ok, trusted) {
-        let session = st.new_session(account);
+    if device_known {
+        let session = st.new_session(&account);
         let mut resp = (
             StatusCode::OK,
             Json(json!({ "status": "logged_in", "email": email })),
@@ -461,21 +454,19 @@ async fn login<S: CodeStore>(
         set_cookie(&mut resp, &session_cookie(&session));
         return Ok(resp);
     }
-
-    // Real or decoy by whether the address has an account, which is fixed
-    // for the subject, never by the password's verdict: the two keep their
-    // own cooldowns, send counts and attempts, so choosing by the password
-    // would let the next login's answer tell whether it was right (a review
-    // showed it). So a wrong password for a real account sends the owner a
-    // code too (within the subject's and address's limits), and the code
-    // signs in only if a login of the challenge gave the right password.
-    let ticket = match account {
-        Some(_) => st.verifier.issue(&request).await,
-        None => st.verifier.issue_decoy(&request).await,
-    }
-    .map_err(|e| st.issue_error(e))?;
-    st.remember_pending(&ticket, subject, destination, account, password_ok);
-    Ok(challenge(&ticket, true))
+    let request = IssueRequest::new(
+        Purpose::LoginNewDevice,
+        subject.clone(),
+        destination.clone(),
+    )
+    .client(client);
+    let ticket = st
+        .verifier
+        .issue(&request)
+        .await
+        .map_err(|e| st.issue_error(e))?;
+    st.remember_pending(&ticket, subject, destination, account);
+    Ok(challenge(&ticket))
 }
 
 #[derive(Deserialize)]
@@ -501,16 +492,12 @@ async fn login_verify<S: CodeStore + 'static>(
         .await
         .map_err(|e| st.verify_error(&e))?;
     lock(&st.pending).remove(&id);
-    // A decoy's code never verifies, and its resends send nothing; this is
-    // only belt and braces.
-    // A code without a right password on its challenge signs nobody in
-    // (the challenge is used up all the same).
-    let Some(account) = pending
-        .account
-        .filter(|_| pending.password_ok && *verified.subject() == pending.subject)
-    else {
+    // Only a challenge this app started for the account (belt and braces:
+    // ids name their subject).
+    if *verified.subject() != pending.subject {
         return Err(unknown());
-    };
+    }
+    let account = pending.account;
     signed_in(st, &account, verified).await
 }
 
@@ -580,9 +567,6 @@ async fn login_resend<S: CodeStore>(
     let id = ChallengeId::parse(body.challenge_id.trim()).map_err(|_| unknown())?;
     // Only ids this app handed out, and not expired.
     st.pending(&id).ok_or_else(unknown)?;
-    // A decoy's resend is a decoy's: the same work, nothing delivered (a
-    // decoy lives in a slot of its own, so its id never reaches a real
-    // challenge).
     let ticket = st
         .verifier
         .resend_from(&id, &client)
@@ -591,7 +575,7 @@ async fn login_resend<S: CodeStore>(
     if ticket.challenge_id() != &id {
         return Err(unknown());
     }
-    Ok(challenge(&ticket, true))
+    Ok(challenge(&ticket))
 }
 
 /// The signed-in account.
@@ -662,7 +646,7 @@ async fn email_change<S: CodeStore>(
         .issue(&request)
         .await
         .map_err(|e| st.issue_error(e))?;
-    Ok(challenge(&ticket, false))
+    Ok(challenge(&ticket))
 }
 
 #[derive(Deserialize)]
@@ -733,15 +717,10 @@ async fn email_confirm<S: CodeStore>(
 // Pieces
 // ---------------------------------------------------------------------------
 
-/// The `202` answer to "send me a code", the same for a real challenge and a
-/// decoy. `login` words the message so that it holds for a decoy too.
-fn challenge(ticket: &Ticket, login: bool) -> Response {
+/// The `202` answer to "send me a code".
+fn challenge(ticket: &Ticket) -> Response {
     let masked = ticket.masked_destination().as_str();
-    let message = if login {
-        format!("If the email address and password are right, we sent a code to {masked}.")
-    } else {
-        format!("We sent a code to {masked}.")
-    };
+    let message = format!("We sent a code to {masked}.");
     (
         StatusCode::ACCEPTED,
         Json(json!({
@@ -764,10 +743,10 @@ fn normalize_email(typed: &str) -> String {
 }
 
 /// The subject of login challenges and remembered devices: the sign-in
-/// address as typed (normalized), for known and unknown addresses alike.
-/// A challenge id carries a keyed hash of its subject (the same one for any
-/// two challenges of a subject), so a decoy is indistinguishable only if real
-/// challenges use the typed identifier too.
+/// address (normalized). A flow that answered unknown addresses with decoys
+/// (`issue_decoy`) would need real challenges to use the typed identifier
+/// too: a challenge id carries a keyed hash of its subject, the same for any
+/// two challenges of one subject.
 fn login_subject(email: &str) -> Result<Subject, vericode::InputError> {
     Subject::new(email)
 }
