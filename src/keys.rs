@@ -156,11 +156,12 @@ impl MacKey {
         mac.finalize().into_bytes().into()
     }
 
-    /// A fingerprint of the key, kept in a shared store so that servers
-    /// holding another secret under the same id can tell: a MAC of nothing
-    /// but its domain, which tells nothing of the key.
-    pub(crate) fn fingerprint(&self) -> [u8; 16] {
-        let t = self.tag(DOMAIN_SIGNING_FINGERPRINT, &[]);
+    /// A fingerprint of the key held under `id`, kept in a shared store so
+    /// that servers holding another secret under the same id can tell: a MAC
+    /// of its domain and the id, which tells nothing of the key (nor, the id
+    /// being in it, whether two ids share a secret).
+    pub(crate) fn fingerprint(&self, id: KeyId) -> [u8; 16] {
+        let t = self.tag(DOMAIN_SIGNING_FINGERPRINT, &[&id.get().to_be_bytes()]);
         let mut out = [0u8; 16];
         out.copy_from_slice(&t[..16]);
         out
@@ -345,6 +346,34 @@ pub(crate) fn tags_equal(a: &Tag, b: &Tag) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Pins the signing-key fingerprint's input: HMAC under the key of the
+    /// length-prefixed domain and the key id, cut to 16 bytes (a change
+    /// would fail every fleet's check against fingerprints already stored).
+    #[test]
+    fn a_signing_key_fingerprint_is_a_mac_of_its_domain_and_id() {
+        let ring = KeyRing::new(
+            (KeyId::new(1), SecretKey::from_bytes(&[7; 32]).unwrap()),
+            vec![],
+        )
+        .unwrap();
+        let (_, mac) = ring.current();
+        let mut h = <Hmac<Sha256> as KeyInit>::new_from_slice(&[7; 32]).unwrap();
+        h.update(&(DOMAIN_SIGNING_FINGERPRINT.len() as u32).to_be_bytes());
+        h.update(DOMAIN_SIGNING_FINGERPRINT);
+        h.update(&4u32.to_be_bytes());
+        h.update(&9u32.to_be_bytes());
+        let want = h.finalize().into_bytes();
+        assert_eq!(mac.fingerprint(KeyId::new(9)), want[..16]);
+        assert_eq!(
+            DOMAIN_SIGNING_FINGERPRINT,
+            b"vericode/v1/signing-key-fingerprint"
+        );
+        assert_ne!(
+            mac.fingerprint(KeyId::new(9)),
+            mac.fingerprint(KeyId::new(10))
+        );
+    }
 
     #[test]
     fn a_hex_secret_is_its_bytes() {

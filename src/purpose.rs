@@ -91,20 +91,29 @@ impl Purpose {
         }
     }
 
-    /// Eight bytes that name the purpose inside store keys and challenge ids:
-    /// small numbers for the built-ins, a hash for custom names (high bit set, so
-    /// the two never meet; bit 6 always clear).
+    /// The built-in purposes, in the order of their numbers in
+    /// [`key_bytes`](Self::key_bytes) (1 to 4).
+    const BUILT_INS: [Purpose; 4] = [
+        Purpose::LoginNewDevice,
+        Purpose::CredentialChange,
+        Purpose::StepUp,
+        Purpose::PasswordReset,
+    ];
+
     /// Whether `bytes` can be a purpose's [`key_bytes`](Self::key_bytes): a
     /// built-in's (seven zeros and its number) or a custom one's (the high
     /// bit set, bit 6 clear). Bit 6 marks decoy slots in store keys
     /// (`StoreKey::decoy_challenge`), so an id with it set would reach a
     /// decoy from its real slot too: ids are refused with it.
     pub(crate) fn is_key_shape(bytes: &[u8; 8]) -> bool {
-        let built_in = bytes[..7] == [0; 7] && (1..=4).contains(&bytes[7]);
+        let built_in = Self::BUILT_INS.iter().any(|p| p.key_bytes() == *bytes);
         let custom = bytes[0] & 0xc0 == 0x80;
         built_in || custom
     }
 
+    /// Eight bytes that name the purpose inside store keys and challenge ids:
+    /// small numbers for the built-ins, a hash for custom names (high bit set, so
+    /// the two never meet; bit 6 always clear).
     pub(crate) fn key_bytes(&self) -> [u8; 8] {
         let n = match self {
             Purpose::LoginNewDevice => 1,
@@ -196,6 +205,19 @@ mod tests {
             let mut decoy = key;
             decoy[0] |= 0x40;
             assert!(!Purpose::is_key_shape(&decoy), "{p}");
+        }
+        // Every built-in is listed, in the order of its number (a new one
+        // fails to compile here until it is listed).
+        for (i, p) in Purpose::BUILT_INS.iter().enumerate() {
+            let listed = match p {
+                Purpose::LoginNewDevice
+                | Purpose::CredentialChange
+                | Purpose::StepUp
+                | Purpose::PasswordReset => true,
+                Purpose::Custom(_) => false,
+            };
+            assert!(listed);
+            assert_eq!(p.key_bytes(), [0, 0, 0, 0, 0, 0, 0, i as u8 + 1]);
         }
         assert!(!Purpose::is_key_shape(&[0; 8]));
         assert!(!Purpose::is_key_shape(&[0, 0, 0, 0, 0, 0, 0, 5]));

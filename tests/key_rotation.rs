@@ -139,10 +139,43 @@ fn servers_with_another_secret_under_a_key_id_fail_the_check() {
         Err(vericode::SigningKeyError::Mismatch { key }) => assert_eq!(key, KeyId::new(2)),
         other => panic!("{other:?}"),
     }
-    // A year on, the fingerprints (renewed by the checks) still tell.
-    clock.advance(Duration::days(365));
+    // Fingerprints outlive their 400 days while checks renew them.
+    clock.advance(Duration::days(200));
     check(&verifier(store.clone(), clock.clone(), 2, &[1])).unwrap();
+    clock.advance(Duration::days(250));
     assert!(check(&stray).is_err());
+
+    // Another secret under a verification key is caught too.
+    let other_old = Verifier::builder()
+        .store(store.clone())
+        .delivery(RecordingDelivery::new())
+        .clock(clock.clone())
+        .signing_key(KeyId::new(2), key(2))
+        .verification_key(KeyId::new(1), key(8))
+        .lookup_key(key(200))
+        .app_name("Acme")
+        .build()
+        .unwrap();
+    match check(&other_old) {
+        Err(vericode::SigningKeyError::Mismatch { key }) => assert_eq!(key, KeyId::new(1)),
+        other => panic!("{other:?}"),
+    }
+
+    // A server that fails leaves nothing behind: a stray signing with a new
+    // id 3 and holding another secret under 2 is refused, and the fleet's
+    // own id 3 still passes afterwards.
+    let stray3 = Verifier::builder()
+        .store(store.clone())
+        .delivery(RecordingDelivery::new())
+        .clock(clock.clone())
+        .signing_key(KeyId::new(3), key(33))
+        .verification_key(KeyId::new(2), key(9))
+        .lookup_key(key(200))
+        .app_name("Acme")
+        .build()
+        .unwrap();
+    assert!(check(&stray3).is_err());
+    check(&verifier(store.clone(), clock.clone(), 3, &[2])).unwrap();
 }
 
 #[test]

@@ -85,8 +85,8 @@ impl KeyKind {
 
 /// Where a record lives: a kind, a 16-byte group (a hash of the subject, or
 /// of the value a limit counts, under the verifier's lookup key; zeros for
-/// the one [`KeyKind::LookupKey`] record) and an 8-byte item within the
-/// group.
+/// the [`KeyKind::LookupKey`] records, the keys' fingerprints) and an 8-byte
+/// item within the group.
 ///
 /// ```
 /// # use vericode::{KeyKind, StoreKey};

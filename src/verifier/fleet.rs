@@ -98,13 +98,46 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     /// # });
     /// ```
     pub async fn check_signing_keys(&self) -> Result<(), SigningKeyError> {
-        for (id, mac) in self.keys.all() {
-            let key = StoreKey::signing_key_check(id);
-            if !self.settle(key, mac.fingerprint(), None).await? {
-                return Err(SigningKeyError::Mismatch { key: id });
+        let ours: Vec<(crate::keys::KeyId, StoreKey, [u8; 16])> = self
+            .keys
+            .all()
+            .map(|(id, mac)| (id, StoreKey::signing_key_check(id), mac.fingerprint(id)))
+            .collect();
+        let keys: Vec<StoreKey> = ours.iter().map(|(_, key, _)| *key).collect();
+        // Every id is decided before anything is written (one commit, the
+        // records sharing one group): a server that fails leaves no
+        // fingerprint of its other keys behind.
+        self.update(&keys, |got, now| {
+            let mut writes = Vec::new();
+            for ((id, key, fingerprint), current) in ours.iter().zip(got) {
+                let write = |expected| Write::Put {
+                    key: *key,
+                    record: Record::fingerprint(*fingerprint, now),
+                    expected,
+                    expires_at: now.saturating_add(FINGERPRINT_KEPT),
+                };
+                let Some(Versioned {
+                    version, record, ..
+                }) = current
+                else {
+                    writes.push(write(None));
+                    continue;
+                };
+                let (theirs, renewed) = record.as_fingerprint().map_err(StoreError::Corrupt)?;
+                if !bool::from(ct_eq(&theirs, fingerprint)) {
+                    return Err(SigningKeyError::Mismatch { key: *id });
+                }
+                if now.since(renewed) >= RENEW_AFTER {
+                    writes.push(write(Some(*version)));
+                }
             }
-        }
-        Ok(())
+            Ok(if writes.is_empty() {
+                Step::Done(())
+            } else {
+                Step::Commit(writes, ())
+            })
+        })
+        .await
     }
 
     /// Hands the store from the lookup key `old` to this verifier's, for a

@@ -69,7 +69,7 @@
 //!   those, enable AOF persistence (`appendfsync everysec` loses at most a
 //!   second) and fail over with care.
 //! - **Redis Cluster.** The group (a keyed hash of the subject, or of the value a
-//!   limit counts; zeros for the lookup key's fingerprint) is the hash tag, so
+//!   limit counts; zeros for the keys' fingerprints) is the hash tag, so
 //!   all keys of one commit live in one slot and the script runs on one node.
 //!   Reads of keys in several groups are pipelined and routed per key. Use a
 //!   cluster connection (`redis::cluster_async::ClusterConnection`, from the
