@@ -8,17 +8,29 @@ use common::*;
 use time::Duration;
 use vericode::{ConfigError, KeyId, ManualClock, RecordingDelivery, Verifier, VerifyError};
 
+/// A verifier holding key `n`'s secret (`key(n)`) under each id `n`.
 fn verifier(store: Arc<SpyStore>, clock: ManualClock, signing: u32, older: &[u32]) -> TestVerifier {
+    let older: Vec<(u32, u8)> = older.iter().map(|&k| (k, k as u8)).collect();
+    holding(store, clock, (signing, signing as u8), &older)
+}
+
+/// A verifier holding the secret `key(secret)` under each `(id, secret)`.
+fn holding(
+    store: Arc<SpyStore>,
+    clock: ManualClock,
+    (signing, secret): (u32, u8),
+    older: &[(u32, u8)],
+) -> TestVerifier {
     let mut b = Verifier::builder()
         .store(store)
         .delivery(RecordingDelivery::new())
         .clock(clock)
         .policy(relaxed().resend_cooldown(Duration::ZERO, Duration::ZERO))
-        .signing_key(KeyId::new(signing), key(signing as u8))
+        .signing_key(KeyId::new(signing), key(secret))
         .lookup_key(key(200))
         .app_name("Acme");
-    for &k in older {
-        b = b.verification_key(KeyId::new(k), key(k as u8));
+    for &(k, secret) in older {
+        b = b.verification_key(KeyId::new(k), key(secret));
     }
     b.build().unwrap()
 }
@@ -125,16 +137,7 @@ fn servers_with_another_secret_under_a_key_id_fail_the_check() {
     check(&verifier(store.clone(), clock.clone(), 1, &[2])).unwrap();
     check(&verifier(store.clone(), clock.clone(), 2, &[1])).unwrap();
     // A server given another secret under id 2.
-    let stray = Verifier::builder()
-        .store(store.clone())
-        .delivery(RecordingDelivery::new())
-        .clock(clock.clone())
-        .signing_key(KeyId::new(2), key(9))
-        .verification_key(KeyId::new(1), key(1))
-        .lookup_key(key(200))
-        .app_name("Acme")
-        .build()
-        .unwrap();
+    let stray = holding(store.clone(), clock.clone(), (2, 9), &[(1, 1)]);
     match check(&stray) {
         Err(vericode::SigningKeyError::Mismatch { key }) => assert_eq!(key, KeyId::new(2)),
         other => panic!("{other:?}"),
@@ -146,16 +149,7 @@ fn servers_with_another_secret_under_a_key_id_fail_the_check() {
     assert!(check(&stray).is_err());
 
     // Another secret under a verification key is caught too.
-    let other_old = Verifier::builder()
-        .store(store.clone())
-        .delivery(RecordingDelivery::new())
-        .clock(clock.clone())
-        .signing_key(KeyId::new(2), key(2))
-        .verification_key(KeyId::new(1), key(8))
-        .lookup_key(key(200))
-        .app_name("Acme")
-        .build()
-        .unwrap();
+    let other_old = holding(store.clone(), clock.clone(), (2, 2), &[(1, 8)]);
     match check(&other_old) {
         Err(vericode::SigningKeyError::Mismatch { key }) => assert_eq!(key, KeyId::new(1)),
         other => panic!("{other:?}"),
@@ -164,16 +158,7 @@ fn servers_with_another_secret_under_a_key_id_fail_the_check() {
     // A server that fails leaves nothing behind: a stray signing with a new
     // id 3 and holding another secret under 2 is refused, and the fleet's
     // own id 3 still passes afterwards.
-    let stray3 = Verifier::builder()
-        .store(store.clone())
-        .delivery(RecordingDelivery::new())
-        .clock(clock.clone())
-        .signing_key(KeyId::new(3), key(33))
-        .verification_key(KeyId::new(2), key(9))
-        .lookup_key(key(200))
-        .app_name("Acme")
-        .build()
-        .unwrap();
+    let stray3 = holding(store.clone(), clock.clone(), (3, 33), &[(2, 9)]);
     assert!(check(&stray3).is_err());
     check(&verifier(store.clone(), clock.clone(), 3, &[2])).unwrap();
 }
