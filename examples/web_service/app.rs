@@ -460,11 +460,7 @@ async fn login<S: CodeStore>(
         destination.clone(),
     )
     .client(client);
-    let ticket = st
-        .verifier
-        .issue(&request)
-        .await
-        .map_err(|e| st.issue_error(e))?;
+    let ticket = st.issue(&request).await?;
     st.remember_pending(&ticket, subject, destination, account);
     Ok(challenge(&ticket))
 }
@@ -641,11 +637,7 @@ async fn email_change<S: CodeStore>(
     let request = IssueRequest::new(Purpose::CredentialChange, subject, destination)
         .bind(context)
         .client(client);
-    let ticket = st
-        .verifier
-        .issue(&request)
-        .await
-        .map_err(|e| st.issue_error(e))?;
+    let ticket = st.issue(&request).await?;
     Ok(challenge(&ticket))
 }
 
@@ -846,6 +838,14 @@ impl ApiError {
 }
 
 impl<S: CodeStore> AppState<S> {
+    /// Sends a code, its error as the API's.
+    async fn issue(&self, request: &IssueRequest) -> Result<Ticket, ApiError> {
+        self.verifier
+            .issue(request)
+            .await
+            .map_err(|e| self.issue_error(e))
+    }
+
     fn verify_error(&self, e: &VerifyError) -> ApiError {
         use StatusCode as C;
         let (status, kind, attempts_left, retry_at) = match e {
