@@ -190,12 +190,7 @@ mod tests {
 
     #[test]
     fn every_purpose_has_the_key_shape_and_a_decoy_slot_does_not() {
-        let mut all = vec![
-            Purpose::LoginNewDevice,
-            Purpose::CredentialChange,
-            Purpose::StepUp,
-            Purpose::PasswordReset,
-        ];
+        let mut all = Purpose::BUILT_INS.to_vec();
         all.extend((0..200).map(|i| Purpose::custom(&format!("p{i}")).unwrap()));
         for p in &all {
             let key = p.key_bytes();

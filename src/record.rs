@@ -277,14 +277,14 @@ impl Codes {
         if drop == 0 {
             return;
         }
-        let more = self.more.take().map_or_else(Vec::new, |b| *b);
-        if drop > more.len() {
-            self.clear();
-        } else {
-            // The newest `len - drop` stay: the first of them moves inline.
-            self.first = Some(more[drop - 1]);
-            let rest: Vec<StoredTag> = more[drop..].to_vec();
-            self.more = (!rest.is_empty()).then(|| Box::new(rest));
+        match self.more.take() {
+            Some(mut more) if drop <= more.len() => {
+                // The newest `len - drop` stay: the first of them moves inline.
+                self.first = Some(more[drop - 1]);
+                more.drain(..drop);
+                self.more = (!more.is_empty()).then_some(more);
+            }
+            _ => self.clear(),
         }
     }
 }

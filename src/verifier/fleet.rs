@@ -54,12 +54,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     /// # });
     /// ```
     pub async fn check_lookup_key(&self) -> Result<(), LookupKeyError> {
-        let key = StoreKey::lookup_key_check();
-        if self.settle(key, self.lookup.fingerprint(), None).await? {
-            Ok(())
-        } else {
-            Err(LookupKeyError::Mismatch)
-        }
+        self.settle_lookup_key(None).await
     }
 
     /// Checks that every other server that called it on this store holds the
@@ -148,27 +143,17 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     /// key fails it. A store whose fingerprint is neither key's answers
     /// [`LookupKeyError::Mismatch`] and is left as it is.
     pub async fn replace_lookup_key_check(&self, old: &SecretKey) -> Result<(), LookupKeyError> {
-        let key = StoreKey::lookup_key_check();
-        let old = LookupKey::new(old).fingerprint();
-        if self
-            .settle(key, self.lookup.fingerprint(), Some(old))
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(LookupKeyError::Mismatch)
-        }
+        self.settle_lookup_key(Some(LookupKey::new(old).fingerprint()))
+            .await
     }
 
-    /// Reads the fingerprint at `key`: if it is `ours` (or `old`), makes it
-    /// `ours`, renewing it when a day old; writes it where there is none;
-    /// answers `false` for any other.
-    async fn settle(
-        &self,
-        key: StoreKey,
-        ours: [u8; 16],
-        old: Option<[u8; 16]>,
-    ) -> Result<bool, StoreError> {
+    /// Reads the lookup key's fingerprint: if it is this verifier's (or
+    /// `old`), makes it this verifier's, renewing it when a day old; writes
+    /// it to an empty store; answers [`LookupKeyError::Mismatch`] for any
+    /// other.
+    async fn settle_lookup_key(&self, old: Option<[u8; 16]>) -> Result<(), LookupKeyError> {
+        let ours = self.lookup.fingerprint();
+        let key = StoreKey::lookup_key_check();
         self.update(&[key], |got, now| {
             let write = |expected| Write::Put {
                 key,
@@ -180,19 +165,19 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                 version, record, ..
             }) = &got[0]
             else {
-                return Ok(Step::Commit(vec![write(None)], true));
+                return Ok(Step::Commit(vec![write(None)], ()));
             };
             let (theirs, renewed) = record.as_fingerprint().map_err(StoreError::Corrupt)?;
             let is_ours = bool::from(ct_eq(&theirs, &ours));
             let is_old = old.is_some_and(|old| bool::from(ct_eq(&theirs, &old)));
             if !(is_ours || is_old) {
-                return Ok(Step::Done(false));
+                return Err(LookupKeyError::Mismatch);
             }
             let current = is_ours && now.since(renewed) < RENEW_AFTER;
             Ok(if current {
-                Step::Done(true)
+                Step::Done(())
             } else {
-                Step::Commit(vec![write(Some(*version))], true)
+                Step::Commit(vec![write(Some(*version))], ())
             })
         })
         .await

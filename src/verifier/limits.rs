@@ -120,7 +120,11 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                 &[kind.as_bytes(), b":", value.as_bytes()],
             )
         });
-        if let Some(prefix) = destination.prefix() {
+        // The prefix is worked out only when its limit is on (a phone's
+        // calling code takes a look-up of the NANP countries).
+        if self.policy.rate_limit(Limit::DestinationPrefix).is_some()
+            && let Some(prefix) = destination.prefix()
+        {
             add(Limit::DestinationPrefix, &|| self.prefix_group(prefix));
         }
         // The subject's own group (its hash is already known): the limit's
