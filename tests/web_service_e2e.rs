@@ -392,13 +392,34 @@ fn an_email_change_is_confirmed_only_for_the_bound_address() {
     let new = "ana.new@example.net";
 
     // Needs a session.
-    let r = s.post("/email/change", &json!({ "new_email": new }), &[]);
+    let r = s.post(
+        "/email/change",
+        &json!({ "new_email": new, "password": ANA.1 }),
+        &[],
+    );
     assert_eq!((r.status, r.str("error")), (401, "unauthenticated"));
+
+    // And the password again: a session alone (a stolen cookie) cannot move
+    // the account. A wrong one sends nothing.
+    let sent = s.state.outbox().sent().len();
+    let r = s.post(
+        "/email/change",
+        &json!({ "new_email": new, "password": "not-ana's" }),
+        &[("session", &session)],
+    );
+    assert_eq!((r.status, r.str("error")), (401, "wrong_password"), "{r:?}");
+    let r = s.post(
+        "/email/change",
+        &json!({ "new_email": new }),
+        &[("session", &session)],
+    );
+    assert_eq!(r.status, 400, "no password: {r:?}");
+    assert_eq!(s.state.outbox().sent().len(), sent);
 
     // The code goes to the new address (as typed, normalized).
     let r = s.post(
         "/email/change",
-        &json!({ "new_email": " Ana.New@Example.NET " }),
+        &json!({ "new_email": " Ana.New@Example.NET ", "password": ANA.1 }),
         &[("session", &session)],
     );
     assert_eq!(r.status, 202, "{r:?}");
@@ -438,6 +459,11 @@ fn an_email_change_is_confirmed_only_for_the_bound_address() {
     assert_eq!(r.str("email"), new);
     let r = s.get("/me", &[("session", &session)]);
     assert_eq!(r.str("email"), new);
+    // The old address is told, without the new one in full.
+    let notices = s.state.outbox().notices_to(ANA.0);
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(notices[0].contains("a•••@example.net"), "{notices:?}");
+    assert!(!notices[0].contains(new), "{notices:?}");
 
     // Ana now signs in with the new address (and a code goes there); the old
     // address is an unknown one: the same answer, and nothing sent to it.
@@ -453,7 +479,7 @@ fn an_email_change_is_confirmed_only_for_the_bound_address() {
     // An address of another account can be confirmed by code, but not taken.
     let r = s.post(
         "/email/change",
-        &json!({ "new_email": BEN.0 }),
+        &json!({ "new_email": BEN.0, "password": ANA.1 }),
         &[("session", &session)],
     );
     assert_eq!(r.status, 202, "{r:?}");
@@ -467,6 +493,34 @@ fn an_email_change_is_confirmed_only_for_the_bound_address() {
         &[("session", &session)],
     );
     assert_eq!((r.status, r.str("error")), (409, "email_taken"), "{r:?}");
+}
+
+/// A session does not lift the password limit: wrong passwords at an email
+/// change count with the sign-ins' failures, and after five the right
+/// password is refused too, at sign-in as well.
+#[test]
+fn an_email_change_counts_wrong_passwords_with_sign_ins() {
+    let s = Service::start();
+    let (session, device) = s.sign_in(ANA);
+    let change = |password: &str| {
+        s.post(
+            "/email/change",
+            &json!({ "new_email": "ana.new@example.net", "password": password }),
+            &[("session", &session)],
+        )
+    };
+    for _ in 0..5 {
+        let r = change("guess");
+        assert_eq!((r.status, r.str("error")), (401, "wrong_password"), "{r:?}");
+    }
+    let r = change(ANA.1);
+    assert_eq!((r.status, r.str("error")), (429, "too_many_failures"), "{r:?}");
+    let r = s.login(ANA, &[("device", &device)]);
+    assert_eq!((r.status, r.str("error")), (429, "too_many_failures"), "{r:?}");
+    assert_eq!(s.sent_to("ana.new@example.net"), 0);
+    s.clock.advance(Duration::minutes(15));
+    let r = change(ANA.1);
+    assert_eq!(r.status, 202, "{r:?}");
 }
 
 /// An unknown address and a wrong password get one answer, so it tells no

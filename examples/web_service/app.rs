@@ -95,6 +95,8 @@ pub type DemoVerifier<S> = Verifier<S, DemoDelivery, SharedClock>;
 #[derive(Debug, Default)]
 pub struct DemoDelivery {
     outbox: RecordingDelivery,
+    /// Notices the service sends itself (no code in them): (address, text).
+    notices: Mutex<Vec<(String, String)>>,
     print: bool,
 }
 
@@ -102,8 +104,8 @@ impl DemoDelivery {
     /// Prints each message to stdout and keeps it.
     pub fn printing() -> Self {
         DemoDelivery {
-            outbox: RecordingDelivery::new(),
             print: true,
+            ..DemoDelivery::default()
         }
     }
 
@@ -115,6 +117,24 @@ impl DemoDelivery {
     /// Every message so far, oldest first.
     pub fn sent(&self) -> Vec<SentMessage> {
         self.outbox.sent()
+    }
+
+    /// Sends a notice that holds no code (a real service mails it through its
+    /// provider).
+    pub fn notify(&self, address: &str, text: &str) {
+        if self.print {
+            println!("[demo mailer] to {address}: {text}");
+        }
+        lock(&self.notices).push((address.to_owned(), text.to_owned()));
+    }
+
+    /// The notices sent to `address`, oldest first.
+    pub fn notices_to(&self, address: &str) -> Vec<String> {
+        lock(&self.notices)
+            .iter()
+            .filter(|(to, _)| to == address)
+            .map(|(_, text)| text.clone())
+            .collect()
     }
 
     /// The latest message sent to `address`.
@@ -420,11 +440,7 @@ async fn login<S: CodeStore>(
     // Too many failed sign-ins for the address lately: refused whatever the
     // password, known address or not, so guesses are slowed alike.
     if !st.password_failures_below_limit(&email) {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_failures",
-            "Too many failed sign-ins. Try again later.",
-        ));
+        return Err(ApiError::too_many_failures());
     }
     // A wrong password and an unknown address get the same answer, after the
     // same work. (Not a decoy challenge: a real challenge for a right password
@@ -610,10 +626,13 @@ async fn revoke_devices<S: CodeStore>(
 #[derive(Deserialize)]
 struct EmailChangeBody {
     new_email: String,
+    /// The current password: a session alone (a stolen cookie, a computer
+    /// left signed in) must not move the account to another address.
+    password: String,
 }
 
-/// Sends a code to the new address, bound to it: it confirms that address
-/// and no other.
+/// Asks for the current password again, then sends a code to the new
+/// address, bound to it: it confirms that address and no other.
 async fn email_change<S: CodeStore>(
     State(st): State<Arc<AppState<S>>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -625,7 +644,23 @@ async fn email_change<S: CodeStore>(
     let client = client_key(peer)?;
     let new_email = normalize_email(&body.new_email);
     let destination = Destination::email(&new_email).map_err(|e| st.issue_error(e.into()))?;
-    if lock(&st.users).email_of(&account).as_deref() == Some(new_email.as_str()) {
+    let Some(current) = lock(&st.users).email_of(&account) else {
+        return Err(ApiError::unauthenticated());
+    };
+    // The password counts against the same limit as a sign-in's: a session
+    // is no way around it.
+    if !st.password_failures_below_limit(&current) {
+        return Err(ApiError::too_many_failures());
+    }
+    if lock(&st.users).check_password(&current, &body.password) != Some(account.clone()) {
+        st.count_password_failure(&current);
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "wrong_password",
+            "The password is not right.",
+        ));
+    }
+    if current == new_email {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "same_email",
@@ -695,6 +730,16 @@ async fn email_confirm<S: CodeStore>(
         };
         std::mem::replace(&mut a.email, new_email.clone())
     };
+    // The old address hears of it: if the change was not the owner's, the
+    // owner learns while the account can still be recovered.
+    let masked = Destination::email(&new_email)
+        .map_or_else(|_| String::new(), |d| d.masked().as_str().to_owned());
+    st.outbox().notify(
+        &old_email,
+        &format!(
+            "The email address of your account was changed to {masked}. If this was not you, contact support."
+        ),
+    );
     // Devices were remembered for the old sign-in address; a credential
     // change forgets them.
     if let Ok(old) = login_subject(&old_email)
@@ -820,6 +865,14 @@ impl ApiError {
             StatusCode::BAD_REQUEST,
             "bad_request",
             "The request is not valid.",
+        )
+    }
+
+    fn too_many_failures() -> Self {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_failures",
+            "Too many failed sign-ins. Try again later.",
         )
     }
 

@@ -21,7 +21,7 @@
 //! curl -si $J $B/login/resend -d '{"challenge_id":"…"}'           # another code, after 30 s
 //! curl -si $J $B/me
 //! curl -si $J -X POST $B/devices/revoke                            # next login is challenged
-//! curl -si $J $B/email/change  -d '{"new_email":"ana@example.net"}'
+//! curl -si $J $B/email/change  -d '{"new_email":"ana@example.net","password":"ana-demo-password"}'
 //! curl -si $J $B/email/confirm -d '{"challenge_id":"…","code":"…","new_email":"ana@example.net"}'
 //! ```
 //!
