@@ -514,9 +514,17 @@ fn an_email_change_counts_wrong_passwords_with_sign_ins() {
         assert_eq!((r.status, r.str("error")), (401, "wrong_password"), "{r:?}");
     }
     let r = change(ANA.1);
-    assert_eq!((r.status, r.str("error")), (429, "too_many_failures"), "{r:?}");
+    assert_eq!(
+        (r.status, r.str("error")),
+        (429, "too_many_failures"),
+        "{r:?}"
+    );
     let r = s.login(ANA, &[("device", &device)]);
-    assert_eq!((r.status, r.str("error")), (429, "too_many_failures"), "{r:?}");
+    assert_eq!(
+        (r.status, r.str("error")),
+        (429, "too_many_failures"),
+        "{r:?}"
+    );
     assert_eq!(s.sent_to("ana.new@example.net"), 0);
     s.clock.advance(Duration::minutes(15));
     let r = change(ANA.1);

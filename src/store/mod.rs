@@ -17,6 +17,12 @@
 //!   distinct keys *all or none*: every write's expectation (absent, or at a
 //!   version) must hold, else nothing is written and the answer is
 //!   [`Commit::Conflict`].
+//! - **Out of room**: a store that cannot take another record refuses
+//!   every commit that puts one, whatever else the commit does and in
+//!   whatever order it lists its writes (a success is a delete and a put,
+//!   a wrong guess two puts; refusing only the second would turn a full
+//!   store into free guesses). A Redis script, which Redis checks for
+//!   memory only at its first write, must put before it deletes.
 //! - **Linearizable**: each `get` sees the latest committed state.
 //! - **Groups**: all keys of one commit share one [`StoreKey::group`], so an
 //!   engine that shards (Redis Cluster) can keep them on one node: use the

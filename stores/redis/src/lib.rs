@@ -136,14 +136,21 @@ for i = 1, #KEYS do
     return 0
   end
 end
+-- Puts before deletes: Redis checks a script for memory only at its first
+-- write that may grow it, so a commit that began with a DEL (a success:
+-- the challenge deleted, then the subject put) went through on a full Redis
+-- that refused a wrong guess's HSET. Puts first, a full Redis refuses both.
 for i = 1, #KEYS do
   local base = 2 + (i - 1) * 5
   local version = ARGV[base + 1]
-  if version == '' then
-    redis.call('DEL', KEYS[i])
-  else
+  if version ~= '' then
     redis.call('HSET', KEYS[i], 'v', version, 'e', ARGV[base + 2], 'd', ARGV[base + 4])
     redis.call('PEXPIREAT', KEYS[i], ARGV[base + 3])
+  end
+end
+for i = 1, #KEYS do
+  if ARGV[2 + (i - 1) * 5 + 1] == '' then
+    redis.call('DEL', KEYS[i])
   end
 end
 return 1

@@ -560,6 +560,85 @@ async fn load_scripts_refuses_a_redis_that_may_evict() {
     accepted.unwrap();
 }
 
+/// A Redis at its `maxmemory` under `noeviction` (the setting the crate
+/// asks for) refuses a right code's commit as it refuses a wrong guess's, so
+/// uncounted guesses cannot be followed by a success. (The commit script
+/// deleted before it put: Redis checks a script for memory only at its
+/// first write that may grow it, so a success, whose commit began with the
+/// challenge's `DEL`, went through where every wrong guess's `HSET` was
+/// refused, uncounted: a review's finding.)
+#[tokio::test]
+async fn a_full_redis_refuses_right_and_wrong_codes_alike() {
+    let Some(redis) = redis_for("a_full_redis_refuses_right_and_wrong_codes_alike") else {
+        return;
+    };
+    if !redis.is_own() {
+        report(format_args!(
+            "SKIPPED a_full_redis_refuses_right_and_wrong_codes_alike: it reconfigures its \
+             server, and the one at REDIS_URL is shared"
+        ));
+        return;
+    }
+    let store = RedisStore::new(connection(&redis.url).await)
+        .with_prefix(unique_prefix("oom"))
+        .unwrap();
+    store.load_scripts().await.unwrap();
+    let verifier = Verifier::builder()
+        .store(store)
+        .delivery(RecordingDelivery::new())
+        .policy(Policy::default())
+        .signing_key(KeyId::new(1), SecretKey::generate())
+        .lookup_key(SecretKey::generate())
+        .app_name("Acme")
+        .build()
+        .unwrap();
+    let request = IssueRequest::new(
+        Purpose::PasswordReset,
+        Subject::new("victim").unwrap(),
+        Destination::email("victim@example.com").unwrap(),
+    );
+    let ticket = verifier.issue(&request).await.unwrap();
+    let code = verifier.delivery().last_code().unwrap();
+    let (purpose, id) = (ticket.purpose(), ticket.challenge_id());
+    let client = vericode::ClientKey::new("ip:203.0.113.9").unwrap();
+
+    let mut raw = connection(&redis.url).await;
+    let mut set = async |name: &str, value: &str| {
+        let () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg(name)
+            .arg(value)
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+    };
+    set("maxmemory-policy", "noeviction").await;
+    set("maxmemory", "1").await;
+    let mut outcomes = Vec::new();
+    let wrong: String = code
+        .chars()
+        .map(|c| if c == '0' { '1' } else { '0' })
+        .collect();
+    for typed in [wrong, code.clone()] {
+        outcomes.push(verifier.verify(purpose, id, &typed).await);
+        outcomes.push(
+            verifier
+                .verify_attempt(Attempt::new(purpose, id, &typed).client(&client))
+                .await,
+        );
+    }
+    set("maxmemory", "0").await;
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, Err(VerifyError::Store(_)))),
+        "a full Redis must refuse right and wrong codes alike: {outcomes:?}"
+    );
+    // Nothing was written: no attempt counted, and the code still works.
+    let verified = verifier.verify(purpose, id, &code).await;
+    assert!(verified.is_ok(), "{verified:?}");
+}
+
 #[tokio::test]
 async fn errors_are_typed_and_fail_closed() {
     // A port nothing listens on: a connection error.

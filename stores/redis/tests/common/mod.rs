@@ -21,6 +21,12 @@ pub struct TestRedis {
 }
 
 impl TestRedis {
+    /// Whether this test started the server (and may reconfigure it), rather
+    /// than sharing the one at REDIS_URL.
+    pub fn is_own(&self) -> bool {
+        self.child.is_some()
+    }
+
     /// Stops this test's redis-server and starts another on the same port
     /// (empty: it keeps nothing); `false` for the Redis at REDIS_URL, which is
     /// not this test's to restart.
