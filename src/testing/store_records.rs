@@ -28,7 +28,9 @@ impl<S: CodeStore + 'static> Conformance<S> {
             let (g, h) = (random_group(), random_group());
             let a = StoreKey::new(KeyKind::Subject, g, [1; 8]);
             let a2 = StoreKey::new(KeyKind::Challenge, g, [1; 8]);
+            let a3 = StoreKey::new(KeyKind::Rate, g, [1; 8]);
             let b = StoreKey::new(KeyKind::Subject, h, [1; 8]);
+            let b2 = StoreKey::new(KeyKind::Challenge, h, [1; 8]);
             let round1: Vec<Vec<Write>> = vec![
                 vec![
                     put(a, counter(1), None, exp),
@@ -46,13 +48,17 @@ impl<S: CodeStore + 'static> Conformance<S> {
                 vec![put(a, counter(6), Some(va), exp)],
                 // Stale after the batch before it.
                 vec![put(a, counter(7), Some(va), exp)],
-                // All or none inside one batch of a commit of several.
-                vec![del(b, vb), put(b, counter(8), None, exp)],
+                // All or none inside one batch of a commit of several (each
+                // batch distinct keys of one group, as the contract asks).
+                vec![
+                    put(b2, counter(8), None, exp),
+                    put(b, counter(8), Some(made_up), exp),
+                ],
                 vec![del(b, vb)],
-                vec![del(a2, made_up), put(b, counter(9), None, exp)],
+                vec![del(a2, made_up), put(a3, counter(9), None, exp)],
             ];
             answers.extend(run_batches(C, &*store, &round2, now, batched).await?);
-            let finals = get(C, &*store, &[a, a2, b], now).await?;
+            let finals = get(C, &*store, &[a, a2, b, b2, a3], now).await?;
             outcomes.push((
                 answers,
                 finals.into_iter().map(|v| v.map(|v| v.record)).collect(),
@@ -90,7 +96,7 @@ impl<S: CodeStore + 'static> Conformance<S> {
         );
         ensure!(
             C,
-            outcomes[1].1 == [Some(counter(6)), Some(counter(2)), None],
+            outcomes[1].1 == [Some(counter(6)), Some(counter(2)), None, None, None],
             "plain commits left the wrong records"
         );
         ensure!(

@@ -154,6 +154,23 @@ impl<A> std::ops::Deref for Wrapped<A> {
 
 impl<A: Around> Wrapped<A> {
     fn apply(&self, writes: &[Write], now: Timestamp) -> Result<Commit, MemoryStoreError> {
+        // The contract every store may rely on (Redis Cluster would refuse
+        // anything else): distinct keys of one group per commit.
+        if let Some(first) = writes.first() {
+            assert!(
+                writes
+                    .iter()
+                    .all(|w| w.key().group() == first.key().group()),
+                "a commit across groups: {writes:?}"
+            );
+            for (i, w) in writes.iter().enumerate() {
+                assert!(
+                    writes[..i].iter().all(|x| x.key() != w.key()),
+                    "a commit writes {:?} twice",
+                    w.key()
+                );
+            }
+        }
         self.around
             .write(&self.inner, writes, now)
             .unwrap_or_else(|| block_on(self.inner.commit(writes, now)))

@@ -68,12 +68,15 @@
 //!   attempts, failures and sends come back lower. For the counts to survive
 //!   those, enable AOF persistence (`appendfsync everysec` loses at most a
 //!   second) and fail over with care.
-//! - **Redis Cluster.** The group (a keyed hash of the subject, or of the value a
-//!   limit counts; zeros for the keys' fingerprints) is the hash tag, so
-//!   all keys of one commit live in one slot and the script runs on one node.
-//!   Reads of keys in several groups are pipelined and routed per key. Use a
-//!   cluster connection (`redis::cluster_async::ClusterConnection`, from the
-//!   `redis` crate's `cluster-async` feature) with [`RedisStore::new`].
+//! - **Redis Cluster is not supported yet.** The group (a keyed hash of the
+//!   subject, or of the value a limit counts; zeros for the keys'
+//!   fingerprints) is the hash tag, so the keys of one commit share a slot;
+//!   but a read or a `commit_batches` spans several groups in one pipeline,
+//!   which the `redis` crate's async cluster connection refuses
+//!   (`CrossSlot`), and `load_scripts` reads `INFO` from one server. With
+//!   the abuse limits on, every `issue` fails (closed). Use one primary,
+//!   with replicas and Sentinel for failover. Splitting the pipelines per
+//!   node is the work left.
 //!
 //! Round trips per operation, measured by this crate's tests over a counting
 //! connection with the script loaded: `get_many` 1, `commit` 1,
@@ -250,7 +253,8 @@ impl RedisStoreError {
 /// a [`ConnectionManager`] (the default, see [`RedisStore::connect`]: it
 /// reconnects by itself after Redis restarts or the network drops), a
 /// `MultiplexedConnection` (which does not: once its socket is gone, every
-/// call fails until the process makes a new one) or a cluster connection.
+/// call fails until the process makes a new one). Not a cluster connection:
+/// see "Redis Cluster is not supported yet" in the crate docs.
 ///
 /// Cheap to clone: clones share the connection.
 ///
