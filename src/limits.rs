@@ -124,6 +124,11 @@ impl ClientKey {
 /// assert!(CountryFilter::deny(&["0"]).is_err());
 /// assert!(CountryFilter::deny(&["1415"]).is_err());
 /// assert!(CountryFilter::deny(&["1658"]).is_err(), "Jamaica is 1876");
+/// // Not whole codes: +88x numbers are "880" to "888", +1 2… numbers "1".
+/// assert!(CountryFilter::deny(&["88"]).is_err());
+/// assert!(CountryFilter::deny(&["12"]).is_err());
+/// assert!(CountryFilter::deny(&["2"]).is_err());
+/// assert!(CountryFilter::deny(&["882", "7", "44"]).is_ok());
 /// # Ok::<(), vericode::ConfigError>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -153,15 +158,19 @@ impl CountryFilter {
         codes
             .iter()
             .map(|c| {
+                // A code must be as long as the calling codes that start
+                // with it: "88" or "12" would match no number (+882's code is
+                // "882", +1 2…'s is "1"), so a deny list would deny nothing.
                 let country = (1..=3).contains(&c.len())
                     && c.bytes().all(|b| b.is_ascii_digit())
-                    && !c.starts_with('0');
+                    && !c.starts_with('0')
+                    && country_code_len(c) == c.len();
                 let nanp = NANP_COUNTRIES.iter().any(|(_, code)| code == c);
                 (country || nanp)
                     .then(|| (*c).to_owned())
                     .ok_or(ConfigError::Policy(
-                        "calling codes are 1 to 3 digits, not starting with 0, or one of \
-                         NANP_COUNTRIES's (1876)",
+                        "calling codes are whole country codes (1, 44, 351, not 88 or 12) or \
+                         one of NANP_COUNTRIES's (1876)",
                     ))
             })
             .collect()

@@ -49,6 +49,16 @@ impl Delivery for SmsDown {
 }
 
 fn verifier(retryable: bool) -> Verifier<MemoryStore, SmsDown, ManualClock> {
+    verifier_with(
+        retryable,
+        relaxed().resend_cooldown(Duration::ZERO, Duration::ZERO),
+    )
+}
+
+fn verifier_with(
+    retryable: bool,
+    policy: vericode::Policy,
+) -> Verifier<MemoryStore, SmsDown, ManualClock> {
     let delivery = || SmsDown {
         retryable,
         delivered: Mutex::default(),
@@ -58,7 +68,7 @@ fn verifier(retryable: bool) -> Verifier<MemoryStore, SmsDown, ManualClock> {
         .store(MemoryStore::new())
         .delivery(delivery())
         .clock(ManualClock::new(start()))
-        .policy(relaxed().resend_cooldown(Duration::ZERO, Duration::ZERO))
+        .policy(policy)
         .signing_key(KeyId::new(1), key(1))
         .lookup_key(key(200))
         .app_name("Acme")
@@ -89,6 +99,35 @@ fn a_retryable_sms_failure_falls_back_to_email_in_the_same_challenge() {
     let code = v.delivery().delivered.lock().unwrap()[0].1.clone();
     let ok = block_on(v.verify(t.purpose(), t.challenge_id(), &code)).unwrap();
     assert_eq!(ok.destination().channel(), &Channel::Email);
+}
+
+/// A fallback is a send like any other: the global limit, the budget of
+/// every message paid for, counts it (it counted the request once, however
+/// many of its destinations were tried).
+#[test]
+fn a_fallback_delivery_counts_against_the_global_limit() {
+    let global = vericode::RateLimit::new(3, Duration::hours(1)).unwrap();
+    let v = verifier_with(true, relaxed().limit(vericode::Limit::Global, global));
+    // The SMS (charged, refused by the gateway), then the email: two of three.
+    block_on(v.issue(&request())).unwrap();
+    let other = |n: &str| {
+        IssueRequest::new(
+            Purpose::LoginNewDevice,
+            Subject::new(n).unwrap(),
+            Destination::email(&format!("{n}@example.com")).unwrap(),
+        )
+    };
+    block_on(v.issue(&other("u2"))).unwrap();
+    assert!(
+        matches!(
+            block_on(v.issue(&other("u3"))),
+            Err(IssueError::RateLimited {
+                limit: vericode::Limit::Global,
+                ..
+            })
+        ),
+        "the fallback's send was not counted"
+    );
 }
 
 #[test]

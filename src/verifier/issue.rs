@@ -533,14 +533,19 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
             .collect();
         for (i, destination) in named.iter().enumerate() {
             if i > 0 {
-                // A fallback is charged to its own destination's limits first.
+                // A fallback is charged to its own destination's limits first,
+                // and to the global limit: another message paid for. (The
+                // subject and the client were charged for the request.)
                 let charges: Vec<_> = self
                     .send_charges(destination, id.subject_bytes(), client)
                     .into_iter()
                     .filter(|c| {
                         matches!(
                             c.limit,
-                            Limit::Destination | Limit::DestinationPrefix | Limit::ConversionGuard
+                            Limit::Destination
+                                | Limit::DestinationPrefix
+                                | Limit::ConversionGuard
+                                | Limit::Global
                         )
                     })
                     .collect();
