@@ -269,3 +269,58 @@ fn a_charge_that_went_through_is_not_made_again_when_the_outcome_retries() {
         "the conflict was met"
     );
 }
+
+/// A challenge of another purpose under a purpose's key (two custom
+/// purposes whose 62-bit key bytes collide, or a store that mixed records
+/// up) is neither resent nor replaced by an issue: it fails closed. The
+/// record's purpose is compared, as its subject is.
+#[test]
+fn an_issue_refuses_another_purposes_challenge_under_its_key() {
+    let store = Arc::new(BytesStore::default());
+    let v = verifier_with(
+        store.clone(),
+        relaxed().resend_cooldown(time::Duration::ZERO, time::Duration::ZERO),
+    );
+    let request = |purpose: &str| {
+        vericode::IssueRequest::new(
+            vericode::Purpose::custom(purpose).unwrap(),
+            vericode::Subject::new("u1").unwrap(),
+            vericode::Destination::sms("+14155550123").unwrap(),
+        )
+    };
+    let challenge_keys = || -> Vec<StoreKey> {
+        let map = store.map.lock().unwrap();
+        map.keys()
+            .filter(|k| k.kind() == vericode::KeyKind::Challenge)
+            .copied()
+            .collect()
+    };
+    block_on(v.issue(&request("approve_a"))).unwrap();
+    let [a] = challenge_keys()[..] else { panic!() };
+    block_on(v.issue(&request("approve_b"))).unwrap();
+    let [b] = challenge_keys()
+        .into_iter()
+        .filter(|k| *k != a)
+        .collect::<Vec<_>>()[..]
+    else {
+        panic!()
+    };
+    // b's key now holds a's challenge.
+    {
+        let mut map = store.map.lock().unwrap();
+        let bytes = map[&a].1.clone();
+        map.get_mut(&b).unwrap().1 = bytes;
+    }
+    let sent = v.delivery().sent().len();
+    let r = block_on(v.issue(&request("approve_b")));
+    assert!(
+        matches!(
+            r,
+            Err(IssueError::Store(StoreError::Corrupt(
+                DecodeError::WrongKind
+            )))
+        ),
+        "{r:?}"
+    );
+    assert_eq!(v.delivery().sent().len(), sent, "nothing sent");
+}

@@ -83,15 +83,21 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
     /// digest is random).
     ///
     /// Use it where the account lookup fails, with the identifier the person
-    /// typed as the subject and destination:
+    /// typed as the subject and destination, normalized as the lookup
+    /// normalizes it, and build a real account's request from the same
+    /// normalized identifier: a decoy made from the raw text would get a
+    /// fresh subject (and cooldown) for every spelling where a real account
+    /// has one, and a masked destination in the typed case.
     ///
     /// ```
     /// # use vericode::*;
     /// # pollster::block_on(async {
     /// # let verifier = Verifier::builder().store(MemoryStore::new()).delivery(RecordingDelivery::new())
     /// #     .signing_key(KeyId::new(1), SecretKey::generate()).app_name("Acme").build()?;
-    /// let typed = "someone@example.com";
-    /// let request = IssueRequest::new(Purpose::PasswordReset, Subject::new(typed)?, Destination::email(typed)?);
+    /// let typed = " Someone@Example.com ";
+    /// let normalized = typed.trim().to_ascii_lowercase(); // as the account lookup does
+    /// let (subject, destination) = (Subject::new(&normalized)?, Destination::email(&normalized)?);
+    /// let request = IssueRequest::new(Purpose::PasswordReset, subject, destination);
     /// let account_exists = false; // your lookup
     /// let ticket = if account_exists {
     ///     verifier.issue(&request).await?
@@ -398,7 +404,10 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
                 let Some((version, rec)) = live else {
                     return Ok((existing.map(|(v, _)| v), self.new_record(req, now, at)));
                 };
-                if rec.subject != req.subject {
+                // Another subject's or purpose's challenge under this key (two
+                // custom purposes whose 62-bit key bytes collide, or a
+                // corrupt store): never resend or replace it.
+                if rec.subject != req.subject || rec.purpose != req.purpose {
                     return Err(StoreError::Corrupt(crate::record::DecodeError::WrongKind).into());
                 }
                 self.check_send_allowed(rec, now)?;
