@@ -548,6 +548,7 @@ impl StoreCallsBench {
                         key: k[2],
                         record: clean.clone(),
                         expected: got[2].as_ref().map(|s| s.version),
+                        version: vericode::Version::fresh(),
                         expires_at,
                     },
                 ];
@@ -838,6 +839,7 @@ fn full_store(c: &mut Criterion, n: usize) {
         key: key(i),
         record: record.clone(),
         expected: None,
+        version: vericode::Version::fresh(),
         expires_at: Timestamp::from_millis(3_600_000),
     };
     let now = Timestamp::from_millis(0);

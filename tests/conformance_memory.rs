@@ -80,12 +80,14 @@ fn a_store_that_ignores_versions_fails() {
                     Write::Put {
                         key,
                         record,
+                        version,
                         expires_at,
                         ..
                     } => Write::Put {
                         key: *key,
                         record: record.clone(),
                         expected: cur.map(|v| v.version),
+                        version: *version,
                         expires_at: *expires_at,
                     },
                     other => other.clone(),

@@ -357,6 +357,7 @@ fn servers_with_the_same_key_do_not_contend_when_a_peer_renews_in_between() {
                     key: *key,
                     record: record.clone(),
                     expected: current.map(|v| v.version),
+                    version: vericode::Version::fresh(),
                     expires_at: *expires_at,
                 };
                 assert_eq!(
@@ -407,6 +408,7 @@ fn a_corrupt_fingerprint_fails_the_check_closed() {
         key: StoreKey::new(KeyKind::LookupKey, [0; 16], [0; 8]),
         record: epoch,
         expected: None,
+        version: vericode::Version::fresh(),
         expires_at: Timestamp::from_datetime(start()).saturating_add(time::Duration::days(1)),
     };
     let written = block_on(

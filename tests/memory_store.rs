@@ -38,6 +38,7 @@ fn conditional_writes_and_versions() {
             key: k,
             record: records[0].clone(),
             expected,
+            version: vericode::Version::fresh(),
             expires_at: later,
         };
         assert_eq!(
@@ -106,6 +107,7 @@ fn commits_are_all_or_none() {
             key: k,
             record: records[0].clone(),
             expected,
+            version: vericode::Version::fresh(),
             expires_at: exp,
         };
         assert_eq!(
@@ -130,6 +132,7 @@ fn expired_records_read_as_absent_and_are_purged() {
                 key: *k,
                 record: records[0].clone(),
                 expected: None,
+                version: vericode::Version::fresh(),
                 expires_at: exp,
             };
             assert_eq!(
@@ -146,6 +149,7 @@ fn expired_records_read_as_absent_and_are_purged() {
             key: keys[1],
             record: records[0].clone(),
             expected: None,
+            version: vericode::Version::fresh(),
             expires_at: Timestamp::from_millis(5_000),
         };
         assert_eq!(block_on(store.commit(&[w], exp)).unwrap(), Commit::Applied);
@@ -208,6 +212,7 @@ fn a_commit_across_shards_is_refused_whole_when_full_and_sweeps_for_room() {
             key: k,
             record: records[0].clone(),
             expected: None,
+            version: vericode::Version::fresh(),
             expires_at: Timestamp::from_millis(expires_at),
         };
         let early = Timestamp::from_millis(0);
@@ -255,6 +260,7 @@ fn put_new(
         key,
         record: record.clone(),
         expected: None,
+        version: vericode::Version::fresh(),
         expires_at: Timestamp::from_millis(3_600_000),
     };
     block_on(store.commit(&[write], Timestamp::from_millis(0)))
@@ -397,6 +403,7 @@ fn check_against_model(store: &MemoryStore, keys: u32, seed: u64) {
                     key: key(n),
                     record: records[0].clone(),
                     expected,
+                    version: vericode::Version::fresh(),
                     expires_at: Timestamp::from_millis(expires_at),
                 };
                 let done = block_on(store.commit(&[put], at));
@@ -461,6 +468,7 @@ fn a_put_over_an_expired_record_counts_against_the_capacity() {
         key,
         record: records[0].clone(),
         expected,
+        version: vericode::Version::fresh(),
         expires_at: Timestamp::from_millis(expires_at),
     };
     for store in [MemoryStore::with_capacity(1), MemoryStore::compact(1)] {

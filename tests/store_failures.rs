@@ -17,7 +17,6 @@ use vericode::{
 #[derive(Default)]
 struct BytesStore {
     map: Mutex<HashMap<StoreKey, (u64, Vec<u8>)>>,
-    next: Mutex<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,10 +59,13 @@ impl CodeStore for BytesStore {
         if ok {
             for w in writes {
                 match w {
-                    Write::Put { key, record, .. } => {
-                        let mut n = self.next.lock().unwrap();
-                        *n += 1;
-                        map.insert(*key, (*n, record.encode()));
+                    Write::Put {
+                        key,
+                        record,
+                        version,
+                        ..
+                    } => {
+                        map.insert(*key, (version.0, record.encode()));
                     }
                     Write::Delete { key, .. } => {
                         map.remove(key);

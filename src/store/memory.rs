@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use super::table::Table;
-use super::{CodeStore, Commit, StoreKey, Version, Versioned, Write};
+use super::{CodeStore, Commit, StoreKey, Versioned, Write};
 use crate::clock::Timestamp;
 use crate::keys::SecretKey;
 
@@ -72,7 +72,6 @@ struct Padded(Mutex<Shard>);
 
 struct Shard {
     map: Table,
-    next_version: u64,
     len_after_sweep: usize,
     /// The capacity this shard was granted: at least `map.len()`.
     granted: usize,
@@ -158,7 +157,6 @@ impl MemoryStore {
                 .map(|_| {
                     Padded(Mutex::new(Shard {
                         map: table(),
-                        next_version: 0,
                         len_after_sweep: 0,
                         granted: 0,
                         earliest_expiry: NOT_BEFORE_END,
@@ -375,12 +373,11 @@ impl MemoryStore {
             Write::Put {
                 key,
                 record,
+                version,
                 expires_at,
                 ..
             } => {
-                shard.next_version += 1;
-                let version = Version(shard.next_version);
-                shard.map.insert(*key, version, record, *expires_at);
+                shard.map.insert(*key, *version, record, *expires_at);
                 shard.earliest_expiry = shard.earliest_expiry.min(*expires_at);
             }
             Write::Delete { key, .. } => {

@@ -9,10 +9,14 @@
 //!
 //! # The contract
 //!
-//! - **Versions**: every stored record has a [`Version`] the store picks; a
-//!   version is never reused for a key, not even after the key was deleted and
-//!   written again (a counter per store or shard does; so does a random 64-bit
-//!   number).
+//! - **Versions**: every stored record has a [`Version`], the one its put
+//!   carried ([`Write::Put`]'s `version`), which a read returns as it was
+//!   given. Writers draw versions at random ([`Version::fresh`]), so a
+//!   version is not reused for a key, not even after the key was deleted and
+//!   written again. (The verifier, knowing the version it wrote, can write
+//!   again on that condition without a read: a send claims its slot before
+//!   delivering and stores the code after. A store that kept versions of its
+//!   own would stay correct, its conflicts costing a read each.)
 //! - **Commit**: [`CodeStore::commit`] applies a short list of writes to
 //!   distinct keys *all or none*: every write's expectation (absent, or at a
 //!   version) must hold, else nothing is written and the answer is
@@ -277,9 +281,23 @@ impl fmt::Debug for StoreKey {
     }
 }
 
-/// A record's version, chosen by the store; never reused for a key.
+/// A record's version: drawn at random by the writer for every put (see
+/// [`Write::Put`]), so never reused for a key but by 2⁻⁶⁴ odds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Version(pub u64);
+
+impl Version {
+    /// A version no write has used: 64 bits from the thread's CSPRNG.
+    ///
+    /// ```
+    /// use vericode::Version;
+    /// assert_ne!(Version::fresh(), Version::fresh());
+    /// ```
+    pub fn fresh() -> Version {
+        use rand::Rng;
+        Version(rand::rng().next_u64())
+    }
+}
 
 /// A record with the version it was read at.
 #[derive(Clone, Debug)]
@@ -294,8 +312,9 @@ pub struct Versioned {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum Write {
-    /// Store `record` at `key` if the key is absent (`expected: None`) or at
-    /// version `expected`; it may be dropped after `expires_at`.
+    /// Store `record` at `key`, at version `version`, if the key is absent
+    /// (`expected: None`) or at version `expected`; it may be dropped after
+    /// `expires_at`.
     Put {
         /// Where.
         key: StoreKey,
@@ -303,6 +322,10 @@ pub enum Write {
         record: Record,
         /// The version the key must be at, or `None` for "must be absent".
         expected: Option<Version>,
+        /// The version the record is stored at, as given: the writer draws
+        /// it ([`Version::fresh`]), so it knows the version it may expect
+        /// next without reading the record back.
+        version: Version,
         /// When the store may drop the record.
         expires_at: Timestamp,
     },
@@ -316,6 +339,22 @@ pub enum Write {
 }
 
 impl Write {
+    /// A put at a [fresh](Version::fresh) version.
+    pub fn put(
+        key: StoreKey,
+        record: Record,
+        expected: Option<Version>,
+        expires_at: Timestamp,
+    ) -> Write {
+        Write::Put {
+            key,
+            record,
+            expected,
+            version: Version::fresh(),
+            expires_at,
+        }
+    }
+
     /// The key written.
     pub fn key(&self) -> &StoreKey {
         match self {

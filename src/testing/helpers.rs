@@ -80,12 +80,7 @@ pub(super) fn put(
     expected: Option<Version>,
     expires_at: Timestamp,
 ) -> Write {
-    Write::Put {
-        key,
-        record,
-        expected,
-        expires_at,
-    }
+    Write::put(key, record, expected, expires_at)
 }
 
 pub(super) fn del(key: StoreKey, expected: Version) -> Write {

@@ -1,11 +1,11 @@
 //! Store-contract checks on conditional writes: `conditional_writes`,
-//! `versions_never_reused`, `distinct_keys` and `all_or_none`.
+//! `versions_as_given`, `distinct_keys` and `all_or_none`.
 
 use time::Duration;
 
 use super::helpers::{commit, counter, del, get, get1, put, random_group, read_version, real_now};
 use super::{Conformance, Failure};
-use crate::store::{CodeStore, Commit, KeyKind, StoreKey, Version};
+use crate::store::{CodeStore, Commit, KeyKind, StoreKey, Version, Write};
 
 impl<S: CodeStore + 'static> Conformance<S> {
     /// Create-if-absent, replace-at-version and delete-at-version, with stale
@@ -151,40 +151,50 @@ impl<S: CodeStore + 'static> Conformance<S> {
         Ok(())
     }
 
-    /// Versions are never reused for a key, not even after delete and
-    /// create; a version from an earlier life of the key never matches.
-    pub async fn versions_never_reused(&self) -> Result<(), Failure> {
-        const C: &str = "versions_never_reused";
+    /// A put's version is the one it carried, read back as given, through
+    /// replaces and delete-then-create cycles; a version from an earlier life
+    /// of the key never matches.
+    pub async fn versions_as_given(&self) -> Result<(), Failure> {
+        const C: &str = "versions_as_given";
         let store = self.store();
         let now = real_now();
         let exp = now.saturating_add(Duration::hours(1));
         let a = StoreKey::new(KeyKind::Challenge, random_group(), [9; 8]);
         let mut seen: Vec<Version> = Vec::new();
+        let put_at = |record, expected, version| Write::Put {
+            key: a,
+            record,
+            expected,
+            version,
+            expires_at: exp,
+        };
         for round in 0..20u32 {
+            let v = Version::fresh();
             ensure!(
                 C,
-                commit(C, &*store, &[put(a, counter(round), None, exp)], now).await?
+                commit(C, &*store, &[put_at(counter(round), None, v)], now).await?
                     == Commit::Applied,
                 "create {round} conflicted"
             );
-            let v = read_version(C, &*store, a, now).await?;
+            let read = read_version(C, &*store, a, now).await?;
             ensure!(
                 C,
-                !seen.contains(&v),
-                "version reused after {round} delete-and-create cycles"
+                read == v,
+                "a create stored version {read:?}, not the {v:?} it carried"
             );
             seen.push(v);
+            let w = Version::fresh();
             ensure!(
                 C,
-                commit(C, &*store, &[put(a, counter(round + 1), Some(v), exp)], now).await?
+                commit(C, &*store, &[put_at(counter(round + 1), Some(v), w)], now).await?
                     == Commit::Applied,
                 "replace {round} conflicted"
             );
-            let w = read_version(C, &*store, a, now).await?;
+            let read = read_version(C, &*store, a, now).await?;
             ensure!(
                 C,
-                !seen.contains(&w),
-                "version reused by a replace in round {round}"
+                read == w,
+                "a replace stored version {read:?}, not the {w:?} it carried"
             );
             seen.push(w);
             ensure!(

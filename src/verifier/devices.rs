@@ -114,6 +114,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                     key: StoreKey::device(subject, id),
                     record: Record::device(record),
                     expected: None,
+                    version: crate::store::Version::fresh(),
                     expires_at,
                 },
                 // The generation is written back in the same commit: a
@@ -123,6 +124,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                     key: epoch_key,
                     record: Record::epoch(epoch),
                     expected: epoch_version,
+                    version: crate::store::Version::fresh(),
                     expires_at: epoch_expiry(epoch, expires_at),
                 },
             ];
@@ -225,6 +227,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                 key,
                 record: Record::epoch(epoch.wrapping_add(1)),
                 expected,
+                version: crate::store::Version::fresh(),
                 expires_at: epoch_expiry(epoch.wrapping_add(1), now),
             };
             Ok(Step::Commit(vec![write], ()))

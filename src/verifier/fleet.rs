@@ -109,6 +109,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                     key: *key,
                     record: Record::fingerprint(*fingerprint, now),
                     expected,
+                    version: crate::store::Version::fresh(),
                     expires_at: now.saturating_add(FINGERPRINT_KEPT),
                 };
                 let Some(Versioned {
@@ -159,6 +160,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                 key,
                 record: Record::fingerprint(ours, now),
                 expected,
+                version: crate::store::Version::fresh(),
                 expires_at: now.saturating_add(FINGERPRINT_KEPT),
             };
             let Some(Versioned {

@@ -346,6 +346,7 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
                 expires_at: record.expires_at.saturating_add(EXPIRED_RETENTION),
                 record: Record::challenge(record),
                 expected,
+                version: crate::store::Version::fresh(),
             };
             match self
                 .store

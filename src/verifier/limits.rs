@@ -183,6 +183,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                         key: charge.key,
                         record: Record::rate(RateRecord { tat: new_tat }),
                         expected,
+                        version: crate::store::Version::fresh(),
                         // Once the TAT has passed, the state equals a fresh key.
                         expires_at: new_tat,
                     })),
@@ -459,6 +460,7 @@ fn conversion_write(
         key,
         record: Record::conversion(next),
         expected,
+        version: crate::store::Version::fresh(),
         expires_at,
     }
 }

@@ -237,6 +237,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                         key: subject_key,
                         record: Record::subject(forgiven.unwrap_or(CLEAN_SUBJECT)),
                         expected: subject.map(|(v, _)| v.version),
+                        version: crate::store::Version::fresh(),
                         expires_at,
                     };
                     // The hint is only trusted when it names the group of the
@@ -264,6 +265,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                         key: challenge_key,
                         record: Record::challenge(next),
                         expected: Some(current.version),
+                        version: crate::store::Version::fresh(),
                         expires_at: rec.expires_at.saturating_add(super::EXPIRED_RETENTION),
                     };
                     let failed = self.failed(subject.map(|(_, s)| s), weight, now);
@@ -272,6 +274,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                         expires_at: self.subject_expiry(&failed, now),
                         record: Record::subject(failed),
                         expected: subject.map(|(v, _)| v.version),
+                        version: crate::store::Version::fresh(),
                     };
                     [attempt, failure]
                 }
@@ -507,6 +510,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                 key,
                 record: Record::challenge(cancelled),
                 expected: Some(current.version),
+                version: crate::store::Version::fresh(),
                 expires_at: rec.expires_at.saturating_add(super::EXPIRED_RETENTION),
             };
             Ok(Step::Commit(vec![tombstone], ()))

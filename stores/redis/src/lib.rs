@@ -46,10 +46,10 @@
 //!   expected version and applies all writes or none: one round trip.
 //!   [`CodeStore::commit_batches`] sends one script call per batch in one
 //!   pipeline: still one round trip, each batch atomic on its own.
-//! - **Versions** are random 64-bit numbers drawn by the client for every
-//!   write, so they are never reused (the odds of a repeat for one key are
-//!   2⁻⁶⁴ per write) and need no counter key, which on Redis Cluster would live
-//!   in another slot than the records.
+//! - **Versions** are the random 64-bit numbers each put carries
+//!   ([`Write::Put`]'s `version`, drawn by the verifier), stored as given: never
+//!   reused (the odds of a repeat for one key are 2⁻⁶⁴ per write), and no
+//!   counter key.
 //! - **Expiry.** Every put also sets `PEXPIREAT` to its `expires_at` plus
 //!   [`EXPIRY_SLACK_MS`] (10 minutes), so Redis drops records by itself.
 //!   Reads and commits decide by the verifier's clock (the `e` field); Redis
@@ -93,7 +93,6 @@
 use std::fmt;
 use std::sync::{Arc, LazyLock};
 
-use rand::Rng;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::{Cmd, RedisError, Script, ServerErrorKind, Value};
 use vericode::{CodeStore, Commit, Record, StoreKey, Timestamp, Version, Versioned, Write};
@@ -471,15 +470,17 @@ where
             cmd.arg(self.redis_key(w.key()));
         }
         cmd.arg(now.as_millis());
-        let mut rng = rand::rng();
         for w in writes {
             let expected = w.expected().map(|v| v.0.to_string()).unwrap_or_default();
             match w {
                 Write::Put {
-                    record, expires_at, ..
+                    record,
+                    version,
+                    expires_at,
+                    ..
                 } => {
                     cmd.arg(expected)
-                        .arg(rng.next_u64().to_string())
+                        .arg(version.0.to_string())
                         .arg(expires_at.as_millis())
                         .arg(expires_at.as_millis().saturating_add(EXPIRY_SLACK_MS))
                         .arg(record.encode());

@@ -335,6 +335,7 @@ async fn round_trips_per_operation() {
         key,
         record: sample_record(),
         expected,
+        version: vericode::Version::fresh(),
         expires_at: now().saturating_add(Duration::hours(1)),
     };
     assert_eq!(
@@ -373,6 +374,7 @@ async fn round_trips_per_operation() {
                 key: *k,
                 record: sample_record(),
                 expected: None,
+                version: vericode::Version::fresh(),
                 expires_at: now().saturating_add(Duration::hours(1)),
             }]
         })
@@ -433,12 +435,14 @@ async fn key_layout_and_server_side_expiry() {
             key: challenge,
             record: sample_record(),
             expected: None,
+            version: vericode::Version::fresh(),
             expires_at,
         },
         Write::Put {
             key: subject,
             record: sample_record(),
             expected: None,
+            version: vericode::Version::fresh(),
             expires_at: expires_at.saturating_add(Duration::days(30)),
         },
     ];
@@ -497,6 +501,7 @@ async fn a_redis_clock_ahead_of_the_servers_drops_no_record_they_still_count() {
         key,
         record: sample_record(),
         expected: None,
+        version: vericode::Version::fresh(),
         expires_at: verifier_now.saturating_add(Duration::seconds(100)),
     };
     assert_eq!(
@@ -687,6 +692,7 @@ async fn errors_are_typed_and_fail_closed() {
                 key: wrong_type,
                 record: sample_record(),
                 expected: None,
+                version: vericode::Version::fresh(),
                 expires_at: exp,
             }],
             t,
