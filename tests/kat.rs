@@ -79,7 +79,8 @@ fn challenge_record_layout_is_pinned() {
     let f = fixture();
     let _ = block_on(f.verifier.issue(&login("user-42"))).unwrap();
     let written = f.store.writes();
-    let bytes = &written[0];
+    // The last write: the send's claim came first, without the code.
+    let bytes = written.last().unwrap();
     // format 2, kind challenge, 16-byte nonce, three i64 times.
     assert_eq!(&bytes[..2], &[2, 1]);
     let created = i64::from_be_bytes(bytes[18..26].try_into().unwrap());
@@ -145,7 +146,7 @@ fn code_digest_is_hmac_sha256_over_the_documented_fields() {
     let f = fixture();
     let t = block_on(f.verifier.issue(&login("user-42"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
-    let bytes = f.store.writes()[0].clone();
+    let bytes = f.store.writes().last().unwrap().clone();
     let stored = &bytes[bytes.len() - 37..bytes.len() - 5];
     let expect = documented_code_digest(t.challenge_id(), None, code.as_bytes(), None);
     assert_eq!(&expect[..], stored);

@@ -159,11 +159,15 @@ fn a_record_of_the_wrong_kind_is_refused() {
 
 #[test]
 fn a_store_that_always_conflicts_fails_closed() {
-    // Let the first write (the issue) through, then conflict forever.
-    let v = verifier_on(hooked(|store: &vericode::MemoryStore, _: &[Write]| {
-        (!store.is_empty()).then_some(Commit::Conflict)
+    // Let the issue's writes through, then conflict forever.
+    let armed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let on = armed.clone();
+    let v = verifier_on(hooked(move |_: &vericode::MemoryStore, _: &[Write]| {
+        on.load(std::sync::atomic::Ordering::SeqCst)
+            .then_some(Commit::Conflict)
     }));
     let t = block_on(v.issue(&login("u1"))).unwrap();
+    armed.store(true, std::sync::atomic::Ordering::SeqCst);
     let code = v.delivery().last_code().unwrap();
     let r = block_on(v.verify(t.purpose(), t.challenge_id(), &code));
     assert!(
@@ -325,4 +329,77 @@ fn an_issue_refuses_another_purposes_challenge_under_its_key() {
         "{r:?}"
     );
     assert_eq!(v.delivery().sent().len(), sent, "nothing sent");
+}
+
+type CommitHook = Box<dyn Fn(&vericode::MemoryStore, &[Write]) -> Option<Commit> + Send + Sync>;
+type HookedVerifier = Verifier<HookedStore<CommitHook>, RecordingDelivery, ManualClock>;
+
+/// Counts commits, and just before the fourth (a resend's code, after the
+/// issue's claim and code and the resend's claim) applies the write
+/// `meanwhile` makes of the challenge as it is.
+fn before_fourth_commit(
+    meanwhile: impl Fn(StoreKey, Versioned) -> Write + Send + Sync + 'static,
+) -> (Arc<std::sync::atomic::AtomicUsize>, HookedVerifier) {
+    let commits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = commits.clone();
+    let hook: CommitHook = Box::new(move |store, writes| {
+        if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 3 {
+            let key = *writes[0].key();
+            let current = block_on(store.get_many(&[key], at_start())).unwrap()[0]
+                .clone()
+                .unwrap();
+            let write = meanwhile(key, current);
+            assert_eq!(
+                block_on(store.commit(&[write], at_start())).unwrap(),
+                Commit::Applied
+            );
+        }
+        None
+    });
+    let v = verifier_with(
+        hooked(hook),
+        relaxed().resend_cooldown(time::Duration::ZERO, time::Duration::ZERO),
+    );
+    (commits, v)
+}
+
+fn at_start() -> Timestamp {
+    Timestamp::from_datetime(start())
+}
+
+/// A resend's code write that loses a race (a guess counted meanwhile: the
+/// challenge's version moved) is written again on the challenge as it now
+/// is: the code that went out works.
+#[test]
+fn a_resend_whose_code_write_loses_a_race_still_stores_its_code() {
+    let (commits, v) = before_fourth_commit(|key, current| {
+        let later = at_start().saturating_add(time::Duration::days(1));
+        Write::put(key, current.record, Some(current.version), later)
+    });
+    let t = block_on(v.issue(&login("u1"))).unwrap();
+    let r = block_on(v.resend(t.challenge_id()));
+    assert!(r.is_ok(), "{r:?}");
+    assert_eq!(commits.load(std::sync::atomic::Ordering::SeqCst), 5);
+    let resent = v.delivery().last_code().unwrap();
+    let ok = block_on(v.verify(t.purpose(), t.challenge_id(), &resent));
+    assert!(ok.is_ok(), "{ok:?}");
+}
+
+/// A challenge used up (or cancelled) while a resend's code was out is not
+/// brought back by that code: the resend fails closed.
+#[test]
+fn a_resend_whose_challenge_is_used_meanwhile_fails_closed() {
+    let (_, v) = before_fourth_commit(|key, current| Write::Delete {
+        key,
+        expected: current.version,
+    });
+    let t = block_on(v.issue(&login("u1"))).unwrap();
+    let r = block_on(v.resend(t.challenge_id()));
+    assert!(
+        matches!(r, Err(IssueError::Store(StoreError::Contention(_)))),
+        "{r:?}"
+    );
+    let resent = v.delivery().last_code().unwrap();
+    let r = block_on(v.verify(t.purpose(), t.challenge_id(), &resent));
+    assert!(matches!(r, Err(VerifyError::UnknownChallenge)), "{r:?}");
 }

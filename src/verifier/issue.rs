@@ -1,10 +1,16 @@
-//! Issue and resend: decide from what the store holds, deliver, then write the
-//! new code's digest on the condition that nothing changed meanwhile.
+//! Issue and resend: decide from what the store holds, claim the send, deliver,
+//! then write the new code's digest.
 //!
-//! The order is deliberate: the digest is stored only after `Delivery`
-//! accepted the message, so a failed delivery leaves nothing verifiable
-//! (design invariant 10). If the write then fails, the delivered code never
-//! works: fail closed.
+//! The order is deliberate. The claim (the send counted, the cooldown set, no
+//! code yet) is a conditional write, with the rate limits' charges in its
+//! round trip: of racing sends one claims and delivers, the others meet the
+//! cooldown it set, so a double click sends one code. The digest is stored
+//! only after `Delivery` accepted the message, so a failed delivery leaves
+//! nothing verifiable (design invariant 10), and the claim is given back.
+//! The digest's write expects the claim's version (a put carries its
+//! version, so none is read back); if a verification or a cancel wrote in
+//! between, it is written again on the challenge as it now is, if it still
+//! is the one claimed, else the delivered code never works: fail closed.
 
 use rand::Rng;
 
@@ -46,11 +52,41 @@ enum Mode {
 
 /// A code already handed to `Delivery`, waiting to be written.
 struct Delivered {
-    nonce: [u8; 16],
     tag: StoredTag,
     receipt: Receipt,
     /// The destination that accepted the message (a fallback, perhaps).
     via: Destination,
+}
+
+/// A send's claim on its challenge, committed before delivery.
+struct Claim {
+    key: StoreKey,
+    /// The version the claim was written at.
+    version: Version,
+    nonce: [u8; 16],
+    /// Whether the claim started the challenge (no codes yet).
+    new: bool,
+    /// What the key held before the claim (put back if nothing is delivered).
+    before: Option<Versioned>,
+}
+
+impl Claim {
+    /// The claimed challenge as `current` holds it, if it still is the one
+    /// claimed: live, the same nonce, and not cancelled (a cancelled
+    /// challenge has no codes; a new one has none until its first is
+    /// written).
+    fn resume(
+        &self,
+        current: Option<&Versioned>,
+        now: Timestamp,
+    ) -> Option<(Option<Version>, ChallengeRecord)> {
+        let v = current?;
+        let rec = v.record.as_challenge().ok()?;
+        (now < rec.expires_at
+            && tags_equal16(&rec.nonce, &self.nonce)
+            && (self.new || !rec.codes.is_empty()))
+        .then(|| (Some(v.version), rec.clone()))
+    }
 }
 
 impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
@@ -244,6 +280,11 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
         let mut charged = false;
         // The conversion group the send was counted under (the id's hint).
         let mut counted_group: Option<[u8; 16]> = None;
+        // The send's claim on the challenge: the send counted and the
+        // cooldown set, committed before anything is delivered, so that of
+        // racing sends (a double click, parallel resends) one delivers and
+        // the others meet the cooldown.
+        let mut claim: Option<Claim> = None;
         let mut delivered: Option<Delivered> = None;
         for _ in 0..MAX_TRIES {
             let now = self.now();
@@ -277,33 +318,94 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
                 (None, Intent::Issue(_)) => 0,
             };
             let challenge_key = keys[pick];
-            let (expected, mut record) =
-                self.decide(got[pick].as_ref(), intent, now, (subject, purpose))?;
+            let (expected, mut record) = match &claim {
+                None => self.decide(got[pick].as_ref(), intent, now, (subject, purpose))?,
+                // The code's write lost a race (with a verification or a
+                // cancel): the claimed challenge as it is now, if it still is.
+                Some(c) => c
+                    .resume(got[pick].as_ref(), now)
+                    .ok_or(StoreError::Contention(MAX_TRIES))?,
+            };
             let id = ChallengeId::new(subject, purpose, record.nonce);
 
-            if !charged {
-                let prefetched = charges.is_some().then(|| &got[n + 1..]);
-                let list = match charges.take() {
-                    Some(list) => list,
-                    None => {
-                        self.check_country(&record.destination)?;
-                        self.send_charges(&record.destination, subject, client)
+            let expected = match &claim {
+                Some(_) => expected,
+                None => {
+                    record.sends = record.sends.saturating_add(1);
+                    record.next_send_at =
+                        now.saturating_add(self.policy.cooldown_before(u32::from(record.sends)));
+                    let write = Write::put(
+                        challenge_key,
+                        Record::challenge(record.clone()),
+                        expected,
+                        record.expires_at.saturating_add(EXPIRED_RETENTION),
+                    );
+                    let Write::Put { version, .. } = write else {
+                        unreachable!("Write::put makes a put")
+                    };
+                    let held = Claim {
+                        key: challenge_key,
+                        version,
+                        nonce: record.nonce,
+                        new: record.codes.is_empty(),
+                        before: got[pick].clone(),
+                    };
+                    // With the rate limits' charges, in their round trip.
+                    let outcome = if charged {
+                        Some(
+                            self.store
+                                .commit(&[write], now)
+                                .await
+                                .map_err(|e| StoreError::Backend(Box::new(e)))?,
+                        )
+                    } else {
+                        let prefetched = charges.is_some().then(|| &got[n + 1..]);
+                        let list = match charges.take() {
+                            Some(list) => list,
+                            None => {
+                                self.check_country(&record.destination)?;
+                                self.send_charges(&record.destination, subject, client)
+                            }
+                        };
+                        counted_group = list
+                            .iter()
+                            .find(|c| c.limit == crate::limits::Limit::ConversionGuard)
+                            .map(|c| *c.key.group());
+                        let mut outcome = None;
+                        let charged_now = self
+                            .charge_with(&list, prefetched, Some(&write), &mut outcome)
+                            .await;
+                        if let Err(e) = charged_now {
+                            if outcome == Some(Commit::Applied) {
+                                self.release(&held).await;
+                            }
+                            return Err(e.into());
+                        }
+                        charged = true;
+                        outcome
+                    };
+                    if outcome != Some(Commit::Applied) {
+                        // Another send (or a verification) came first: decide
+                        // again on what it left.
+                        continue;
                     }
-                };
-                counted_group = list
-                    .iter()
-                    .find(|c| c.limit == crate::limits::Limit::ConversionGuard)
-                    .map(|c| *c.key.group());
-                self.charge(&list, prefetched).await?;
-                charged = true;
-            }
+                    claim = Some(held);
+                    Some(version)
+                }
+            };
 
             let d = match &delivered {
-                Some(d) if d.nonce == record.nonce => d,
-                // Someone replaced the challenge since our code went out; that
-                // code is bound to the old id and must not be stored.
-                Some(_) => return Err(StoreError::Contention(MAX_TRIES).into()),
-                None => delivered.insert(self.deliver(&id, &record, mode, client).await?),
+                Some(d) => d,
+                None => match self.deliver(&id, &record, mode, client).await {
+                    Ok(d) => delivered.insert(d),
+                    Err(e) => {
+                        // Nothing went out: the challenge as it was.
+                        if let Some(c) = &claim {
+                            self.release(c).await;
+                        }
+                        return Err(e);
+                    }
+                },
             };
             // A resend answers with the id it was given (its hint included);
             // a new id's hint names the group of the destination that carried
@@ -335,19 +437,16 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
             record
                 .codes
                 .keep_newest(self.policy.max_live_codes as usize);
-            record.sends = record.sends.saturating_add(1);
-            record.next_send_at =
-                now.saturating_add(self.policy.cooldown_before(u32::from(record.sends)));
             // The ticket is made before the record moves into the write (it
             // is dropped if the write loses a race).
             let ticket = self.ticket(id, &record, d.receipt.clone());
-            let write = Write::Put {
-                key: challenge_key,
-                expires_at: record.expires_at.saturating_add(EXPIRED_RETENTION),
-                record: Record::challenge(record),
+            let expires_at = record.expires_at.saturating_add(EXPIRED_RETENTION);
+            let write = Write::put(
+                challenge_key,
+                Record::challenge(record),
                 expected,
-                version: crate::store::Version::fresh(),
-            };
+                expires_at,
+            );
             match self
                 .store
                 .commit(&[write], now)
@@ -359,6 +458,30 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
             }
         }
         Err(StoreError::Contention(MAX_TRIES).into())
+    }
+
+    /// Gives a claim back when nothing was delivered: the challenge as it was
+    /// before it (best effort, and only if nothing changed it since).
+    async fn release(&self, claim: &Claim) {
+        let restore = claim
+            .before
+            .as_ref()
+            .and_then(|v| Some((v, v.record.as_challenge().ok()?.expires_at)));
+        let write = match restore {
+            Some((v, expires_at)) => Write::put(
+                claim.key,
+                v.record.clone(),
+                Some(claim.version),
+                expires_at.saturating_add(EXPIRED_RETENTION),
+            ),
+            None => Write::Delete {
+                key: claim.key,
+                expected: claim.version,
+            },
+        };
+        // A failure leaves the claim: one send counted and a cooldown, no
+        // code (fail closed).
+        let _ = self.store.commit(&[write], self.now()).await;
     }
 
     /// Decides what the challenge record becomes (before the new code is
@@ -532,7 +655,6 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
             self.render(record, &record.destination, &code, minutes)?;
             rand::rng().fill_bytes(&mut tag);
             return Ok(Delivered {
-                nonce: record.nonce,
                 tag: StoredTag { key, tag },
                 receipt: Receipt::default(),
                 via: record.destination.clone(),
@@ -572,7 +694,6 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
             match self.delivery.deliver(&message).await {
                 Ok(receipt) => {
                     return Ok(Delivered {
-                        nonce: record.nonce,
                         tag: StoredTag { key, tag },
                         receipt,
                         via: (*destination).clone(),

@@ -220,17 +220,36 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         charges: &[Charge],
         prefetched: Option<&[Option<Versioned>]>,
     ) -> Result<(), ChargeError> {
+        self.charge_with(charges, prefetched, None, &mut None).await
+    }
+
+    /// [`charge`](Self::charge), with `rider` (a write of another group)
+    /// committed in the same round trip as the charges' first writes, on its
+    /// own (a batch of its own: its outcome does not depend on theirs). Its
+    /// outcome is left in `rider_outcome`, `None` while it was not
+    /// committed; a refused charge writes neither. (After a charge lost a
+    /// race and is decided again, a refusal can follow a rider that was
+    /// applied: the caller undoes the rider when this fails.)
+    pub(super) async fn charge_with(
+        &self,
+        charges: &[Charge],
+        prefetched: Option<&[Option<Versioned>]>,
+        rider: Option<&Write>,
+        rider_outcome: &mut Option<Commit>,
+    ) -> Result<(), ChargeError> {
+        let mut rider = rider;
         // The charges still to write: all of them, then those that lost a race.
         let mut pending: Option<Vec<Charge>> = None;
         for _ in 0..MAX_TRIES {
             let list: &[Charge] = pending.as_deref().unwrap_or(charges);
-            if list.is_empty() {
+            if list.is_empty() && rider.is_none() {
                 return Ok(());
             }
             let now = self.now();
             let read;
             let current: &[Option<Versioned>] = match (&pending, prefetched) {
                 (None, Some(states)) => states,
+                _ if list.is_empty() => &[],
                 _ => {
                     let keys: Vec<StoreKey> = list.iter().map(|c| c.key).collect();
                     read = self.read(&keys, now).await?;
@@ -253,20 +272,24 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                     writes.push(w);
                 }
             }
-            if writes.is_empty() {
+            if writes.is_empty() && rider.is_none() {
                 return Ok(());
             }
-            let batches: Vec<&[Write]> = writes.iter().map(std::slice::from_ref).collect();
-            let results = self
+            let mut batches: Vec<&[Write]> = writes.iter().map(std::slice::from_ref).collect();
+            batches.extend(rider.take().map(std::slice::from_ref));
+            let mut results = self
                 .store
                 .commit_batches(&batches, now)
                 .await
                 .map_err(|e| StoreError::Backend(Box::new(e)))?;
-            if results.len() != written.len() {
+            if results.len() != batches.len() {
                 return Err(StoreError::Backend(
                     "the store answered a different number of commits".into(),
                 )
                 .into());
+            }
+            if batches.len() > written.len() {
+                *rider_outcome = results.pop();
             }
             pending = Some(
                 written

@@ -450,10 +450,19 @@ pub fn verifier_with<S: CodeStore>(
     store: S,
     policy: Policy,
 ) -> Verifier<S, RecordingDelivery, ManualClock> {
+    verifier_at(store, policy, &ManualClock::new(start()))
+}
+
+/// [`verifier_with`] on a clock the test keeps.
+pub fn verifier_at<S: CodeStore>(
+    store: S,
+    policy: Policy,
+    clock: &ManualClock,
+) -> Verifier<S, RecordingDelivery, ManualClock> {
     Verifier::builder()
         .store(store)
         .delivery(RecordingDelivery::new())
-        .clock(ManualClock::new(start()))
+        .clock(clock.clone())
         .policy(policy)
         .signing_key(KeyId::new(1), key(1))
         .lookup_key(key(200))

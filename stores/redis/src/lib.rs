@@ -81,8 +81,9 @@
 //! Round trips per operation, measured by this crate's tests over a counting
 //! connection with the script loaded: `get_many` 1, `commit` 1,
 //! `commit_batches` 1. Through the verifier with the default policy: `issue`
-//! 3 (a read, the rate-limit charges in one pipeline, the challenge write),
-//! a right or wrong `verify` 2 (a read, then the outcome, the client's
+//! 3 (a read; the send's claim and the rate-limit charges in one pipeline;
+//! the code's write), a `resend` 4 (its limits are read once the challenge
+//! names its destination), a right or wrong `verify` 2 (a read, then the outcome, the client's
 //! charge and a success's conversion credit in one pipeline), a replayed or
 //! unknown one 1. The first commit on a server that lacks the script adds `SCRIPT LOAD` and a
 //! retry, once; [`RedisStore::load_scripts`] does it up front.

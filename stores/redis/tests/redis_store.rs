@@ -196,6 +196,7 @@ async fn linearizable_across_connections() {
 
 struct Measured {
     issue: usize,
+    resend: usize,
     wrong: usize,
     right: usize,
     replay: usize,
@@ -210,7 +211,9 @@ async fn measure(url: &str, policy: Policy) -> Measured {
     let verifier = Verifier::builder()
         .store(store)
         .delivery(RecordingDelivery::new())
-        .policy(policy)
+        // No cooldown, so that a resend can follow at once (it changes no
+        // round trip).
+        .policy(policy.resend_cooldown(Duration::ZERO, Duration::ZERO))
         .signing_key(KeyId::new(1), SecretKey::generate())
         .lookup_key(SecretKey::generate())
         .app_name("Acme")
@@ -229,6 +232,13 @@ async fn measure(url: &str, policy: Policy) -> Measured {
     let before = conn.trips();
     let ticket = verifier.issue(&request).await.unwrap();
     let issue = conn.trips() - before;
+
+    let before = conn.trips();
+    verifier
+        .resend_from(ticket.challenge_id(), &client)
+        .await
+        .unwrap();
+    let resend = conn.trips() - before;
 
     let code = verifier.delivery().last_code().unwrap();
     let wrong_code = format!("{}{}", &code[..5], (code.as_bytes()[5] - b'0' + 1) % 10);
@@ -264,6 +274,7 @@ async fn measure(url: &str, policy: Policy) -> Measured {
     let replay = conn.trips() - before;
     Measured {
         issue,
+        resend,
         wrong,
         right,
         replay,
@@ -297,10 +308,19 @@ async fn round_trips_per_operation() {
     ] {
         let m = measure(&redis.url, policy).await;
         report(format_args!(
-            "round trips ({name}): issue {}, verify wrong {}, verify right {}, verify replay {}",
-            m.issue, m.wrong, m.right, m.replay
+            "round trips ({name}): issue {}, resend {}, verify wrong {}, verify right {}, \
+             verify replay {}",
+            m.issue, m.resend, m.wrong, m.right, m.replay
         ));
-        assert!(m.issue <= 3, "issue took {} round trips ({name})", m.issue);
+        // A read, the send's claim (with the rate limits' charges), the code.
+        assert_eq!(m.issue, 3, "issue took {} round trips ({name})", m.issue);
+        // A resend learns its destination, and so its limits, from the
+        // challenge: one more read when it has limits to charge.
+        assert!(
+            m.resend <= 4,
+            "resend took {} round trips ({name})",
+            m.resend
+        );
         assert!(
             m.wrong <= 2,
             "a wrong verify took {} round trips ({name})",
