@@ -6,21 +6,28 @@
 //! byte string gives a record or a [`DecodeError`], never a panic, and every
 //! field is validated again on the way in.
 //!
-//! Byte form, version 1 (integers big-endian, `str8` = one length byte then UTF-8):
+//! Byte form, version 3 (integers big-endian, `str8` = one length byte then
+//! UTF-8; version 3 added `via` to each code, version 2 the counts of
+//! forgiveness and of failures counted):
 //!
 //! ```text
-//! challenge: 01 01 nonce[16] created:i64 expires:i64 next_send:i64 sends:u8 attempts:u8
-//!            purpose:str8 subject:str8 channel:str8 address:str8
-//!            has_context:u8 (context_key:u32 context_tag[32])? n:u8 (key:u32 tag[32]){n}
+//! challenge: 03 01 nonce[16] created:i64 expires:i64 next_send:i64 sends:u8 attempts:u8
+//!            counted:u8 purpose:str8 subject:str8 channel:str8 address:str8
+//!            has_context:u8 (context_key:u32 context_tag[32])?
+//!            n:u8 (key:u32 tag[32] via:u8){n}
 //!            n_alt:u8 (channel:str8 address:str8){n_alt} locale:str8
-//!            has_details:u8 (details:str8)?
-//! subject:   01 02 failures:u32 last_failure:i64 lock:u8 lock_until:i64
-//! rate:      01 03 tat:i64
-//! conversion:01 04 window_start:i64 sends:u32 verified:u32 prev_sends:u32 prev_verified:u32
-//! device:    01 05 key:u32 tag[32] epoch:u32 expires:i64
-//! epoch:     01 06 epoch:u32
-//! lookup key fingerprint: 01 07 fingerprint[16] renewed:i64
+//!            has_details:u8 (details_len:u16 details)?
+//! subject:   03 02 failures:u32 last_failure:i64 lock:u8 lock_until:i64
+//!            forgiven:u32 forgiven_since:i64
+//! rate:      03 03 tat:i64
+//! conversion:03 04 window_start:i64 sends:u32 verified:u32 prev_sends:u32 prev_verified:u32
+//! device:    03 05 key:u32 tag[32] epoch:u32 expires:i64
+//! epoch:     03 06 epoch:u32
+//! lookup key fingerprint: 03 07 fingerprint[16] renewed:i64
 //! ```
+//!
+//! A code's `via` names the destination that carried it: 0 the challenge's
+//! destination, `i` its alternate `i - 1`.
 
 use std::sync::Arc;
 
@@ -30,7 +37,7 @@ use crate::keys::{KeyId, Tag};
 use crate::purpose::Purpose;
 use crate::subject::Subject;
 
-const FORMAT: u8 = 2;
+const FORMAT: u8 = 3;
 const KIND_CHALLENGE: u8 = 1;
 const KIND_SUBJECT: u8 = 2;
 const KIND_RATE: u8 = 3;
@@ -146,19 +153,44 @@ impl ChallengeRecord {
         self.rare.0.as_deref().and_then(|r| r.context.as_ref())
     }
 
-    /// Replaces the alternates.
-    pub(crate) fn set_alternates(&mut self, alternates: Vec<Destination>) {
-        let r = std::mem::take(&mut self.rare).into_fields();
-        self.rare = Rare::new(alternates, r.details, r.context);
+    /// The named destination at `via` (0: the destination, then the
+    /// alternates): the one that carried a code.
+    pub(crate) fn named_at(&self, via: u8) -> Option<&Destination> {
+        match usize::from(via) {
+            0 => Some(&self.destination),
+            i => self.alternates().get(i - 1),
+        }
     }
 
-    /// Takes the alternates out (to be put back with
-    /// [`set_alternates`](Self::set_alternates)).
-    pub(crate) fn take_alternates(&mut self) -> Vec<Destination> {
-        match self.rare.0.as_deref_mut() {
-            Some(r) => std::mem::take(&mut r.alternates),
-            None => Vec::new(),
+    /// Names the challenge's destinations anew: `destination` (the current
+    /// one) and `alternates`. Each code keeps the destination that carried
+    /// it; a code whose destination is no longer named is dropped (an
+    /// address the application stopped naming, removed from the account
+    /// perhaps, no longer confirms anything).
+    pub(crate) fn rename(&mut self, destination: Destination, alternates: Vec<Destination>) {
+        if destination == self.destination && alternates == self.alternates() {
+            return;
         }
+        let index_in = |d: &Destination| {
+            std::iter::once(&destination)
+                .chain(&alternates)
+                .position(|n| n == d)
+                .and_then(|i| u8::try_from(i).ok())
+        };
+        let moved: Vec<Option<u8>> = self
+            .codes
+            .iter()
+            .map(|c| self.named_at(c.via).and_then(index_in))
+            .collect();
+        let mut next = moved.iter();
+        self.codes
+            .retain(|_| next.next().copied().flatten().is_some());
+        for (code, via) in self.codes.iter_mut().zip(moved.into_iter().flatten()) {
+            code.via = via;
+        }
+        self.destination = destination;
+        let r = std::mem::take(&mut self.rare).into_fields();
+        self.rare = Rare::new(alternates, r.details, r.context);
     }
 }
 
@@ -228,46 +260,75 @@ impl std::fmt::Debug for ChallengeRecord {
 /// own to make, read (a cache miss in a large store) or free. The newer ones
 /// (after a resend) are out of line, behind one pointer: `None` when there
 /// are none, so equality stays structural.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Codes {
-    /// The oldest; `None` only when there are no codes at all.
-    first: Option<StoredTag>,
+    /// The oldest; [`NO_CODE`] when there are no codes at all (an
+    /// `Option` would take 4 more bytes in every pending challenge).
+    first: CodeTag,
     /// The newer ones, oldest first; never `Some` of an empty list.
     #[expect(
         clippy::box_collection,
         reason = "one pointer inline (a Vec is three) in every pending challenge; the second allocation is made only by a resend"
     )]
-    more: Option<Box<Vec<StoredTag>>>,
+    more: Option<Box<Vec<CodeTag>>>,
+}
+
+/// Where [`Codes`] holds no first code: a `via` no code has.
+const NO_CODE: CodeTag = CodeTag {
+    key: KeyId::new(0),
+    tag: [0; 32],
+    via: u8::MAX,
+};
+
+impl Default for Codes {
+    fn default() -> Self {
+        Codes {
+            first: NO_CODE,
+            more: None,
+        }
+    }
 }
 
 impl Codes {
     /// Adds the newest code.
-    pub(crate) fn push(&mut self, tag: StoredTag) {
-        if self.first.is_none() {
-            self.first = Some(tag);
+    pub(crate) fn push(&mut self, code: CodeTag) {
+        if self.is_empty() {
+            self.first = code;
         } else {
-            self.more.get_or_insert_default().push(tag);
+            self.more.get_or_insert_default().push(code);
         }
     }
 
-    fn more(&self) -> &[StoredTag] {
+    fn more(&self) -> &[CodeTag] {
         self.more.as_deref().map_or(&[], Vec::as_slice)
     }
 
     pub(crate) fn len(&self) -> usize {
-        usize::from(self.first.is_some()) + self.more().len()
+        usize::from(!self.is_empty()) + self.more().len()
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.first.is_none()
+        self.first.via == NO_CODE.via
     }
 
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &StoredTag> {
-        self.first.iter().chain(self.more())
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &CodeTag> {
+        (!self.is_empty())
+            .then_some(&self.first)
+            .into_iter()
+            .chain(self.more())
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut CodeTag> {
+        let first = (!self.is_empty()).then_some(&mut self.first);
+        let more = self
+            .more
+            .as_deref_mut()
+            .map_or(&mut [][..], Vec::as_mut_slice);
+        first.into_iter().chain(more)
     }
 
     pub(crate) fn clear(&mut self) {
-        self.first = None;
+        self.first = NO_CODE;
         self.more = None;
     }
 
@@ -280,22 +341,51 @@ impl Codes {
         match self.more.take() {
             Some(mut more) if drop <= more.len() => {
                 // The newest `len - drop` stay: the first of them moves inline.
-                self.first = Some(more[drop - 1]);
+                self.first = more[drop - 1];
                 more.drain(..drop);
                 self.more = (!more.is_empty()).then_some(more);
             }
             _ => self.clear(),
         }
     }
+
+    /// Keeps the codes `keep` accepts, in order.
+    fn retain(&mut self, mut keep: impl FnMut(&CodeTag) -> bool) {
+        let kept: Vec<CodeTag> = self.iter().copied().filter(|c| keep(c)).collect();
+        if kept.len() != self.len() {
+            *self = kept.into_iter().collect();
+        }
+    }
 }
 
-impl FromIterator<StoredTag> for Codes {
-    fn from_iter<I: IntoIterator<Item = StoredTag>>(iter: I) -> Self {
+impl FromIterator<CodeTag> for Codes {
+    fn from_iter<I: IntoIterator<Item = CodeTag>>(iter: I) -> Self {
         let mut codes = Codes::default();
         for t in iter {
             codes.push(t);
         }
         codes
+    }
+}
+
+/// A sent code's digest, the id of the key that made it, and which of the
+/// challenge's named destinations carried it (an index into its
+/// destination then its alternates: 0 is the destination). `Debug` shows
+/// the key id and the index only.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CodeTag {
+    pub key: KeyId,
+    pub tag: Tag,
+    pub via: u8,
+}
+
+impl std::fmt::Debug for CodeTag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CodeTag")
+            .field("key", &self.key)
+            .field("tag", &"<redacted>")
+            .field("via", &self.via)
+            .finish()
     }
 }
 
@@ -498,7 +588,9 @@ impl Record {
                 }
                 out.push(c.codes.len() as u8);
                 for t in c.codes.iter() {
-                    put_tag(out, t);
+                    out.extend_from_slice(&t.key.get().to_be_bytes());
+                    out.extend_from_slice(&t.tag);
+                    out.push(t.via);
                 }
                 out.push(c.alternates().len() as u8);
                 for d in c.alternates() {
@@ -604,7 +696,12 @@ impl Record {
                 }
                 let mut codes = Codes::default();
                 for _ in 0..n {
-                    codes.push(r.tag()?);
+                    let StoredTag { key, tag } = r.tag()?;
+                    codes.push(CodeTag {
+                        key,
+                        tag,
+                        via: r.u8()?,
+                    });
                 }
                 let n_alt = usize::from(r.u8()?);
                 if n_alt > MAX_ALTERNATES {
@@ -639,6 +736,9 @@ impl Record {
                 };
                 if expires_at < created_at || sends == 0 {
                     return Err(DecodeError::Invalid("challenge times or counts"));
+                }
+                if codes.iter().any(|c| usize::from(c.via) > alternates.len()) {
+                    return Err(DecodeError::Invalid("code destination"));
                 }
                 Record::challenge(ChallengeRecord {
                     nonce,
@@ -782,13 +882,15 @@ pub(crate) mod tests {
                 }),
             ),
             codes: [
-                StoredTag {
+                CodeTag {
                     key: KeyId::new(2),
                     tag: [5; 32],
+                    via: 1,
                 },
-                StoredTag {
+                CodeTag {
                     key: KeyId::new(3),
                     tag: [6; 32],
+                    via: 0,
                 },
             ]
             .into_iter()
@@ -860,9 +962,10 @@ pub(crate) mod tests {
 
     #[test]
     fn codes_keep_the_newest_in_order_like_a_vector() {
-        let tag = |i: u8| StoredTag {
+        let tag = |i: u8| CodeTag {
             key: KeyId::new(u32::from(i)),
             tag: [i; 32],
+            via: i % 4,
         };
         for pushed in 0..=MAX_LIVE_CODES as u8 + 2 {
             for keep in 0..=MAX_LIVE_CODES + 2 {
@@ -873,7 +976,7 @@ pub(crate) mod tests {
                     codes.keep_newest(keep);
                     let drop = model.len().saturating_sub(keep);
                     model.drain(..drop);
-                    let got: Vec<StoredTag> = codes.iter().copied().collect();
+                    let got: Vec<CodeTag> = codes.iter().copied().collect();
                     assert_eq!(got, model, "pushed {pushed}, keep {keep}");
                     assert_eq!(
                         (codes.len(), codes.is_empty()),
@@ -960,9 +1063,10 @@ pub(crate) mod tests {
 
     #[test]
     fn codes_keep_the_newest_and_one_form_each() {
-        let tag = |b: u8| StoredTag {
+        let tag = |b: u8| CodeTag {
             key: KeyId::new(1),
             tag: [b; 32],
+            via: 0,
         };
         let mut codes: Codes = (1..=4).map(tag).collect();
         codes.keep_newest(2);
@@ -1000,6 +1104,18 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_code_sent_to_a_destination_not_named_does_not_decode() {
+        // The sample names its destination and one alternate: via 0 or 1.
+        let mut rec = sample_challenge().as_challenge().unwrap().clone();
+        rec.codes.iter_mut().for_each(|c| c.via = 2);
+        let bytes = Record::challenge(rec).encode();
+        assert_eq!(
+            Record::decode(&bytes),
+            Err(DecodeError::Invalid("code destination"))
+        );
+    }
+
+    #[test]
     fn every_single_byte_flip_decodes_or_errs_without_panic() {
         let bytes = sample_challenge().encode();
         for i in 0..bytes.len() {
@@ -1012,7 +1128,10 @@ pub(crate) mod tests {
         let mut b = bytes.clone();
         b[0] = 1;
         assert_eq!(Record::decode(&b), Err(DecodeError::UnknownFormat(1)));
+        // Format 2 had no `via` per code.
         b[0] = 2;
+        assert_eq!(Record::decode(&b), Err(DecodeError::UnknownFormat(2)));
+        b[0] = FORMAT;
         b[1] = 9;
         assert_eq!(Record::decode(&b), Err(DecodeError::UnknownKind(9)));
     }

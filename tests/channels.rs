@@ -243,3 +243,56 @@ fn a_custom_alphabet_takes_only_characters_an_sms_carries_as_one() {
         assert!(r.is_ok(), "{r:?}");
     }
 }
+
+/// `Verified::destination` names where the typed code went, whichever
+/// named destination the challenge was moved to since.
+#[test]
+fn verified_names_the_destination_of_the_code_typed() {
+    let f = fixture_with(relaxed().resend_cooldown(Duration::ZERO, Duration::ZERO));
+    let phone = Destination::sms("+14155550123").unwrap();
+    let mail = Destination::email("ana@example.com").unwrap();
+    let request = |fallbacks: &[&Destination]| {
+        fallbacks.iter().fold(
+            IssueRequest::new(Purpose::StepUp, Subject::new("u1").unwrap(), phone.clone()),
+            |r, d| r.fallback((*d).clone()),
+        )
+    };
+    let t = block_on(f.verifier.issue(&request(&[&mail]))).unwrap();
+    let to_phone = f.verifier.delivery().last_code().unwrap();
+    block_on(f.verifier.resend_via(t.challenge_id(), &mail)).unwrap();
+    let to_mail = f.verifier.delivery().last_code().unwrap();
+    assert_eq!(f.check(&t, &to_phone).unwrap().destination(), &phone);
+
+    // Again, the other way round: the mail's code after a move back to the
+    // phone.
+    let t = block_on(f.verifier.issue(&request(&[&mail]))).unwrap();
+    block_on(f.verifier.resend_via(t.challenge_id(), &mail)).unwrap();
+    let to_mail_2 = f.verifier.delivery().last_code().unwrap();
+    block_on(f.verifier.resend_via(t.challenge_id(), &phone)).unwrap();
+    assert_eq!(f.check(&t, &to_mail_2).unwrap().destination(), &mail);
+    assert_ne!(to_mail, to_mail_2);
+}
+
+/// Issuing again without a fallback the challenge had named retires the
+/// codes sent to it: an address the application no longer names (removed
+/// from the account, perhaps) confirms nothing more.
+#[test]
+fn codes_sent_to_a_fallback_no_longer_named_stop_working() {
+    let f = fixture_with(relaxed().resend_cooldown(Duration::ZERO, Duration::ZERO));
+    let phone = Destination::sms("+14155550123").unwrap();
+    let mail = Destination::email("ana@example.com").unwrap();
+    let with_mail = IssueRequest::new(Purpose::StepUp, Subject::new("u1").unwrap(), phone.clone())
+        .fallback(mail.clone());
+    let t = block_on(f.verifier.issue(&with_mail)).unwrap();
+    let to_phone = f.verifier.delivery().last_code().unwrap();
+    block_on(f.verifier.resend_via(t.challenge_id(), &mail)).unwrap();
+    let to_mail = f.verifier.delivery().last_code().unwrap();
+    block_on(f.verifier.resend_via(t.challenge_id(), &phone)).unwrap();
+    // The same challenge, asked for again without the mail.
+    let without = IssueRequest::new(Purpose::StepUp, Subject::new("u1").unwrap(), phone.clone());
+    let again = block_on(f.verifier.issue(&without)).unwrap();
+    assert_eq!(again.challenge_id(), t.challenge_id());
+    let r = f.check(&t, &to_mail);
+    assert!(matches!(r, Err(VerifyError::WrongCode { .. })), "{r:?}");
+    assert_eq!(f.check(&t, &to_phone).unwrap().destination(), &phone);
+}

@@ -421,3 +421,28 @@ fn after_a_key_rotation_a_success_is_still_credited_once_in_the_same_round_trips
     // signing key leaves alone: the send and its success meet in one record.
     assert_eq!(counts(&after, "+447700900002"), (1.0, 1.0));
 }
+
+/// A success is credited to the range of the number whose code was typed,
+/// not of the challenge's destination at the time: a code sent to the
+/// requester's own phone (a fallback) and typed after the challenge was
+/// moved back to a pumped number counts for the own phone's range. (A
+/// review laundered twelve successes into a pumped range so.)
+#[test]
+fn a_success_is_credited_to_the_range_of_the_number_whose_code_was_typed() {
+    let f = fixture_with(guarded().resend_cooldown(Duration::ZERO, Duration::ZERO));
+    let (pumped, own) = ("+447700900123", "+14155550123");
+    let t = block_on(
+        f.verifier
+            .issue(&request("s1", pumped).fallback(Destination::sms(own).unwrap())),
+    )
+    .unwrap();
+    let own_d = Destination::sms(own).unwrap();
+    let pumped_d = Destination::sms(pumped).unwrap();
+    block_on(f.verifier.resend_via(t.challenge_id(), &own_d)).unwrap();
+    let own_code = f.verifier.delivery().last_code().unwrap();
+    block_on(f.verifier.resend_via(t.challenge_id(), &pumped_d)).unwrap();
+    let ok = f.check(&t, &own_code).unwrap();
+    assert_eq!(ok.destination(), &own_d, "the own phone got the code typed");
+    assert_eq!(counts(&f.verifier, pumped), (2.0, 0.0));
+    assert_eq!(counts(&f.verifier, own), (1.0, 1.0));
+}

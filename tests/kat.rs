@@ -21,10 +21,10 @@ fn unhex(text: &str) -> Vec<u8> {
 
 #[test]
 fn subject_record_bytes_are_pinned() {
-    // Format 2, kind 2: failures 3, last failure at 5 ms, lock until 99 ms,
+    // Format 3, kind 2: failures 3, last failure at 5 ms, lock until 99 ms,
     // 2 forgiven since 7 ms.
     let bytes = concat!(
-        "0202",
+        "0302",
         "00000003",
         "0000000000000005",
         "01",
@@ -55,7 +55,7 @@ fn a_challenge_keeps_its_attempts_then_the_failures_they_counted() {
     let challenge = written
         .iter()
         .rev()
-        .find(|b| b[..2] == [2, 1])
+        .find(|b| b[..2] == [3, 1])
         .expect("a challenge was written");
     // After the nonce and three times: sends, attempts, failures counted.
     assert_eq!(&challenge[42..45], &[2, 1, 2]);
@@ -64,7 +64,7 @@ fn a_challenge_keeps_its_attempts_then_the_failures_they_counted() {
 #[test]
 fn lookup_key_fingerprint_record_bytes_are_pinned() {
     // Kind 7: the 16-byte fingerprint, then when it was renewed (i64 ms).
-    let bytes = format!("0207{}{}", "ab".repeat(16), "0000000000000063");
+    let bytes = format!("0307{}{}", "ab".repeat(16), "0000000000000063");
     let raw = unhex(&bytes);
     let r = Record::decode(&raw).unwrap();
     assert_eq!(hex(&r.encode()), bytes);
@@ -81,8 +81,8 @@ fn challenge_record_layout_is_pinned() {
     let written = f.store.writes();
     // The last write: the send's claim came first, without the code.
     let bytes = written.last().unwrap();
-    // format 2, kind challenge, 16-byte nonce, three i64 times.
-    assert_eq!(&bytes[..2], &[2, 1]);
+    // format 3, kind challenge, 16-byte nonce, three i64 times.
+    assert_eq!(&bytes[..2], &[3, 1]);
     let created = i64::from_be_bytes(bytes[18..26].try_into().unwrap());
     let expires = i64::from_be_bytes(bytes[26..34].try_into().unwrap());
     let next = i64::from_be_bytes(bytes[34..42].try_into().unwrap());
@@ -103,13 +103,13 @@ fn challenge_record_layout_is_pinned() {
         expect.extend_from_slice(s.as_bytes());
     }
     assert_eq!(&rest[..expect.len()], &expect[..]);
-    // No context; one code: key id 1 and a 32-byte digest; no alternates;
-    // locale "en"; no details.
+    // No context; one code: key id 1, a 32-byte digest, sent to the
+    // destination (via 0); no alternates; locale "en"; no details.
     let tail = &rest[expect.len()..];
     assert_eq!(tail[0], 0);
     assert_eq!(tail[1], 1);
     assert_eq!(&tail[2..6], &1u32.to_be_bytes());
-    assert_eq!(&tail[6 + 32..], &[0, 2, b'e', b'n', 0]);
+    assert_eq!(&tail[6 + 32..], &[0, 0, 2, b'e', b'n', 0]);
 }
 
 /// The code digest recomputed independently from the documented layout
@@ -147,7 +147,8 @@ fn code_digest_is_hmac_sha256_over_the_documented_fields() {
     let t = block_on(f.verifier.issue(&login("user-42"))).unwrap();
     let code = f.verifier.delivery().last_code().unwrap();
     let bytes = f.store.writes().last().unwrap().clone();
-    let stored = &bytes[bytes.len() - 37..bytes.len() - 5];
+    // The digest, then via, no alternates, locale "en" and no details.
+    let stored = &bytes[bytes.len() - 38..bytes.len() - 6];
     let expect = documented_code_digest(t.challenge_id(), None, code.as_bytes(), None);
     assert_eq!(&expect[..], stored);
     let _ = RecordingDelivery::new();

@@ -403,7 +403,7 @@ fn a_corrupt_fingerprint_fails_the_check_closed() {
     let store = Arc::new(SpyStore::default());
     let v = on_shared(store.clone(), Some(key(200)), relaxed()).unwrap();
     // A record of another kind where the fingerprint belongs.
-    let epoch = Record::decode(&[2, 6, 0, 0, 0, 1]).unwrap();
+    let epoch = Record::decode(&[3, 6, 0, 0, 0, 1]).unwrap();
     let put = Write::Put {
         key: StoreKey::new(KeyKind::LookupKey, [0; 16], [0; 8]),
         record: epoch,

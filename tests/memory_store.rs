@@ -18,8 +18,8 @@ fn sample() -> (Vec<StoreKey>, Vec<Record>) {
     let keys = (0..8u8)
         .map(|i| StoreKey::new(KeyKind::Challenge, [i; 16], [i; 8]))
         .collect();
-    // Format 2, kind 2: failures, last failure, no lock, none forgiven.
-    let mut bytes = vec![2u8, 2, 0, 0, 0, 3];
+    // Format 3, kind 2: failures, last failure, no lock, none forgiven.
+    let mut bytes = vec![3u8, 2, 0, 0, 0, 3];
     bytes.extend_from_slice(&5i64.to_be_bytes());
     bytes.push(0);
     bytes.extend_from_slice(&0i64.to_be_bytes());

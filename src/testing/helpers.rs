@@ -11,8 +11,8 @@ use crate::destination::{Channel, Destination};
 use crate::keys::KeyId;
 use crate::purpose::Purpose;
 use crate::record::{
-    ChallengeRecord, ConversionRecord, DeviceRecord, Lock, Rare, RateRecord, Record, RecordKind,
-    StoredTag, SubjectRecord,
+    ChallengeRecord, CodeTag, ConversionRecord, DeviceRecord, Lock, Rare, RateRecord, Record,
+    RecordKind, StoredTag, SubjectRecord,
 };
 use crate::store::{CodeStore, Commit, KeyKind, StoreKey, Version, Versioned, Write};
 use crate::subject::Subject;
@@ -136,7 +136,16 @@ pub(super) fn sample_records() -> Result<Vec<Record>, String> {
             subject: Subject::new(subject).map_err(e)?,
             destination,
             locale: crate::message::Locale::Pt,
-            codes: codes.into_iter().collect(),
+            // Each code carried by one of the named destinations, in turn.
+            codes: codes
+                .into_iter()
+                .zip((0..=alternates.len()).cycle())
+                .map(|(t, via)| CodeTag {
+                    key: t.key,
+                    tag: t.tag,
+                    via: via as u8,
+                })
+                .collect(),
             rare: Rare::new(
                 alternates,
                 Some(crate::subject::Details::new("aprovar 42,00 € à ACME — “ação”").map_err(e)?),

@@ -24,7 +24,7 @@ use crate::keys::tags_equal;
 use crate::limits::ClientKey;
 use crate::limits::Limit;
 use crate::message::Rendered;
-use crate::record::{ChallengeRecord, Codes, MAX_ALTERNATES, Rare, Record, StoredTag};
+use crate::record::{ChallengeRecord, CodeTag, Codes, MAX_ALTERNATES, Rare, Record, StoredTag};
 use crate::store::{CodeStore, Commit, StoreKey, Version, Versioned, Write};
 
 use super::{
@@ -429,11 +429,15 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
                     .filter(|x| *x != d.via)
                     .collect();
                 named.truncate(MAX_ALTERNATES);
-                record.set_alternates(named);
-                record.destination = d.via.clone();
+                record.rename(d.via.clone(), named);
             }
 
-            record.codes.push(d.tag);
+            // The destination that carried the code is the challenge's now.
+            record.codes.push(CodeTag {
+                key: d.tag.key,
+                tag: d.tag.tag,
+                via: 0,
+            });
             record
                 .codes
                 .keep_newest(self.policy.max_live_codes as usize);
@@ -508,10 +512,10 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
                     let Some(i) = rec.alternates().iter().position(|d| d == via) else {
                         return Err(crate::error::InputError::NotNamed.into());
                     };
-                    let mut alternates = rec.take_alternates();
-                    let previous = std::mem::replace(&mut rec.destination, alternates.remove(i));
-                    alternates.insert(0, previous);
-                    rec.set_alternates(alternates);
+                    let mut alternates = rec.alternates().to_vec();
+                    let next = alternates.remove(i);
+                    alternates.insert(0, rec.destination.clone());
+                    rec.rename(next, alternates);
                 }
                 Ok((version, rec))
             }
@@ -548,7 +552,9 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
                 // new id, old counters.
                 if same_context && rec.destination == req.destination && !rec.codes.is_empty() {
                     let mut same = rec.clone();
-                    same.set_alternates(req.fallbacks.clone());
+                    // Codes sent to a fallback the request no longer names
+                    // stop working with it.
+                    same.rename(req.destination.clone(), req.fallbacks.clone());
                     return Ok((Some(version), same));
                 }
                 // Replace: a new id and new details, but the old clock and counters.

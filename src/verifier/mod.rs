@@ -362,6 +362,8 @@ pub struct Verified {
     // success allocates nothing for its answer. Only the accessors below
     // reach it (never its digests).
     challenge: Arc<ChallengeRecord>,
+    /// Which of its named destinations carried the code that matched.
+    via: u8,
     verified_at: Timestamp,
 }
 
@@ -376,9 +378,17 @@ impl Verified {
         &self.challenge.purpose
     }
 
-    /// Where the code was sent (now proven reachable by the subject).
+    /// Where the code that was typed had been sent (now proven reachable by
+    /// the subject): after a fallback or a `resend_via`, the challenge's
+    /// codes may have gone to several of its named destinations, and this is
+    /// the one whose code matched.
     pub fn destination(&self) -> &Destination {
-        &self.challenge.destination
+        // Records are checked on decoding and renamed with their codes, so
+        // `via` is always named; the challenge's destination is the
+        // fail-safe answer regardless.
+        self.challenge
+            .named_at(self.via)
+            .unwrap_or(&self.challenge.destination)
     }
 
     /// When it was verified.

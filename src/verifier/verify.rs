@@ -6,7 +6,7 @@
 //! verifications each write is conditional on the version the decision was
 //! made from, so exactly one can consume a challenge.
 
-use subtle::Choice;
+use subtle::{Choice, ConditionallySelectable};
 
 use crate::ct_eq::ct_eq;
 
@@ -28,7 +28,10 @@ use super::{
 
 /// What a comparison found, before it is recorded.
 enum Finding {
-    Match,
+    /// The code is right: `via` names the destination that carried it.
+    Match {
+        via: u8,
+    },
     WrongCode,
     /// The code is right but the details presented are not the bound ones.
     ContextMismatch,
@@ -211,7 +214,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             let writes: [Write; 2] = match finding {
                 // Nothing was compared: nothing to count or use up.
                 Finding::KeyNotHeld(key) => return Err(VerifyError::KeyNotHeld { key }),
-                Finding::Match => {
+                Finding::Match { via } => {
                     let consume = Write::Delete {
                         key: challenge_key,
                         expected: current.version,
@@ -242,7 +245,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                     };
                     // The hint is only trusted when it names the group of the
                     // stored destination.
-                    group = self.conversion_group(&rec.destination);
+                    group = rec.named_at(via).and_then(|d| self.conversion_group(d));
                     if let (Some(key), Some(i)) = (conversion_key, conversion_at)
                         && group == Some(*key.group())
                     {
@@ -351,7 +354,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                 .max_attempts
                 .saturating_sub(u32::from(rec.attempts) + 1);
             return match finding {
-                Finding::Match => {
+                Finding::Match { via } => {
                     if let (None, Some(g)) = (*credited, group) {
                         // No hint, a wrong one, or a credit that lost a race
                         // with a send to the prefix: the slow path.
@@ -360,6 +363,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                     }
                     Ok(Verified {
                         challenge: shared.clone(),
+                        via,
                         verified_at: now,
                     })
                 }
@@ -383,6 +387,9 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         code: &Code,
     ) -> Finding {
         let mut code_ok = Choice::from(0);
+        // Which destination carried the code that matched, chosen in
+        // constant time like the match itself.
+        let mut via = 0u8;
         // Codes are usually all under one key: hash once per distinct key.
         let mut last: Option<(crate::keys::KeyId, crate::keys::Tag)> = None;
         let mut not_held = None;
@@ -402,7 +409,9 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
                     }
                 },
             };
-            code_ok |= ct_eq(&tag, &stored.tag);
+            let matched = ct_eq(&tag, &stored.tag);
+            via.conditional_assign(&stored.via, matched);
+            code_ok |= matched;
         }
         if let (None, Some(key)) = (last, not_held) {
             // Nothing was compared: a guess here tells nothing, so it is not
@@ -420,7 +429,7 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             _ => false,
         };
         match (bool::from(code_ok), context_ok) {
-            (true, true) => Finding::Match,
+            (true, true) => Finding::Match { via },
             (true, false) => Finding::ContextMismatch,
             (false, _) => Finding::WrongCode,
         }

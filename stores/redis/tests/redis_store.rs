@@ -417,8 +417,8 @@ async fn round_trips_per_operation() {
 fn sample_record() -> vericode::Record {
     // A record from the verifier's own encoding: issue one on a memory store
     // would need internals; the subject record's byte form is documented.
-    // Format 2, kind 2: failures, last failure, no lock, none forgiven.
-    let mut bytes = vec![2u8, 2];
+    // Format 3, kind 2: failures, last failure, no lock, none forgiven.
+    let mut bytes = vec![3u8, 2];
     bytes.extend_from_slice(&7u32.to_be_bytes());
     bytes.extend_from_slice(&0i64.to_be_bytes());
     bytes.push(0);
