@@ -697,11 +697,14 @@ impl Record {
                 let mut codes = Codes::default();
                 for _ in 0..n {
                     let StoredTag { key, tag } = r.tag()?;
-                    codes.push(CodeTag {
-                        key,
-                        tag,
-                        via: r.u8()?,
-                    });
+                    let via = r.u8()?;
+                    // Checked against the alternates once they are read; a
+                    // `via` past any alternate could not be kept (one is
+                    // [`Codes`]' mark for no code).
+                    if usize::from(via) > MAX_ALTERNATES {
+                        return Err(DecodeError::Invalid("code destination"));
+                    }
+                    codes.push(CodeTag { key, tag, via });
                 }
                 let n_alt = usize::from(r.u8()?);
                 if n_alt > MAX_ALTERNATES {
@@ -1106,9 +1109,25 @@ pub(crate) mod tests {
     #[test]
     fn a_code_sent_to_a_destination_not_named_does_not_decode() {
         // The sample names its destination and one alternate: via 0 or 1.
-        let mut rec = sample_challenge().as_challenge().unwrap().clone();
-        rec.codes.iter_mut().for_each(|c| c.via = 2);
-        let bytes = Record::challenge(rec).encode();
+        for via in [2, 3] {
+            let mut rec = sample_challenge().as_challenge().unwrap().clone();
+            rec.codes.iter_mut().for_each(|c| c.via = via);
+            let bytes = Record::challenge(rec).encode();
+            assert_eq!(
+                Record::decode(&bytes),
+                Err(DecodeError::Invalid("code destination")),
+                "via {via}"
+            );
+        }
+        // 255 marks "no code" inside `Codes`: a stored one must not decode
+        // as one code fewer (the fuzz corpus test found it).
+        let mut bytes = sample_challenge().encode();
+        // The first code: key id 2 and a digest of 5s, then its `via`.
+        let code = bytes
+            .windows(36)
+            .position(|w| w[..4] == 2u32.to_be_bytes() && w[4..] == [5; 32])
+            .unwrap();
+        bytes[code + 36] = u8::MAX;
         assert_eq!(
             Record::decode(&bytes),
             Err(DecodeError::Invalid("code destination"))
