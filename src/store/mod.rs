@@ -13,10 +13,13 @@
 //!   carried ([`Write::Put`]'s `version`), which a read returns as it was
 //!   given. Writers draw versions at random ([`Version::fresh`]), so a
 //!   version is not reused for a key, not even after the key was deleted and
-//!   written again. (The verifier, knowing the version it wrote, can write
-//!   again on that condition without a read: a send claims its slot before
-//!   delivering and stores the code after. A store that kept versions of its
-//!   own would stay correct, its conflicts costing a read each.)
+//!   written again. A store must keep the version given (the conformance
+//!   check `versions_as_given`): the verifier writes again on the version it
+//!   wrote without reading it back (a send claims its slot before it
+//!   delivers, stores the code after, and gives the claim back on that
+//!   version when the delivery fails). A store that numbered records itself
+//!   would make every such write conflict, and failed deliveries would keep
+//!   their claims.
 //! - **Commit**: [`CodeStore::commit`] applies a short list of writes to
 //!   distinct keys *all or none*: every write's expectation (absent, or at a
 //!   version) must hold, else nothing is written and the answer is

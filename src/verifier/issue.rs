@@ -68,6 +68,23 @@ struct Claim {
     new: bool,
     /// What the key held before the claim (put back if nothing is delivered).
     before: Option<Versioned>,
+    /// For a replacement (another destination or other details): the new
+    /// challenge, which takes over the claimed one's clock and counters when
+    /// the code is written.
+    replacement: Option<ChallengeRecord>,
+}
+
+/// `template` (a new id and details) with the clock and counters of
+/// `current`, the challenge it replaces: asking again never buys more
+/// guesses, sends or time.
+fn replaced(template: &ChallengeRecord, current: &ChallengeRecord) -> ChallengeRecord {
+    let mut next = template.clone();
+    next.created_at = current.created_at;
+    next.expires_at = current.expires_at;
+    next.attempts = current.attempts;
+    next.sends = current.sends;
+    next.next_send_at = current.next_send_at;
+    next
 }
 
 impl Claim {
@@ -108,6 +125,16 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
     /// ([`IssueError::is_application_error`]): [`IssueError::Input`] (a
     /// fallback not named, details too long, …) and [`IssueError::Message`]
     /// (the message does not fit one SMS).
+    ///
+    /// A send claims its slot in the store (the send counted, the cooldown
+    /// set) before it delivers, so that of racing sends one delivers and the
+    /// others meet the cooldown; a failed delivery gives the claim back.
+    /// Run the future to completion: dropped while the provider has the
+    /// message (a request timeout, a client gone), it counts as a send, as
+    /// its message may have gone out, and keeps its cooldown. It replaces a
+    /// live challenge only once its code is written, so the live code keeps
+    /// working. With no cooldown (`resend_cooldown(ZERO, ZERO)`) racing sends
+    /// are not held back.
     pub async fn issue(&self, request: &IssueRequest) -> Result<Ticket, IssueError> {
         self.send_new(request, Mode::Deliver).await
     }
@@ -318,81 +345,84 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
                 (None, Intent::Issue(_)) => 0,
             };
             let challenge_key = keys[pick];
-            let (expected, mut record) = match &claim {
-                None => self.decide(got[pick].as_ref(), intent, now, (subject, purpose))?,
-                // The code's write lost a race (with a verification or a
-                // cancel): the claimed challenge as it is now, if it still is.
-                Some(c) => c
-                    .resume(got[pick].as_ref(), now)
-                    .ok_or(StoreError::Contention(MAX_TRIES))?,
+            // The claimed challenge as the code's write expects it: just
+            // claimed, or (the write lost a race with a verification or a
+            // cancel) as it is now, if it still is the one claimed.
+            let (expected, current) = if let Some(c) = &claim {
+                c.resume(got[pick].as_ref(), now)
+                    .ok_or(StoreError::Contention(MAX_TRIES))?
+            } else {
+                let (expected, mut claimed, replacement) =
+                    self.decide(got[pick].as_ref(), intent, now, (subject, purpose))?;
+                claimed.sends = claimed.sends.saturating_add(1);
+                claimed.next_send_at =
+                    now.saturating_add(self.policy.cooldown_before(u32::from(claimed.sends)));
+                let write = Write::put(
+                    challenge_key,
+                    Record::challenge(claimed.clone()),
+                    expected,
+                    claimed.expires_at.saturating_add(EXPIRED_RETENTION),
+                );
+                let Write::Put { version, .. } = write else {
+                    unreachable!("Write::put makes a put")
+                };
+                let held = Claim {
+                    key: challenge_key,
+                    version,
+                    nonce: claimed.nonce,
+                    new: claimed.codes.is_empty(),
+                    before: got[pick].clone(),
+                    replacement,
+                };
+                // With the rate limits' charges, in their round trip.
+                let outcome = if charged {
+                    Some(
+                        self.store
+                            .commit(&[write], now)
+                            .await
+                            .map_err(|e| StoreError::Backend(Box::new(e)))?,
+                    )
+                } else {
+                    let prefetched = charges.is_some().then(|| &got[n + 1..]);
+                    let list = match charges.take() {
+                        Some(list) => list,
+                        None => {
+                            self.check_country(&claimed.destination)?;
+                            self.send_charges(&claimed.destination, subject, client)
+                        }
+                    };
+                    counted_group = list
+                        .iter()
+                        .find(|c| c.limit == crate::limits::Limit::ConversionGuard)
+                        .map(|c| *c.key.group());
+                    let mut outcome = None;
+                    let charged_now = self
+                        .charge_with(&list, prefetched, Some(&write), &mut outcome)
+                        .await;
+                    if let Err(e) = charged_now {
+                        if outcome == Some(Commit::Applied) {
+                            self.release(&held).await;
+                        }
+                        return Err(e.into());
+                    }
+                    charged = true;
+                    outcome
+                };
+                if outcome != Some(Commit::Applied) {
+                    // Another send (or a verification) came first: decide
+                    // again on what it left.
+                    continue;
+                }
+                claim = Some(held);
+                (Some(version), claimed)
+            };
+            // What the code's write makes of it: itself, or a replacement (a
+            // new id and details) that takes over its clock and counters.
+            let mut record = match claim.as_ref().and_then(|c| c.replacement.as_ref()) {
+                Some(template) => replaced(template, &current),
+                None => current,
             };
             let id = ChallengeId::new(subject, purpose, record.nonce);
-
-            let expected = match &claim {
-                Some(_) => expected,
-                None => {
-                    record.sends = record.sends.saturating_add(1);
-                    record.next_send_at =
-                        now.saturating_add(self.policy.cooldown_before(u32::from(record.sends)));
-                    let write = Write::put(
-                        challenge_key,
-                        Record::challenge(record.clone()),
-                        expected,
-                        record.expires_at.saturating_add(EXPIRED_RETENTION),
-                    );
-                    let Write::Put { version, .. } = write else {
-                        unreachable!("Write::put makes a put")
-                    };
-                    let held = Claim {
-                        key: challenge_key,
-                        version,
-                        nonce: record.nonce,
-                        new: record.codes.is_empty(),
-                        before: got[pick].clone(),
-                    };
-                    // With the rate limits' charges, in their round trip.
-                    let outcome = if charged {
-                        Some(
-                            self.store
-                                .commit(&[write], now)
-                                .await
-                                .map_err(|e| StoreError::Backend(Box::new(e)))?,
-                        )
-                    } else {
-                        let prefetched = charges.is_some().then(|| &got[n + 1..]);
-                        let list = match charges.take() {
-                            Some(list) => list,
-                            None => {
-                                self.check_country(&record.destination)?;
-                                self.send_charges(&record.destination, subject, client)
-                            }
-                        };
-                        counted_group = list
-                            .iter()
-                            .find(|c| c.limit == crate::limits::Limit::ConversionGuard)
-                            .map(|c| *c.key.group());
-                        let mut outcome = None;
-                        let charged_now = self
-                            .charge_with(&list, prefetched, Some(&write), &mut outcome)
-                            .await;
-                        if let Err(e) = charged_now {
-                            if outcome == Some(Commit::Applied) {
-                                self.release(&held).await;
-                            }
-                            return Err(e.into());
-                        }
-                        charged = true;
-                        outcome
-                    };
-                    if outcome != Some(Commit::Applied) {
-                        // Another send (or a verification) came first: decide
-                        // again on what it left.
-                        continue;
-                    }
-                    claim = Some(held);
-                    Some(version)
-                }
-            };
 
             let d = match &delivered {
                 Some(d) => d,
@@ -496,7 +526,7 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
         intent: Intent<'_>,
         now: Timestamp,
         at: ([u8; 16], [u8; 8]),
-    ) -> Result<(Option<Version>, ChallengeRecord), IssueError> {
+    ) -> Result<(Option<Version>, ChallengeRecord, Option<ChallengeRecord>), IssueError> {
         let existing = match current {
             Some(v) => Some((
                 v.version,
@@ -507,7 +537,7 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
         let live = existing.filter(|(_, r)| now < r.expires_at);
         match intent {
             Intent::ResendVia(id, via) => {
-                let (version, mut rec) = self.decide(current, Intent::Resend(id), now, at)?;
+                let (version, mut rec, _) = self.decide(current, Intent::Resend(id), now, at)?;
                 if rec.destination != *via {
                     let Some(i) = rec.alternates().iter().position(|d| d == via) else {
                         return Err(crate::error::InputError::NotNamed.into());
@@ -517,7 +547,7 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
                     alternates.insert(0, rec.destination.clone());
                     rec.rename(next, alternates);
                 }
-                Ok((version, rec))
+                Ok((version, rec, None))
             }
             Intent::Resend(id) => {
                 let Some((version, rec)) = live
@@ -526,11 +556,15 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
                     return Err(IssueError::UnknownChallenge);
                 };
                 self.check_send_allowed(rec, now)?;
-                Ok((Some(version), rec.clone()))
+                Ok((Some(version), rec.clone(), None))
             }
             Intent::Issue(req) => {
                 let Some((version, rec)) = live else {
-                    return Ok((existing.map(|(v, _)| v), self.new_record(req, now, at)));
+                    return Ok((
+                        existing.map(|(v, _)| v),
+                        self.new_record(req, now, at),
+                        None,
+                    ));
                 };
                 // Another subject's or purpose's challenge under this key (two
                 // custom purposes whose 62-bit key bytes collide, or a
@@ -555,16 +589,17 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
                     // Codes sent to a fallback the request no longer names
                     // stop working with it.
                     same.rename(req.destination.clone(), req.fallbacks.clone());
-                    return Ok((Some(version), same));
+                    return Ok((Some(version), same, None));
                 }
-                // Replace: a new id and new details, but the old clock and counters.
-                let mut next = self.new_record(req, now, at);
-                next.created_at = rec.created_at;
-                next.expires_at = rec.expires_at;
-                next.attempts = rec.attempts;
-                next.sends = rec.sends;
-                next.next_send_at = rec.next_send_at;
-                Ok((Some(version), next))
+                // Replace: a new id and new details, but the old clock and
+                // counters. The send claims the live challenge as it is, so
+                // that its codes keep working until the new code is written
+                // (a send dropped or failed before then replaces nothing).
+                Ok((
+                    Some(version),
+                    rec.clone(),
+                    Some(self.new_record(req, now, at)),
+                ))
             }
         }
     }

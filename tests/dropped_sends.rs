@@ -1,0 +1,139 @@
+//! Sends whose future is dropped while the message is with the provider (a
+//! client that went away, a timeout around a slow SMS gateway). A send
+//! claims its slot before it delivers, and a dropped one cannot give it back:
+//! it counts as a send (the message may well have gone out), and it never
+//! takes away what was there before (a replacement happens only when its code
+//! is written).
+
+mod common;
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+
+use common::*;
+use time::Duration;
+use vericode::{
+    Delivery, Destination, IssueError, IssueRequest, ManualClock, MemoryStore, Message, Purpose,
+    Receipt, RecordingDelivery, Subject, Verifier,
+};
+
+/// A delivery that keeps every message, and hangs (never answers) on the
+/// next one once `hang` is set.
+#[derive(Default)]
+struct Gateway {
+    kept: RecordingDelivery,
+    hang: AtomicBool,
+}
+
+/// A delivery's answer: ready, or never.
+struct Answer(Option<Result<Receipt, vericode::Never>>);
+
+impl Future for Answer {
+    type Output = Result<Receipt, vericode::Never>;
+    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+        self.0.take().map_or(Poll::Pending, Poll::Ready)
+    }
+}
+
+impl Delivery for Gateway {
+    type Error = vericode::Never;
+    fn deliver(
+        &self,
+        message: &Message<'_>,
+    ) -> impl Future<Output = Result<Receipt, vericode::Never>> + Send {
+        let answer = block_on(self.kept.deliver(message));
+        Answer((!self.hang.swap(false, Ordering::SeqCst)).then_some(answer))
+    }
+}
+
+impl Gateway {
+    fn last_code(&self) -> String {
+        self.kept.last_code().unwrap()
+    }
+}
+
+fn verifier(clock: &ManualClock) -> Verifier<MemoryStore, Gateway, ManualClock> {
+    Verifier::builder()
+        .store(MemoryStore::new())
+        .delivery(Gateway::default())
+        .clock(clock.clone())
+        .policy(relaxed())
+        .signing_key(vericode::KeyId::new(1), key(1))
+        .lookup_key(key(200))
+        .app_name("Acme")
+        .build()
+        .unwrap()
+}
+
+/// Polls `send` until it waits on the provider, then drops it.
+fn drop_in_delivery<F: Future>(send: F) {
+    let mut send = Box::pin(send);
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    assert!(
+        send.as_mut().poll(&mut cx).is_pending(),
+        "the send should wait on the provider"
+    );
+}
+
+fn request(phone: &str) -> IssueRequest {
+    IssueRequest::new(
+        Purpose::LoginNewDevice,
+        Subject::new("u1").unwrap(),
+        Destination::sms(phone).unwrap(),
+    )
+}
+
+/// Asking for a code to another number replaces the challenge only once the
+/// new code is written: dropped before, it leaves the live code working.
+/// (A review found the first version of the claim replacing the challenge
+/// up front: the person's code died with a send that never finished.)
+#[test]
+fn a_dropped_replacement_leaves_the_live_code_working() {
+    let clock = ManualClock::new(start());
+    let v = verifier(&clock);
+    let t = block_on(v.issue(&request("+14155550123"))).unwrap();
+    let live = v.delivery().last_code();
+    clock.advance(Duration::seconds(30));
+    v.delivery().hang.store(true, Ordering::SeqCst);
+    drop_in_delivery(v.issue(&request("+14155550199")));
+    let r = block_on(v.verify(t.purpose(), t.challenge_id(), &live));
+    assert!(r.is_ok(), "{r:?}");
+}
+
+/// A dropped resend counts as a send: its message may have gone out, so the
+/// cooldown stands (fail closed), and the codes sent before keep working.
+#[test]
+fn a_dropped_resend_counts_as_a_send() {
+    let clock = ManualClock::new(start());
+    let v = verifier(&clock);
+    let t = block_on(v.issue(&request("+14155550123"))).unwrap();
+    let first = v.delivery().last_code();
+    clock.advance(Duration::seconds(30));
+    v.delivery().hang.store(true, Ordering::SeqCst);
+    drop_in_delivery(v.resend(t.challenge_id()));
+    let r = block_on(v.resend(t.challenge_id()));
+    assert!(matches!(r, Err(IssueError::ResendTooSoon { .. })), "{r:?}");
+    // The second cooldown (60 s) from the dropped resend, then a resend.
+    clock.advance(Duration::seconds(60));
+    block_on(v.resend(t.challenge_id())).unwrap();
+    let r = block_on(v.verify(t.purpose(), t.challenge_id(), &first));
+    assert!(r.is_ok(), "{r:?}");
+}
+
+/// A dropped first issue leaves a challenge with no code and a cooldown:
+/// asking again waits for it, then starts a challenge whose code works.
+#[test]
+fn a_dropped_first_issue_holds_its_cooldown_then_is_replaced() {
+    let clock = ManualClock::new(start());
+    let v = verifier(&clock);
+    v.delivery().hang.store(true, Ordering::SeqCst);
+    drop_in_delivery(v.issue(&request("+14155550123")));
+    let r = block_on(v.issue(&request("+14155550123")));
+    assert!(matches!(r, Err(IssueError::ResendTooSoon { .. })), "{r:?}");
+    clock.advance(Duration::seconds(30));
+    let t = block_on(v.issue(&request("+14155550123"))).unwrap();
+    let code = v.delivery().last_code();
+    let r = block_on(v.verify(t.purpose(), t.challenge_id(), &code));
+    assert!(r.is_ok(), "{r:?}");
+}
