@@ -436,11 +436,11 @@ fn id_bytes(id: &ChallengeId) -> Vec<u8> {
     raw
 }
 
-/// A subject's failure record, unlocked, from its byte form (format 2, kind
+/// A subject's failure record, unlocked, from its byte form (format 3, kind
 /// 2: failures, the last failure's time in milliseconds, no lock, none
 /// forgiven).
 fn subject_record(failures: u32, last_failure_ms: i64) -> Record {
-    let mut bytes = vec![2u8, 2];
+    let mut bytes = vec![3u8, 2];
     bytes.extend_from_slice(&failures.to_be_bytes());
     bytes.extend_from_slice(&last_failure_ms.to_be_bytes());
     bytes.push(0);
