@@ -33,6 +33,22 @@ fn report(line: std::fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
+/// A verifier over `store` with `policy`, fresh keys and a recording delivery.
+fn verifier_on<S: CodeStore>(
+    store: S,
+    policy: Policy,
+) -> Verifier<S, RecordingDelivery, vericode::SystemClock> {
+    Verifier::builder()
+        .store(store)
+        .delivery(RecordingDelivery::new())
+        .policy(policy)
+        .signing_key(KeyId::new(1), SecretKey::generate())
+        .lookup_key(SecretKey::generate())
+        .app_name("Acme")
+        .build()
+        .unwrap()
+}
+
 fn rate(count: u32, period: Duration) -> RateLimit {
     RateLimit::new(count, period).unwrap()
 }
@@ -208,17 +224,12 @@ async fn measure(url: &str, policy: Policy) -> Measured {
         .with_prefix(unique_prefix("trips"))
         .unwrap();
     store.load_scripts().await.unwrap();
-    let verifier = Verifier::builder()
-        .store(store)
-        .delivery(RecordingDelivery::new())
-        // No cooldown, so that a resend can follow at once (it changes no
-        // round trip).
-        .policy(policy.resend_cooldown(Duration::ZERO, Duration::ZERO))
-        .signing_key(KeyId::new(1), SecretKey::generate())
-        .lookup_key(SecretKey::generate())
-        .app_name("Acme")
-        .build()
-        .unwrap();
+    // No cooldown, so that a resend can follow at once (it changes no
+    // round trip).
+    let verifier = verifier_on(
+        store,
+        policy.resend_cooldown(Duration::ZERO, Duration::ZERO),
+    );
     let tag = now().as_millis() % 1_000_000;
     let client = vericode::ClientKey::new(&format!("ip:trips-{tag}")).unwrap();
     let request = IssueRequest::new(
@@ -608,15 +619,7 @@ async fn a_full_redis_refuses_right_and_wrong_codes_alike() {
         .with_prefix(unique_prefix("oom"))
         .unwrap();
     store.load_scripts().await.unwrap();
-    let verifier = Verifier::builder()
-        .store(store)
-        .delivery(RecordingDelivery::new())
-        .policy(Policy::default())
-        .signing_key(KeyId::new(1), SecretKey::generate())
-        .lookup_key(SecretKey::generate())
-        .app_name("Acme")
-        .build()
-        .unwrap();
+    let verifier = verifier_on(store, Policy::default());
     let request = IssueRequest::new(
         Purpose::PasswordReset,
         Subject::new("victim").unwrap(),
@@ -760,15 +763,10 @@ async fn errors_are_typed_and_fail_closed() {
     );
 
     // The verifier fails closed on a store error, typed.
-    let verifier = Verifier::builder()
-        .store(Arc::new(store.clone()))
-        .delivery(RecordingDelivery::new())
-        .policy(Policy::default().without_abuse_limits())
-        .signing_key(KeyId::new(1), SecretKey::generate())
-        .lookup_key(SecretKey::generate())
-        .app_name("Acme")
-        .build()
-        .unwrap();
+    let verifier = verifier_on(
+        Arc::new(store.clone()),
+        Policy::default().without_abuse_limits(),
+    );
     let request = IssueRequest::new(
         Purpose::LoginNewDevice,
         Subject::new("errors-subject").unwrap(),
