@@ -273,6 +273,9 @@ pub(crate) struct Codes {
     more: Option<Box<Vec<CodeTag>>>,
 }
 
+// No named destination's index may be the mark below.
+const _: () = assert!(MAX_ALTERNATES < u8::MAX as usize);
+
 /// Where [`Codes`] holds no first code: a `via` no code has.
 const NO_CODE: CodeTag = CodeTag {
     key: KeyId::new(0),

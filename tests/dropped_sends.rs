@@ -1,9 +1,10 @@
-//! Sends whose future is dropped while the message is with the provider (a
-//! client that went away, a timeout around a slow SMS gateway). A send
-//! claims its slot before it delivers, and a dropped one cannot give it back:
-//! it counts as a send (the message may well have gone out), and it never
-//! takes away what was there before (a replacement happens only when its code
-//! is written).
+//! Sends while the message is with the provider. Dropped there (a client
+//! that went away, a timeout around a slow SMS gateway): a send claims its
+//! slot before it delivers, and a dropped one cannot give it back, so it
+//! counts as a send (the message may well have gone out), and it never takes
+//! away what was there before (a replacement happens only when its code is
+//! written). Overtaken there by another send: its code is stored only on the
+//! challenge as the other send left it, if it still names the address.
 
 mod common;
 
@@ -136,4 +137,104 @@ fn a_dropped_first_issue_holds_its_cooldown_then_is_replaced() {
     let code = v.delivery().last_code();
     let r = block_on(v.verify(t.purpose(), t.challenge_id(), &code));
     assert!(r.is_ok(), "{r:?}");
+}
+
+/// SMS fails (retryably) while `sms_down`; email is held at the provider
+/// while `mail_held`, then accepted.
+#[derive(Default)]
+struct Switchboard {
+    kept: RecordingDelivery,
+    sms_down: AtomicBool,
+    mail_held: std::sync::Arc<AtomicBool>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the SMS gateway is down")]
+struct SmsDown;
+
+/// A delivery's answer, ready once `held` is clear.
+struct Held {
+    held: std::sync::Arc<AtomicBool>,
+    answer: Option<Result<Receipt, SmsDown>>,
+}
+
+impl Future for Held {
+    type Output = Result<Receipt, SmsDown>;
+    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+        if self.held.load(Ordering::SeqCst) {
+            return Poll::Pending;
+        }
+        self.answer.take().map_or(Poll::Pending, Poll::Ready)
+    }
+}
+
+impl Delivery for Switchboard {
+    type Error = SmsDown;
+    fn deliver(
+        &self,
+        message: &Message<'_>,
+    ) -> impl Future<Output = Result<Receipt, SmsDown>> + Send {
+        let sms = *message.destination().channel() == vericode::Channel::Sms;
+        let answer = if sms && self.sms_down.load(Ordering::SeqCst) {
+            Err(SmsDown)
+        } else {
+            block_on(self.kept.deliver(message)).map_err(|never| match never {})
+        };
+        let held = if sms {
+            std::sync::Arc::new(AtomicBool::new(false))
+        } else {
+            self.mail_held.clone()
+        };
+        Held {
+            held,
+            answer: Some(answer),
+        }
+    }
+    fn is_retryable(&self, _: &SmsDown) -> bool {
+        true
+    }
+}
+
+/// A send whose code went to a fallback while another send renamed the
+/// challenge without that fallback does not bring it back: its code is not
+/// stored. (A review found the late send renaming the challenge to the
+/// dropped address, whose code then verified.)
+#[test]
+fn a_late_send_does_not_bring_back_a_fallback_another_send_dropped() {
+    let clock = ManualClock::new(start());
+    let v = Verifier::builder()
+        .store(MemoryStore::new())
+        .delivery(Switchboard::default())
+        .clock(clock.clone())
+        .policy(relaxed().resend_cooldown(Duration::ZERO, Duration::ZERO))
+        .signing_key(vericode::KeyId::new(1), key(1))
+        .lookup_key(key(200))
+        .app_name("Acme")
+        .build()
+        .unwrap();
+    let mail = Destination::email("ana@example.com").unwrap();
+    let with_mail = request("+14155550123").fallback(mail.clone());
+    let t = block_on(v.issue(&with_mail)).unwrap();
+    // A: the SMS fails, the mail waits at the provider.
+    v.delivery().sms_down.store(true, Ordering::SeqCst);
+    v.delivery().mail_held.store(true, Ordering::SeqCst);
+    let mut a = Box::pin(v.issue(&with_mail));
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    assert!(a.as_mut().poll(&mut cx).is_pending());
+    // B: the application no longer names the mail; its SMS goes out.
+    v.delivery().sms_down.store(false, Ordering::SeqCst);
+    block_on(v.issue(&request("+14155550123"))).unwrap();
+    // A's mail is accepted; its write finds the challenge renamed.
+    v.delivery().mail_held.store(false, Ordering::SeqCst);
+    let Poll::Ready(late) = a.as_mut().poll(&mut cx) else {
+        panic!("A should finish")
+    };
+    assert!(matches!(late, Err(IssueError::Store(_))), "{late:?}");
+    let sent = v.delivery().kept.sent();
+    let to_mail = sent.iter().rev().find(|m| m.destination == mail).unwrap();
+    let r = block_on(v.verify(t.purpose(), t.challenge_id(), &to_mail.code));
+    assert!(
+        matches!(r, Err(vericode::VerifyError::WrongCode { .. })),
+        "{r:?}"
+    );
 }

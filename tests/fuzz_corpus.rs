@@ -124,11 +124,12 @@ proptest! {
 
     #[test]
     fn mutated_records_never_panic(
-        which in 0usize..3,
+        which in 0usize..4,
         flips in prop::collection::vec((0usize..200, any::<u8>()), 1..6),
     ) {
-        // Real records, mutated: a challenge bound and with a fallback, then
-        // after a wrong guess the challenge and the subject's failure record.
+        // Real records, mutated: a challenge bound and with a fallback (its
+        // send's claim, without a code, then with its code), then after a
+        // wrong guess the challenge and the subject's failure record.
         let f = fixture();
         let ctx = vericode::Context::new("ctx").unwrap();
         let req = login("fuzz")
@@ -138,7 +139,9 @@ proptest! {
         let code = f.verifier.delivery().last_code().unwrap();
         let r = block_on(f.verifier.verify_bound(t.purpose(), t.challenge_id(), &wrong(&code), &ctx));
         prop_assert!(r.is_err());
-        let mut bytes = f.store.writes()[which].clone();
+        let writes = f.store.writes();
+        prop_assert_eq!(writes.len(), 4);
+        let mut bytes = writes[which].clone();
         decode_record(&bytes);
         for (i, b) in flips {
             let n = bytes.len();

@@ -452,6 +452,12 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
                 }
             };
             if d.via != record.destination {
+                // A fallback carried the code while another send renamed the
+                // challenge without it (this write lost that race): the
+                // address is no longer named, so its code confirms nothing.
+                if !record.alternates().contains(&d.via) {
+                    return Err(StoreError::Contention(MAX_TRIES).into());
+                }
                 // A fallback carried the code: it becomes the challenge's
                 // destination, the others stay named in order.
                 let mut named: Vec<Destination> = std::iter::once(record.destination.clone())
