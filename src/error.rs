@@ -306,8 +306,9 @@ pub enum IssueError {
     /// its code will not work). Retry later.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// Delivery failed; nothing was stored, so no code from this attempt
-    /// verifies. Retry, or try another destination.
+    /// Delivery failed; no code was stored, so none from this attempt
+    /// verifies (the rate limits stay charged; the send's claim on the
+    /// challenge is given back). Retry, or try another destination.
     #[error("the code could not be delivered")]
     Delivery(#[source] BoxError),
 }

@@ -15,7 +15,7 @@
 //! | `POST /login/resend` `{challenge_id}` | | `202` another code (after the cooldown) |
 //! | `GET /me` | session | `200` the account |
 //! | `POST /devices/revoke` | session | `200` every remembered device of the account is forgotten |
-//! | `POST /email/change` `{new_email}` | session | `202` a code to the new address, bound to it |
+//! | `POST /email/change` `{new_email, password}` | session and the current password | `202` a code to the new address, bound to it; `401 wrong_password` (counted with sign-in failures, `429` after 5); `400 same_email` |
 //! | `POST /email/confirm` `{challenge_id, code, new_email}` | session | `200` changed, only for the address the code was bound to |
 //!
 //! What is demo-only, and what a real service does instead:
@@ -164,6 +164,12 @@ impl Delivery for DemoDelivery {
         }
         self.outbox.deliver(message)
     }
+}
+
+/// A send the service runs on a task of its own (see `AppState::send`).
+enum CodeSend {
+    Issue(IssueRequest),
+    Resend(ChallengeId, ClientKey),
 }
 
 // ---------------------------------------------------------------------------
@@ -426,7 +432,7 @@ struct LoginBody {
 /// device gets a code. An unknown address and a wrong password get the same
 /// answer, so it tells nothing about which accounts exist; after 5 failures
 /// in 15 minutes an address is refused for the rest of the window.
-async fn login<S: CodeStore>(
+async fn login<S: CodeStore + 'static>(
     State(st): State<Arc<AppState<S>>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -476,7 +482,7 @@ async fn login<S: CodeStore>(
         destination.clone(),
     )
     .client(client);
-    let ticket = st.issue(&request).await?;
+    let ticket = st.send(CodeSend::Issue(request)).await?;
     st.remember_pending(&ticket, subject, destination, account);
     Ok(challenge(&ticket))
 }
@@ -568,7 +574,7 @@ struct ResendBody {
 }
 
 /// Another code for a login challenge, after the cooldown.
-async fn login_resend<S: CodeStore>(
+async fn login_resend<S: CodeStore + 'static>(
     State(st): State<Arc<AppState<S>>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Result<Json<ResendBody>, JsonRejection>,
@@ -579,11 +585,7 @@ async fn login_resend<S: CodeStore>(
     let id = ChallengeId::parse(body.challenge_id.trim()).map_err(|_| unknown())?;
     // Only ids this app handed out, and not expired.
     st.pending(&id).ok_or_else(unknown)?;
-    let ticket = st
-        .verifier
-        .resend_from(&id, &client)
-        .await
-        .map_err(|e| st.issue_error(e))?;
+    let ticket = st.send(CodeSend::Resend(id, client)).await?;
     if ticket.challenge_id() != &id {
         return Err(unknown());
     }
@@ -633,7 +635,7 @@ struct EmailChangeBody {
 
 /// Asks for the current password again, then sends a code to the new
 /// address, bound to it: it confirms that address and no other.
-async fn email_change<S: CodeStore>(
+async fn email_change<S: CodeStore + 'static>(
     State(st): State<Arc<AppState<S>>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -672,7 +674,7 @@ async fn email_change<S: CodeStore>(
     let request = IssueRequest::new(Purpose::CredentialChange, subject, destination)
         .bind(context)
         .client(client);
-    let ticket = st.issue(&request).await?;
+    let ticket = st.send(CodeSend::Issue(request)).await?;
     Ok(challenge(&ticket))
 }
 
@@ -781,9 +783,10 @@ fn normalize_email(typed: &str) -> String {
 
 /// The subject of login challenges and remembered devices: the sign-in
 /// address (normalized). A flow that answered unknown addresses with decoys
-/// (`issue_decoy`) would need real challenges to use the typed identifier
-/// too: a challenge id carries a keyed hash of its subject, the same for any
-/// two challenges of one subject.
+/// (`issue_decoy`) would build real and decoy requests from the same
+/// normalized address (as `normalize_email` does here), never from the raw
+/// text: a challenge id carries a keyed hash of its subject, the same for
+/// any two challenges of one subject.
 fn login_subject(email: &str) -> Result<Subject, vericode::InputError> {
     Subject::new(email)
 }
@@ -892,11 +895,30 @@ impl ApiError {
 
 impl<S: CodeStore> AppState<S> {
     /// Sends a code, its error as the API's.
-    async fn issue(&self, request: &IssueRequest) -> Result<Ticket, ApiError> {
-        self.verifier
-            .issue(request)
-            .await
-            .map_err(|e| self.issue_error(e))
+    /// Runs a send on a task of its own. A handler's future is dropped when
+    /// its client goes away, and a send dropped while the provider has its
+    /// message counts as sent with no code stored (the person would meet
+    /// the cooldown for nothing): spawned, it runs to the end.
+    async fn send(self: &Arc<Self>, send: CodeSend) -> Result<Ticket, ApiError>
+    where
+        S: 'static,
+    {
+        let st = Arc::clone(self);
+        let sent = tokio::spawn(async move {
+            match send {
+                CodeSend::Issue(request) => st.verifier.issue(&request).await,
+                CodeSend::Resend(id, client) => st.verifier.resend_from(&id, &client).await,
+            }
+        })
+        .await;
+        match sent {
+            Ok(result) => result.map_err(|e| self.issue_error(e)),
+            Err(_) => Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Something went wrong on our side. Try again later.",
+            )),
+        }
     }
 
     fn verify_error(&self, e: &VerifyError) -> ApiError {

@@ -32,8 +32,10 @@
 //!   memory only at its first write, must put before it deletes.
 //! - **Linearizable**: each `get` sees the latest committed state.
 //! - **Groups**: all keys of one commit share one [`StoreKey::group`], so an
-//!   engine that shards (Redis Cluster) can keep them on one node: use the
-//!   group as the hash tag.
+//!   engine that shards can keep them on one node: use the group as the
+//!   hash tag. Reads (`get_many`) and `commit_batches` span groups: a
+//!   sharded engine must route those per key (vericode-redis does not yet,
+//!   so it does not support Redis Cluster).
 //! - **Expiry**: each put carries `expires_at`, a hint after which the record
 //!   may be dropped; a record past it must read as absent. The verifier checks
 //!   expiry itself from the record, so a store that keeps records longer is
@@ -290,7 +292,8 @@ impl fmt::Debug for StoreKey {
 pub struct Version(pub u64);
 
 impl Version {
-    /// A version no write has used: 64 bits from the thread's CSPRNG.
+    /// A random version: 64 bits from the thread's CSPRNG, so a repeat for
+    /// one key has odds of 2⁻⁶⁴ per write.
     ///
     /// ```
     /// use vericode::Version;
@@ -409,6 +412,7 @@ pub enum Commit {
 ///     fn commit(&self, writes: &[Write], now: Timestamp)
 ///         -> impl Future<Output = Result<Commit, Self::Error>> + Send {
 ///         // One atomic conditional write: a Lua script, a transaction, …
+///         // Keep each put's `version` as given.
 ///         self.inner.commit(writes, now)
 ///     }
 /// }

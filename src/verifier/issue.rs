@@ -120,7 +120,9 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
     /// [`IssueError::Locked`], [`IssueError::ResendTooSoon`],
     /// [`IssueError::SendLimit`], [`IssueError::RateLimited`] (a limit or the
     /// conversion guard), [`IssueError::CountryNotAllowed`],
-    /// [`IssueError::Delivery`] (nothing stored), [`IssueError::Store`], and
+    /// [`IssueError::Delivery`] (no code stored; the rate limits stay charged,
+    /// and the send's claim is given back unless the challenge changed
+    /// meanwhile), [`IssueError::Store`], and
     /// two that the application's request causes, which retrying cannot fix
     /// ([`IssueError::is_application_error`]): [`IssueError::Input`] (a
     /// fallback not named, details too long, …) and [`IssueError::Message`]
@@ -179,9 +181,10 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
     /// counts, expiries and attempts for one subject, so a caller who sees
     /// both kinds of answer for one subject learns which was chosen (after a
     /// wrong password, the next login's `ResendTooSoon` against a fresh
-    /// ticket would tell whether its password was right). Issue a real code
-    /// on a wrong password for an existing account, and sign in only when a
-    /// code and a right password meet, as `examples/web_service` does.
+    /// ticket would tell whether its password was right). Answer a wrong
+    /// password as you answer an unknown address (the same work, the same
+    /// error), and send a code only for a right password, as
+    /// `examples/web_service` does.
     ///
     /// Two things remain the application's: answer in the same time (a real
     /// delivery waits for the provider; send it in the background, or pad the

@@ -1,7 +1,8 @@
 //! The step-up web service of `examples/web_service/` on Redis: the same
 //! routes and flows (`app.rs` is included as it is), with challenges,
-//! counters, rate limits and remembered devices in Redis, so several
-//! instances can serve one user base.
+//! counters, rate limits and remembered devices in Redis. The demo's own
+//! state (accounts, sessions, pending logins, password failures) stays in
+//! each process: run one instance, or keep that state shared too.
 //!
 //! ```sh
 //! redis-server --port 6379 --save "" &

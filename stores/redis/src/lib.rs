@@ -173,9 +173,8 @@ static COMMIT: LazyLock<Script> = LazyLock::new(|| Script::new(COMMIT_LUA));
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RedisStoreError {
-    /// Redis could not be reached, the connection dropped or timed out, the
-    /// URL is not valid, or a cluster was not ready (`MOVED` after retries,
-    /// `CLUSTERDOWN`). A commit that timed out may still have been applied
+    /// Redis could not be reached, the connection dropped or timed out, or
+    /// the URL is not valid. A commit that timed out may still have been applied
     /// (the verifier fails closed either way): retry later.
     #[error("could not reach Redis")]
     Connection(#[source] RedisError),
