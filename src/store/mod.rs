@@ -34,8 +34,8 @@
 //! - **Groups**: all keys of one commit share one [`StoreKey::group`], so an
 //!   engine that shards can keep them on one node: use the group as the
 //!   hash tag. Reads (`get_many`) and `commit_batches` span groups: a
-//!   sharded engine must route those per key (vericode-redis does not yet,
-//!   so it does not support Redis Cluster).
+//!   sharded engine must route those per key (vericode-redis on Redis
+//!   Cluster sends one pipeline per group).
 //! - **Expiry**: each put carries `expires_at`, a hint after which the record
 //!   may be dropped; a record past it must read as absent. The verifier checks
 //!   expiry itself from the record, so a store that keeps records longer is

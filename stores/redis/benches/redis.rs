@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::Criterion;
 use vericode::{
-    ConversionGuard, Destination, IssueRequest, KeyId, Policy, Purpose, RecordingDelivery,
-    SecretKey, Subject, SystemClock, Verifier,
+    ConversionGuard, Destination, IssueRequest, Policy, Purpose, RecordingDelivery, Subject,
+    SystemClock, Verifier,
 };
 use vericode_redis::RedisStore;
 
@@ -51,15 +51,7 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     let mut trips = Vec::new();
     for (name, policy) in configs {
-        let verifier: V = Verifier::builder()
-            .store(store.clone())
-            .delivery(RecordingDelivery::new())
-            .policy(policy)
-            .signing_key(KeyId::new(1), SecretKey::generate())
-            .lookup_key(SecretKey::generate())
-            .app_name("Acme")
-            .build()
-            .unwrap();
+        let verifier: V = common::verifier_on(store.clone(), policy);
         let mut group = c.benchmark_group(format!("redis_{name}"));
         group.bench_function("issue", |b| {
             b.iter(|| {

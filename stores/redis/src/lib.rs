@@ -68,15 +68,18 @@
 //!   attempts, failures and sends come back lower. For the counts to survive
 //!   those, enable AOF persistence (`appendfsync everysec` loses at most a
 //!   second) and fail over with care.
-//! - **Redis Cluster is not supported yet.** The group (a keyed hash of the
-//!   subject, or of the value a limit counts; zeros for the keys'
-//!   fingerprints) is the hash tag, so the keys of one commit share a slot;
-//!   but a read or a `commit_batches` spans several groups in one pipeline,
-//!   which the `redis` crate's async cluster connection refuses
-//!   (`CrossSlot`), and `load_scripts` reads `INFO` from one server. With
-//!   the abuse limits on, every `issue` fails (closed). Use one primary,
-//!   with replicas and Sentinel for failover. Splitting the pipelines per
-//!   node is the work left.
+//! - **Redis Cluster** (feature `cluster`, `RedisStore::cluster`). The
+//!   group (a keyed hash of the subject, or of the value a limit counts;
+//!   zeros for the keys' fingerprints) is the hash tag, so the keys of one
+//!   commit share a slot and its script runs on one node. A read or a
+//!   `commit_batches` spans groups, and a pipeline may not span slots (the
+//!   cluster connection refuses it, `CrossSlot`), so a cluster store sends
+//!   one pipeline per group, all at once: about one round trip of wall
+//!   time. `load_scripts` checks every primary's eviction policy and loads
+//!   the script on every node. Tested on three primaries
+//!   (`tests/cluster.rs`). Without the feature, and over any other
+//!   connection, a store sends one pipeline: use one primary, with replicas
+//!   and Sentinel for failover.
 //!
 //! Round trips per operation, measured by this crate's tests over a counting
 //! connection with the script loaded: `get_many` 1, `commit` 1,
@@ -212,6 +215,17 @@ pub enum RedisStoreError {
 
 /// Refuses an `INFO memory` answer that shows a `maxmemory` with an eviction
 /// policy other than `noeviction`.
+/// The text of one server's `INFO` answer.
+fn info_text(reply: Value) -> Result<String, RedisStoreError> {
+    match reply {
+        Value::BulkString(b) => {
+            String::from_utf8(b).map_err(|_| RedisStoreError::Reply("INFO that is not UTF-8"))
+        }
+        Value::SimpleString(s) | Value::VerbatimString { text: s, .. } => Ok(s),
+        _ => Err(RedisStoreError::Reply("INFO that is not text")),
+    }
+}
+
 fn check_eviction(info: &str) -> Result<(), RedisStoreError> {
     let field = |name: &str| {
         info.lines()
@@ -252,8 +266,10 @@ impl RedisStoreError {
 /// a [`ConnectionManager`] (the default, see [`RedisStore::connect`]: it
 /// reconnects by itself after Redis restarts or the network drops), a
 /// `MultiplexedConnection` (which does not: once its socket is gone, every
-/// call fails until the process makes a new one). Not a cluster connection:
-/// see "Redis Cluster is not supported yet" in the crate docs.
+/// call fails until the process makes a new one). On Redis Cluster, make it
+/// with `RedisStore::cluster` (feature `cluster`), which splits pipelines
+/// by slot: a cluster connection given to [`RedisStore::new`] would be
+/// refused every read and batch that spans slots.
 ///
 /// Cheap to clone: clones share the connection.
 ///
@@ -272,6 +288,9 @@ impl RedisStoreError {
 pub struct RedisStore<C = ConnectionManager> {
     conn: C,
     prefix: Arc<str>,
+    /// Redis Cluster: a pipeline (a read's, or a `commit_batches`') is sent
+    /// per group, the pipelines at once, as one may not span slots.
+    per_group: bool,
 }
 
 impl<C> fmt::Debug for RedisStore<C> {
@@ -307,6 +326,32 @@ impl RedisStore<ConnectionManager> {
     }
 }
 
+#[cfg(feature = "cluster")]
+impl RedisStore<redis::cluster_async::ClusterConnection> {
+    /// A store on Redis Cluster (feature `cluster`), over a cluster
+    /// connection, keys prefixed with [`DEFAULT_PREFIX`]. The keys of one
+    /// commit share a group, the hash tag, so each commit is one script on
+    /// one node; a read or a `commit_batches` that spans groups is sent as
+    /// one pipeline per group, the pipelines at once (a pipeline may not span
+    /// slots), so it still takes about one round trip of wall time.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let nodes = ["redis://10.0.0.1:6379/", "redis://10.0.0.2:6379/"];
+    /// let client = redis::cluster::ClusterClient::new(nodes.to_vec())?;
+    /// let store = vericode_redis::RedisStore::cluster(client.get_async_connection().await?);
+    /// store.load_scripts().await?; // checks every primary's eviction policy
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn cluster(conn: redis::cluster_async::ClusterConnection) -> Self {
+        RedisStore {
+            per_group: true,
+            ..RedisStore::new(conn)
+        }
+    }
+}
+
 impl<C> RedisStore<C> {
     /// A store over `conn`, keys prefixed with [`DEFAULT_PREFIX`].
     ///
@@ -322,6 +367,7 @@ impl<C> RedisStore<C> {
         RedisStore {
             conn,
             prefix: Arc::from(DEFAULT_PREFIX),
+            per_group: false,
         }
     }
 
@@ -348,6 +394,7 @@ impl<C> RedisStore<C> {
         Ok(RedisStore {
             conn: self.conn,
             prefix: Arc::from(prefix),
+            per_group: self.per_group,
         })
     }
 
@@ -366,6 +413,7 @@ impl<C> RedisStore<C> {
         RedisStore {
             conn,
             prefix: self.prefix.clone(),
+            per_group: self.per_group,
         }
     }
 
@@ -423,12 +471,20 @@ where
     /// the connection's user must be allowed.
     pub async fn load_scripts(&self) -> Result<(), RedisStoreError> {
         let mut conn = self.conn.clone();
-        let info: String = redis::cmd("INFO")
+        let info: Value = redis::cmd("INFO")
             .arg("memory")
             .query_async(&mut conn)
             .await
             .map_err(|e| RedisStoreError::classify(e, false))?;
-        check_eviction(&info)?;
+        // One server's text, or (a cluster) one per node.
+        match info {
+            Value::Map(nodes) => {
+                for (_, node) in nodes {
+                    check_eviction(&info_text(node)?)?;
+                }
+            }
+            one => check_eviction(&info_text(one)?)?,
+        }
         COMMIT
             .load_async(&mut conn)
             .await
@@ -444,23 +500,94 @@ where
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let mut pipe = redis::pipe();
-        for key in keys {
-            pipe.cmd("HMGET")
-                .arg(self.redis_key(key))
-                .arg("v")
-                .arg("e")
-                .arg("d");
-        }
-        let mut conn = self.conn.clone();
-        let replies: Vec<Value> = pipe
-            .query_async(&mut conn)
+        let order = self.pipelines_for(keys.iter());
+        let pipes: Vec<redis::Pipeline> = order
+            .iter()
+            .map(|part| {
+                let mut pipe = redis::pipe();
+                for &i in part {
+                    pipe.cmd("HMGET")
+                        .arg(self.redis_key(&keys[i]))
+                        .arg("v")
+                        .arg("e")
+                        .arg("d");
+                }
+                pipe
+            })
+            .collect();
+        let replies = self
+            .send(&pipes, &order, keys.len())
             .await
             .map_err(|e| RedisStoreError::classify(e, false))?;
         if replies.len() != keys.len() {
             return Err(RedisStoreError::Reply("one answer per key read"));
         }
         replies.into_iter().map(|r| parse_entry(r, now)).collect()
+    }
+
+    /// The positions of `keys` split into pipelines: one in all, or (a
+    /// cluster) one per group, in order of first appearance.
+    fn pipelines_for<'k>(&self, keys: impl Iterator<Item = &'k StoreKey>) -> Vec<Vec<usize>> {
+        let mut parts: Vec<(&[u8; 16], Vec<usize>)> = Vec::new();
+        for (i, key) in keys.enumerate() {
+            let group = if self.per_group {
+                key.group()
+            } else {
+                &[0; 16]
+            };
+            match parts.iter_mut().find(|(g, _)| *g == group) {
+                Some((_, part)) => part.push(i),
+                None => parts.push((group, vec![i])),
+            }
+        }
+        parts.into_iter().map(|(_, part)| part).collect()
+    }
+
+    /// Sends `pipes` (the positions in `order`) and answers their replies in
+    /// position order: one pipeline as it is, several at once.
+    async fn send(
+        &self,
+        pipes: &[redis::Pipeline],
+        order: &[Vec<usize>],
+        n: usize,
+    ) -> Result<Vec<Value>, RedisError> {
+        let mut conn = self.conn.clone();
+        if let [pipe] = pipes {
+            return pipe.query_async(&mut conn).await;
+        }
+        let answers = self.send_each(pipes).await?;
+        let mut out: Vec<Option<Value>> = vec![None; n];
+        for (part, replies) in order.iter().zip(answers) {
+            for (&i, reply) in part.iter().zip(replies) {
+                if let Some(slot) = out.get_mut(i) {
+                    *slot = Some(reply);
+                }
+            }
+        }
+        // A pipeline that answered short leaves a position empty: the caller
+        // sees fewer replies than it asked for and refuses them.
+        Ok(out.into_iter().flatten().collect())
+    }
+
+    #[cfg(feature = "cluster")]
+    async fn send_each(&self, pipes: &[redis::Pipeline]) -> Result<Vec<Vec<Value>>, RedisError> {
+        futures_util::future::join_all(pipes.iter().map(|pipe| {
+            let mut conn = self.conn.clone();
+            async move { pipe.query_async::<Vec<Value>>(&mut conn).await }
+        }))
+        .await
+        .into_iter()
+        .collect()
+    }
+
+    #[cfg(not(feature = "cluster"))]
+    async fn send_each(&self, pipes: &[redis::Pipeline]) -> Result<Vec<Vec<Value>>, RedisError> {
+        // Only a cluster store splits its pipelines.
+        let mut out = Vec::with_capacity(pipes.len());
+        for pipe in pipes {
+            out.push(pipe.query_async(&mut self.conn.clone()).await?);
+        }
+        Ok(out)
     }
 
     fn commit_cmd(&self, writes: &[Write], now: Timestamp) -> Result<Cmd, RedisStoreError> {
@@ -514,13 +641,23 @@ where
         let mut conn = self.conn.clone();
         let mut loaded = false;
         while !pending.is_empty() {
-            let mut pipe = redis::pipe();
-            pipe.ignore_errors();
-            for &i in &pending {
-                pipe.add_command(self.commit_cmd(batches[i], now)?);
+            // Every batch writes keys of one group: its first key names it.
+            let order = self.pipelines_for(
+                pending
+                    .iter()
+                    .filter_map(|&i| batches[i].first().map(Write::key)),
+            );
+            let mut pipes = Vec::with_capacity(order.len());
+            for part in &order {
+                let mut pipe = redis::pipe();
+                pipe.ignore_errors();
+                for &j in part {
+                    pipe.add_command(self.commit_cmd(batches[pending[j]], now)?);
+                }
+                pipes.push(pipe);
             }
-            let replies: Vec<Value> = pipe
-                .query_async(&mut conn)
+            let replies = self
+                .send(&pipes, &order, pending.len())
                 .await
                 .map_err(|e| RedisStoreError::classify(e, true))?;
             if replies.len() != pending.len() {

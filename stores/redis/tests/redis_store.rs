@@ -25,28 +25,12 @@ use vericode::{
 };
 use vericode_redis::{RedisStore, RedisStoreError};
 
-use common::{Counting, RoundRobin, connection, redis_for, unique_prefix};
+use common::{Counting, RoundRobin, connection, redis_for, unique_prefix, verifier_on};
 
 /// Straight to stderr, past the test harness's capture, so CI logs show it.
 fn report(line: std::fmt::Arguments<'_>) {
     use std::io::Write as _;
     let _ = writeln!(std::io::stderr(), "{line}");
-}
-
-/// A verifier over `store` with `policy`, fresh keys and a recording delivery.
-fn verifier_on<S: CodeStore>(
-    store: S,
-    policy: Policy,
-) -> Verifier<S, RecordingDelivery, vericode::SystemClock> {
-    Verifier::builder()
-        .store(store)
-        .delivery(RecordingDelivery::new())
-        .policy(policy)
-        .signing_key(KeyId::new(1), SecretKey::generate())
-        .lookup_key(SecretKey::generate())
-        .app_name("Acme")
-        .build()
-        .unwrap()
 }
 
 fn rate(count: u32, period: Duration) -> RateLimit {
@@ -68,23 +52,13 @@ async fn conformance_suite_passes_on_redis() {
     // The second verifier of each check talks to Redis over its own
     // connection, as another server would.
     let other = connection(&redis.url).await;
-    let make = {
-        let store = store.clone();
-        move || store.clone()
-    };
-    let passed = Conformance::new(make, |task| {
-        tokio::spawn(task);
-    })
-    .second_handle(move |s: &RedisStore<MultiplexedConnection>| s.with_connection(other.clone()))
-    .run()
-    .await
-    .unwrap_or_else(|f| panic!("{f}"));
+    let passed = common::conformance(store, other).await;
     report(format_args!(
         "conformance on Redis: {} checks passed",
-        passed.checks().len()
+        passed.len()
     ));
     assert_eq!(
-        passed.checks(),
+        passed,
         Conformance::<RedisStore<MultiplexedConnection>>::CHECKS
     );
 }
@@ -105,18 +79,8 @@ async fn conformance_suite_passes_over_the_default_connection() {
         redis::aio::ConnectionManager::new(redis::Client::open(redis.url.as_str()).unwrap())
             .await
             .unwrap();
-    let make = {
-        let store = store.clone();
-        move || store.clone()
-    };
-    let passed = Conformance::new(make, |task| {
-        tokio::spawn(task);
-    })
-    .second_handle(move |s: &RedisStore| s.with_connection(other.clone()))
-    .run()
-    .await
-    .unwrap_or_else(|f| panic!("{f}"));
-    assert_eq!(passed.checks(), Conformance::<RedisStore>::CHECKS);
+    let passed = common::conformance(store, other).await;
+    assert_eq!(passed, Conformance::<RedisStore>::CHECKS);
 }
 
 /// A store made by `RedisStore::connect` outlives a Redis restart: the calls

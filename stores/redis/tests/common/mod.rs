@@ -240,3 +240,41 @@ impl ConnectionLike for RoundRobin {
         self.conns[0].get_db()
     }
 }
+
+/// Runs vericode's conformance suite on `store`, the second verifier of each
+/// check talking to the same data over `other` (as another server would),
+/// and answers the checks that passed.
+pub async fn conformance<C>(store: vericode_redis::RedisStore<C>, other: C) -> Vec<&'static str>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    let make = {
+        let store = store.clone();
+        move || store.clone()
+    };
+    vericode::testing::Conformance::new(make, |task| {
+        tokio::spawn(task);
+    })
+    .second_handle(move |s: &vericode_redis::RedisStore<C>| s.with_connection(other.clone()))
+    .run()
+    .await
+    .unwrap_or_else(|f| panic!("{f}"))
+    .checks()
+    .to_vec()
+}
+
+/// A verifier over `store` with `policy`, fresh keys and a recording delivery.
+pub fn verifier_on<S: vericode::CodeStore>(
+    store: S,
+    policy: vericode::Policy,
+) -> vericode::Verifier<S, vericode::RecordingDelivery, vericode::SystemClock> {
+    vericode::Verifier::builder()
+        .store(store)
+        .delivery(vericode::RecordingDelivery::new())
+        .policy(policy)
+        .signing_key(vericode::KeyId::new(1), vericode::SecretKey::generate())
+        .lookup_key(vericode::SecretKey::generate())
+        .app_name("Acme")
+        .build()
+        .unwrap()
+}
