@@ -360,14 +360,15 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
                 claimed.sends = claimed.sends.saturating_add(1);
                 claimed.next_send_at =
                     now.saturating_add(self.policy.cooldown_before(u32::from(claimed.sends)));
-                let write = Write::put(
-                    challenge_key,
-                    Record::challenge(claimed.clone()),
+                // The code's write will expect this version: drawn here, not
+                // read back.
+                let version = Version::fresh();
+                let write = Write::Put {
+                    key: challenge_key,
+                    record: Record::challenge(claimed.clone()),
                     expected,
-                    claimed.expires_at.saturating_add(EXPIRED_RETENTION),
-                );
-                let Write::Put { version, .. } = write else {
-                    unreachable!("Write::put makes a put")
+                    version,
+                    expires_at: claimed.expires_at.saturating_add(EXPIRED_RETENTION),
                 };
                 let held = Claim {
                     key: challenge_key,
