@@ -40,6 +40,12 @@
 //!   may be dropped; a record past it must read as absent. The verifier checks
 //!   expiry itself from the record, so a store that keeps records longer is
 //!   still correct, only larger.
+//! - **Time**: reads and commits decide expiry by the `now` they are given
+//!   (the verifier's clock), not by the engine's. A store shared by several
+//!   servers may also compare that `now` with its own clock and refuse a
+//!   commit, with an error, when they are too far apart (vericode-redis
+//!   does, by one minute by default): servers whose clocks disagree would
+//!   end cooldowns, locks and limits at different times.
 //!
 //! Redis meets this with one Lua script per commit, SQL with a transaction of
 //! `UPDATE … WHERE version = $n`, DynamoDB with `TransactWriteItems` and

@@ -112,7 +112,9 @@ impl<S: CodeStore + 'static> Conformance<S> {
     }
 
     /// A record past its `expires_at` reads absent and counts as absent for
-    /// later writes' expectations.
+    /// later writes' expectations. It reads and commits with a `now` an hour
+    /// past the real time: run the suite on a store whose clock check (if it
+    /// has one) is off.
     pub async fn expiry(&self) -> Result<(), Failure> {
         const C: &str = "expiry";
         let store = self.store();

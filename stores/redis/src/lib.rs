@@ -55,7 +55,14 @@
 //!   Reads and commits decide by the verifier's clock (the `e` field); Redis
 //!   drops by its own, so the slack keeps a Redis clock up to 10 minutes
 //!   ahead from dropping a record still counted (a rate limit's state expires
-//!   when the limit is refilled). Keep the clocks in sync (NTP).
+//!   when the limit is refilled).
+//! - **Clocks.** Every commit compares its `now` with Redis's `TIME` and,
+//!   when they are more than a minute apart (by default; see
+//!   [`RedisStore::with_max_clock_skew`]), writes nothing and answers
+//!   [`RedisStoreError::ClockSkew`]: the verifier fails closed, and the
+//!   error says which way the clock is off. Servers whose clocks disagree
+//!   would end cooldowns, locks and limits at different times. Keep the
+//!   clocks in sync (NTP).
 //! - **Eviction.** Every record has a TTL, so under any `maxmemory-policy`
 //!   but `noeviction` a Redis at its `maxmemory` may drop live records:
 //!   failure counts, attempts and send limits would be forgotten. Run it
@@ -96,6 +103,7 @@
 
 use std::fmt;
 use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::{Cmd, RedisError, Script, ServerErrorKind, Value};
@@ -118,13 +126,30 @@ pub const MAX_PREFIX_LEN: usize = 128;
 /// its limit is fully refilled: a record dropped early refunds sends.
 pub const EXPIRY_SLACK_MS: i64 = 10 * 60 * 1000;
 
-/// The commit script. `KEYS`: the keys written. `ARGV[1]`: now (ms); then
-/// five arguments per write: the expected version (`""`: must be absent), the
-/// new version (`""`: delete), `expires_at` (ms), when Redis may drop it (ms,
-/// `expires_at` plus [`EXPIRY_SLACK_MS`]) and the record's bytes.
-/// Answers 1 when every write was applied, 0 when none was (a conflict).
+/// How far the verifier's clock may be from Redis's, by default, before a
+/// commit is refused ([`RedisStoreError::ClockSkew`]): one minute. See
+/// [`RedisStore::with_max_clock_skew`].
+pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(60);
+
+/// The commit script. `KEYS`: the keys written. `ARGV[1]`: now (ms);
+/// `ARGV[2]`: how far now may be from Redis's `TIME` (ms; `""`: not checked);
+/// then five arguments per write: the expected version (`""`: must be
+/// absent), the new version (`""`: delete), `expires_at` (ms), when Redis may
+/// drop it (ms, `expires_at` plus [`EXPIRY_SLACK_MS`]) and the record's
+/// bytes. Answers 1 when every write was applied, 0 when none was (a
+/// conflict), and the error `VERICODE_CLOCK <now minus Redis's time, ms>`
+/// when the clocks are too far apart (nothing written).
 const COMMIT_LUA: &str = r#"
 local now = tonumber(ARGV[1])
+if ARGV[2] ~= '' then
+  -- Redis before 5 replicates a script that reads TIME only as its effects.
+  if redis.replicate_commands then redis.replicate_commands() end
+  local t = redis.call('TIME')
+  local skew = now - (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+  if math.abs(skew) > tonumber(ARGV[2]) then
+    return redis.error_reply(string.format('VERICODE_CLOCK %d', skew))
+  end
+end
 for i = 1, #KEYS do
   local cur = redis.call('HMGET', KEYS[i], 'v', 'e')
   local v = cur[1]
@@ -135,7 +160,7 @@ for i = 1, #KEYS do
     end
     if e <= now then v = false end
   end
-  local expected = ARGV[2 + (i - 1) * 5]
+  local expected = ARGV[3 + (i - 1) * 5]
   if expected == '' then
     if v then return 0 end
   elseif v ~= expected then
@@ -147,7 +172,7 @@ end
 -- the challenge deleted, then the subject put) went through on a full Redis
 -- that refused a wrong guess's HSET. Puts first, a full Redis refuses both.
 for i = 1, #KEYS do
-  local base = 2 + (i - 1) * 5
+  local base = 3 + (i - 1) * 5
   local version = ARGV[base + 1]
   if version ~= '' then
     redis.call('HSET', KEYS[i], 'v', version, 'e', ARGV[base + 2], 'd', ARGV[base + 4])
@@ -155,7 +180,7 @@ for i = 1, #KEYS do
   end
 end
 for i = 1, #KEYS do
-  if ARGV[2 + (i - 1) * 5 + 1] == '' then
+  if ARGV[3 + (i - 1) * 5 + 1] == '' then
     redis.call('DEL', KEYS[i])
   end
 end
@@ -203,6 +228,25 @@ pub enum RedisStoreError {
     /// The key prefix is not allowed.
     #[error("invalid key prefix: {0}")]
     InvalidPrefix(&'static str),
+    /// The verifier's clock is further from Redis's than the store allows
+    /// ([`RedisStore::with_max_clock_skew`]); nothing was written. Expiry,
+    /// cooldowns, locks and rate limits all go by the servers' clocks, so
+    /// servers whose clocks disagree would let through what one clock
+    /// would not: sync this server's clock and Redis's (NTP).
+    #[error(
+        "this server's clock is {skew_ms} ms off Redis's (allowed: {max_ms} ms): sync the clocks (NTP)"
+    )]
+    ClockSkew {
+        /// The verifier's time minus Redis's, in milliseconds: positive when
+        /// this server's clock is ahead.
+        skew_ms: i64,
+        /// The most the store allows, in milliseconds.
+        max_ms: i64,
+    },
+    /// A maximum clock skew outside what the store accepts (see
+    /// [`RedisStore::with_max_clock_skew`]).
+    #[error("invalid maximum clock skew: {0}")]
+    InvalidClockSkew(&'static str),
     /// Redis has a `maxmemory` and an eviction policy other than
     /// `noeviction` (named here), so it may drop live records at its memory
     /// limit: set `maxmemory-policy noeviction` (see
@@ -291,6 +335,9 @@ pub struct RedisStore<C = ConnectionManager> {
     /// Redis Cluster: a pipeline (a read's, or a `commit_batches`') is sent
     /// per group, the pipelines at once, as one may not span slots.
     per_group: bool,
+    /// How far a commit's `now` may be from Redis's clock, in milliseconds
+    /// (`None`: not checked).
+    max_skew_ms: Option<i64>,
 }
 
 impl<C> fmt::Debug for RedisStore<C> {
@@ -368,6 +415,7 @@ impl<C> RedisStore<C> {
             conn,
             prefix: Arc::from(DEFAULT_PREFIX),
             per_group: false,
+            max_skew_ms: Some(millis(DEFAULT_MAX_CLOCK_SKEW)),
         }
     }
 
@@ -392,10 +440,78 @@ impl<C> RedisStore<C> {
             ));
         }
         Ok(RedisStore {
-            conn: self.conn,
             prefix: Arc::from(prefix),
-            per_group: self.per_group,
+            ..self
         })
+    }
+
+    /// The same store with another limit on how far the verifier's clock
+    /// may be from Redis's: every commit compares the `now` it is given with
+    /// Redis's `TIME` and, past `max` either way, writes nothing and answers
+    /// [`RedisStoreError::ClockSkew`] (the verifier fails closed). The
+    /// default is [`DEFAULT_MAX_CLOCK_SKEW`], one minute; `max` must be
+    /// from 1 second to [`EXPIRY_SLACK_MS`] (10 minutes), within which
+    /// Redis drops no record early by its own clock.
+    ///
+    /// Expiry, cooldowns, locks and rate limits go by the servers' clocks:
+    /// a server whose clock runs ahead sees cooldowns and limits end early,
+    /// and, against Redis, two servers may differ by up to twice `max`. A
+    /// decision that would let something through is always committed, so
+    /// the check covers every one; a refusal made on a skewed clock (a code
+    /// read as expired) is not checked, and fails closed.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let store = vericode_redis::RedisStore::new(()).with_max_clock_skew(Duration::from_secs(5))?;
+    /// assert_eq!(store.max_clock_skew(), Some(Duration::from_secs(5)));
+    /// assert!(vericode_redis::RedisStore::new(())
+    ///     .with_max_clock_skew(Duration::from_millis(10))
+    ///     .is_err());
+    /// # Ok::<(), vericode_redis::RedisStoreError>(())
+    /// ```
+    pub fn with_max_clock_skew(self, max: Duration) -> Result<Self, RedisStoreError> {
+        if max < Duration::from_secs(1) {
+            return Err(RedisStoreError::InvalidClockSkew(
+                "less than 1 second, which a commit's own latency may exceed",
+            ));
+        }
+        if millis(max) > EXPIRY_SLACK_MS {
+            return Err(RedisStoreError::InvalidClockSkew(
+                "more than 10 minutes (EXPIRY_SLACK_MS), past which Redis may drop records early",
+            ));
+        }
+        Ok(RedisStore {
+            max_skew_ms: Some(millis(max)),
+            ..self
+        })
+    }
+
+    /// The same store without the clock check: commits take any `now`.
+    /// For tests that move the verifier's clock by hand (a
+    /// [`ManualClock`](vericode::ManualClock) set hours ahead); a server
+    /// should keep the check.
+    ///
+    /// ```
+    /// let store = vericode_redis::RedisStore::new(()).without_clock_check();
+    /// assert_eq!(store.max_clock_skew(), None);
+    /// ```
+    pub fn without_clock_check(self) -> Self {
+        RedisStore {
+            max_skew_ms: None,
+            ..self
+        }
+    }
+
+    /// How far the verifier's clock may be from Redis's (`None`: not
+    /// checked).
+    ///
+    /// ```
+    /// let store = vericode_redis::RedisStore::new(());
+    /// assert_eq!(store.max_clock_skew(), Some(vericode_redis::DEFAULT_MAX_CLOCK_SKEW));
+    /// ```
+    pub fn max_clock_skew(&self) -> Option<Duration> {
+        self.max_skew_ms
+            .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
     }
 
     /// A store with this one's prefix over another connection: a second
@@ -414,6 +530,7 @@ impl<C> RedisStore<C> {
             conn,
             prefix: self.prefix.clone(),
             per_group: self.per_group,
+            max_skew_ms: self.max_skew_ms,
         }
     }
 
@@ -597,6 +714,10 @@ where
             cmd.arg(self.redis_key(w.key()));
         }
         cmd.arg(now.as_millis());
+        match self.max_skew_ms {
+            Some(ms) => cmd.arg(ms),
+            None => cmd.arg(""),
+        };
         for w in writes {
             let expected = w.expected().map(|v| v.0.to_string()).unwrap_or_default();
             match w {
@@ -674,6 +795,15 @@ where
                         }
                         missing_script.push(i);
                     }
+                    Value::ServerError(e) if e.code() == "VERICODE_CLOCK" => {
+                        return Err(RedisStoreError::ClockSkew {
+                            skew_ms: e
+                                .details()
+                                .and_then(|d| d.trim().parse().ok())
+                                .unwrap_or(i64::MAX),
+                            max_ms: self.max_skew_ms.unwrap_or(0),
+                        });
+                    }
                     Value::ServerError(e) => {
                         return Err(RedisStoreError::classify(e.into(), true));
                     }
@@ -726,6 +856,11 @@ where
 }
 
 /// One `HMGET v e d` answer: absent, expired (absent), or a record.
+/// `d` in whole milliseconds (at most `i64::MAX`).
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 fn parse_entry(reply: Value, now: Timestamp) -> Result<Option<Versioned>, RedisStoreError> {
     let fields = match reply {
         Value::Array(fields) if fields.len() == 3 => fields,

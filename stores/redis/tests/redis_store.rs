@@ -486,9 +486,10 @@ async fn a_redis_clock_ahead_of_the_servers_drops_no_record_they_still_count() {
     let store = RedisStore::new(connection(&redis.url).await)
         .with_prefix(unique_prefix("skew"))
         .unwrap();
-    // The verifier's clock 150 s behind Redis's: a record it keeps for 100 s
-    // more is already past its expiry by Redis's clock.
-    let verifier_now = now().saturating_add(Duration::seconds(-150));
+    // The verifier's clock 50 s behind Redis's (within the minute the store
+    // allows): a record it keeps for 20 s more is already past its expiry
+    // by Redis's clock.
+    let verifier_now = now().saturating_add(Duration::seconds(-50));
     let mut group = [0u8; 16];
     group[..8].copy_from_slice(&now().as_millis().to_be_bytes());
     let key = StoreKey::new(KeyKind::Rate, group, [0, 0, 0, 0, 0, 0, 0, 1]);
@@ -497,7 +498,7 @@ async fn a_redis_clock_ahead_of_the_servers_drops_no_record_they_still_count() {
         record: sample_record(),
         expected: None,
         version: vericode::Version::fresh(),
-        expires_at: verifier_now.saturating_add(Duration::seconds(100)),
+        expires_at: verifier_now.saturating_add(Duration::seconds(20)),
     };
     assert_eq!(
         store.commit(&[write], verifier_now).await.unwrap(),
@@ -509,8 +510,115 @@ async fn a_redis_clock_ahead_of_the_servers_drops_no_record_they_still_count() {
         "Redis dropped a record the verifier counts"
     );
     // And the verifier's clock still decides: past its expiry, it reads absent.
-    let later = verifier_now.saturating_add(Duration::seconds(101));
+    let later = verifier_now.saturating_add(Duration::seconds(21));
     assert!(store.get_many(&[key], later).await.unwrap()[0].is_none());
+}
+
+/// A server whose clock is far from Redis's would decide expiry, cooldowns,
+/// locks and limits on its own time (one running ahead sees them end
+/// early): every commit compares its `now` with Redis's `TIME` and, past the
+/// store's limit, writes nothing.
+#[tokio::test]
+async fn commits_refuse_a_clock_too_far_from_redis() {
+    let Some(redis) = redis_for("commits_refuse_a_clock_too_far_from_redis") else {
+        return;
+    };
+    let store = RedisStore::new(connection(&redis.url).await)
+        .with_prefix(unique_prefix("clock"))
+        .unwrap();
+    assert_eq!(
+        store.max_clock_skew(),
+        Some(vericode_redis::DEFAULT_MAX_CLOCK_SKEW)
+    );
+    let put = |item: u8, at: Timestamp| Write::Put {
+        key: StoreKey::new(KeyKind::Subject, [7; 16], [item; 8]),
+        record: sample_record(),
+        expected: None,
+        version: vericode::Version::fresh(),
+        expires_at: at.saturating_add(Duration::hours(2)),
+    };
+    let key = |item: u8| StoreKey::new(KeyKind::Subject, [7; 16], [item; 8]);
+    // Two minutes either way: refused, and nothing written.
+    for (item, offset) in [(1u8, 120i64), (2, -120)] {
+        let at = now().saturating_add(Duration::seconds(offset));
+        let refused = store.commit(&[put(item, at)], at).await;
+        match refused {
+            Err(RedisStoreError::ClockSkew { skew_ms, max_ms }) => {
+                assert_eq!(max_ms, 60_000);
+                let expected = offset * 1000;
+                assert!(
+                    (skew_ms - expected).abs() < 10_000,
+                    "skew {skew_ms} ms, expected about {expected}"
+                );
+            }
+            other => panic!("a clock {offset} s off Redis's was not refused: {other:?}"),
+        }
+        assert!(store.get_many(&[key(item)], at).await.unwrap()[0].is_none());
+    }
+    // Within the minute: applied.
+    let near = now().saturating_add(Duration::seconds(30));
+    assert_eq!(
+        store.commit(&[put(3, near)], near).await.unwrap(),
+        Commit::Applied
+    );
+    // A tighter limit refuses what the default allows; no check takes any.
+    let tight = store
+        .clone()
+        .with_max_clock_skew(std::time::Duration::from_secs(5))
+        .unwrap();
+    let refused = tight.commit(&[put(4, near)], near).await;
+    assert!(
+        matches!(
+            refused,
+            Err(RedisStoreError::ClockSkew { max_ms: 5_000, .. })
+        ),
+        "{refused:?}"
+    );
+    let hours_ahead = now().saturating_add(Duration::hours(3));
+    let unchecked = store.clone().without_clock_check();
+    assert_eq!(
+        unchecked
+            .commit(&[put(5, hours_ahead)], hours_ahead)
+            .await
+            .unwrap(),
+        Commit::Applied
+    );
+    for bad in [
+        std::time::Duration::from_millis(999),
+        std::time::Duration::from_millis(600_001),
+    ] {
+        assert!(matches!(
+            store.clone().with_max_clock_skew(bad),
+            Err(RedisStoreError::InvalidClockSkew(_))
+        ));
+    }
+
+    // Through the verifier: a server an hour ahead sends nothing.
+    let clock = vericode::ManualClock::new(OffsetDateTime::now_utc() + Duration::hours(1));
+    let ahead = Verifier::builder()
+        .store(store.clone())
+        .delivery(RecordingDelivery::new())
+        .clock(clock)
+        .policy(Policy::default())
+        .signing_key(KeyId::new(1), SecretKey::generate())
+        .lookup_key(SecretKey::generate())
+        .app_name("Acme")
+        .build()
+        .unwrap();
+    let request = IssueRequest::new(
+        Purpose::PasswordReset,
+        Subject::new("clock-subject").unwrap(),
+        Destination::email("clock@example.com").unwrap(),
+    );
+    let issued = ahead.issue(&request).await;
+    let skewed = match &issued {
+        Err(vericode::IssueError::Store(StoreError::Backend(e))) => e
+            .downcast_ref::<RedisStoreError>()
+            .is_some_and(|e| matches!(e, RedisStoreError::ClockSkew { .. })),
+        _ => false,
+    };
+    assert!(skewed, "{issued:?}");
+    assert!(ahead.delivery().sent().is_empty(), "a code went out");
 }
 
 /// Found by an audit: under an eviction policy, a Redis at its `maxmemory`

@@ -248,6 +248,10 @@ pub async fn conformance<C>(store: vericode_redis::RedisStore<C>, other: C) -> V
 where
     C: ConnectionLike + Clone + Send + Sync + 'static,
 {
+    // The suite's `expiry` check commits with a `now` an hour past the real
+    // time, which the clock check would refuse (tested on its own in
+    // `commits_refuse_a_clock_too_far_from_redis`).
+    let store = store.without_clock_check();
     let make = {
         let store = store.clone();
         move || store.clone()
