@@ -272,3 +272,48 @@ fn a_send_refused_by_a_limit_after_its_claim_gives_the_claim_back() {
     // The winner's challenge and the limit's state; the loser's claim is gone.
     assert_eq!(store.inner.len(), 2);
 }
+
+/// A double-clicked "send me a code" is one send to the destination's limit:
+/// the racers that lose the claim deliver nothing, and take back the
+/// charges they wrote. (Found by a review: each racer stayed charged, so a
+/// person who double-clicked twice had spent four of the destination's
+/// sends on two messages.)
+#[test]
+fn racers_that_lose_the_claim_take_their_charges_back() {
+    const N: usize = 4;
+    let clock = ManualClock::new(start());
+    let store = Arc::new(Wrapped::new(ReadsMeet::new(KeyKind::Challenge, N)));
+    store.around.waiting.store(N, Ordering::SeqCst);
+    let two = RateLimit::new(2, Duration::hours(1)).unwrap();
+    let v = verifier_at(
+        store.clone(),
+        relaxed().limit(Limit::Destination, two),
+        &clock,
+    );
+    let results = race(N, |_| block_on(v.issue(&login("u1"))));
+    assert_eq!(store.around.waiting.load(Ordering::SeqCst), 0, "all met");
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    assert_eq!(v.delivery().sent().len(), 1);
+    // One message, one charge: the second of the two an hour goes through
+    // once the cooldown is over, and the limit still holds after it.
+    clock.advance(Duration::seconds(30));
+    let again = block_on(v.issue(&login("u1")));
+    assert!(again.is_ok(), "{again:?}");
+    clock.advance(Duration::seconds(60));
+    let third = block_on(v.issue(&login("u1")));
+    assert!(
+        matches!(
+            third,
+            Err(IssueError::RateLimited {
+                limit: Limit::Destination,
+                ..
+            })
+        ),
+        "{third:?}"
+    );
+    assert_eq!(v.delivery().sent().len(), 2);
+}

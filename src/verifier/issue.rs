@@ -27,6 +27,7 @@ use crate::message::Rendered;
 use crate::record::{ChallengeRecord, CodeTag, Codes, MAX_ALTERNATES, Rare, Record, StoredTag};
 use crate::store::{CodeStore, Commit, StoreKey, Version, Versioned, Write};
 
+use super::limits::Charged;
 use super::{
     EXPIRED_RETENTION, IssueRequest, MAX_TRIES, Ticket, Verifier, code_tag, context_tag,
     locked_until, subject_state,
@@ -130,7 +131,8 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
     ///
     /// A send claims its slot in the store (the send counted, the cooldown
     /// set) before it delivers, so that of racing sends one delivers and the
-    /// others meet the cooldown; a failed delivery gives the claim back.
+    /// others meet the cooldown, taking back the rate-limit charges they
+    /// wrote; a failed delivery gives the claim back.
     /// Run the future to completion: dropped while the provider has the
     /// message (a request timeout, a client gone), it counts as a send, as
     /// its message may have gone out, and keeps its cooldown. It replaces a
@@ -280,7 +282,31 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
         purpose: [u8; 8],
         intent: Intent<'_>,
         client: Option<&ClientKey>,
+        mode: Mode,
+    ) -> Result<Ticket, IssueError> {
+        let mut charged = Vec::new();
+        let sent = self
+            .send_charged(subject, purpose, intent, client, mode, &mut charged)
+            .await;
+        if sent.is_err() && !charged.is_empty() {
+            // Charged, but no claim held: another send claimed the challenge
+            // first (a double click) and this one delivered nothing.
+            self.refund(&charged).await;
+        }
+        sent
+    }
+
+    /// The send; `charged` holds the rate limits' charges it wrote until
+    /// its claim on the challenge holds, when they become the claim's (and
+    /// stay charged whatever follows, a failed delivery included).
+    async fn send_charged(
+        &self,
+        subject: [u8; 16],
+        purpose: [u8; 8],
+        intent: Intent<'_>,
+        client: Option<&ClientKey>,
         mut mode: Mode,
+        charged_list: &mut Vec<Charged>,
     ) -> Result<Ticket, IssueError> {
         let real_key = StoreKey::challenge(subject, purpose);
         let decoy_key = StoreKey::decoy_challenge(subject, purpose);
@@ -401,7 +427,7 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
                         .map(|c| *c.key.group());
                     let mut outcome = None;
                     let charged_now = self
-                        .charge_with(&list, prefetched, Some(&write), &mut outcome)
+                        .charge_with(&list, prefetched, Some(&write), &mut outcome, charged_list)
                         .await;
                     if let Err(e) = charged_now {
                         if outcome == Some(Commit::Applied) {
@@ -418,6 +444,7 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
                     continue;
                 }
                 claim = Some(held);
+                charged_list.clear();
                 (Some(version), claimed)
             };
             // What the code's write makes of it: itself, or a replacement (a

@@ -4,7 +4,10 @@
 //! Limits live in different store groups, so they are separate commits (sent
 //! together through [`CodeStore::commit_batches`]). A charge that loses a race
 //! is re-read and decided again; charges already written stay written, so a
-//! race can only over-count (fail closed), never lose a count.
+//! race can only over-count (fail closed), never lose a count. A send that
+//! then delivers nothing because another send claimed the challenge first (a
+//! double click) takes its charges back ([`Verifier::refund`]): each limit
+//! as it was before the charge, only if nothing charged it since.
 
 use time::OffsetDateTime;
 
@@ -15,7 +18,7 @@ use crate::error::{IssueError, StoreError, VerifyError};
 use crate::gcra::{Decision, RateLimit};
 use crate::limits::{ClientKey, ConversionGuard, Limit, PrefixConversion};
 use crate::record::{ConversionRecord, RateRecord, Record};
-use crate::store::{CodeStore, Commit, StoreKey, Versioned, Write};
+use crate::store::{CodeStore, Commit, StoreKey, Version, Versioned, Write};
 
 use super::{MAX_TRIES, Step, Verifier};
 
@@ -36,6 +39,41 @@ pub(super) enum Rule {
     /// the counts as they were could be told from a real send by the guard's
     /// next answer (a review showed it).
     Conversion(ConversionGuard),
+}
+
+/// A charge as written: what taking it back needs.
+#[derive(Debug)]
+pub(super) struct Charged {
+    charge: Charge,
+    /// The version the charge's write stored.
+    version: Version,
+    /// The limit's state before the charge.
+    before: Option<Versioned>,
+}
+
+impl Charged {
+    /// The write that puts the limit back as it was before the charge, if
+    /// the charge is still its latest write.
+    fn restore(&self) -> Option<Write> {
+        let key = self.charge.key;
+        let expected = Some(self.version);
+        let Some(before) = &self.before else {
+            return Some(Write::Delete {
+                key,
+                expected: self.version,
+            });
+        };
+        match self.charge.rule {
+            Rule::Rate(_) => {
+                let tat = before.record.as_rate().ok()?.tat;
+                Some(Write::put(key, before.record.clone(), expected, tat))
+            }
+            Rule::Conversion(guard) => {
+                let state = before.record.as_conversion().ok()?.clone();
+                Some(conversion_write(key, state, expected, guard.window()))
+            }
+        }
+    }
 }
 
 /// Whether a verification is counted for a number range or taken back.
@@ -220,7 +258,8 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
         charges: &[Charge],
         prefetched: Option<&[Option<Versioned>]>,
     ) -> Result<(), ChargeError> {
-        self.charge_with(charges, prefetched, None, &mut None).await
+        self.charge_with(charges, prefetched, None, &mut None, &mut Vec::new())
+            .await
     }
 
     /// [`charge`](Self::charge), with `rider` (a write of another group)
@@ -229,13 +268,16 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
     /// outcome is left in `rider_outcome`, `None` while it was not
     /// committed; a refused charge writes neither. (After a charge lost a
     /// race and is decided again, a refusal can follow a rider that was
-    /// applied: the caller undoes the rider when this fails.)
+    /// applied: the caller undoes the rider when this fails.) Each charge
+    /// written is added to `charged`, also when a later one fails, for
+    /// [`refund`](Self::refund).
     pub(super) async fn charge_with(
         &self,
         charges: &[Charge],
         prefetched: Option<&[Option<Versioned>]>,
         rider: Option<&Write>,
         rider_outcome: &mut Option<Commit>,
+        charged: &mut Vec<Charged>,
     ) -> Result<(), ChargeError> {
         let mut rider = rider;
         // The charges still to write: all of them, then those that lost a race.
@@ -268,7 +310,14 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             for (charge, state) in list.iter().zip(current) {
                 // Checks that count nothing need no write.
                 if let Some(w) = self.decide_charge(charge, state.as_ref(), now)? {
-                    written.push(*charge);
+                    let Write::Put { version, .. } = &w else {
+                        return Err(StoreError::Backend("a charge that deletes".into()).into());
+                    };
+                    written.push(Charged {
+                        charge: *charge,
+                        version: *version,
+                        before: state.clone(),
+                    });
                     writes.push(w);
                 }
             }
@@ -291,16 +340,30 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             if batches.len() > written.len() {
                 *rider_outcome = results.pop();
             }
-            pending = Some(
-                written
-                    .into_iter()
-                    .zip(results)
-                    .filter(|(_, r)| *r == Commit::Conflict)
-                    .map(|(c, _)| c)
-                    .collect(),
-            );
+            let mut lost = Vec::new();
+            for (c, r) in written.into_iter().zip(results) {
+                match r {
+                    Commit::Applied => charged.push(c),
+                    Commit::Conflict => lost.push(c.charge),
+                }
+            }
+            pending = Some(lost);
         }
         Err(StoreError::Contention(MAX_TRIES).into())
+    }
+
+    /// Takes back `charged`, the charges of a send that delivered nothing
+    /// because it lost its race (another send claimed the challenge first):
+    /// each limit as it was before its charge, if nothing charged it since.
+    /// Best effort, in one round trip: a refund that fails or meets a later
+    /// charge leaves the charge counted (fail closed).
+    pub(super) async fn refund(&self, charged: &[Charged]) {
+        let writes: Vec<Write> = charged.iter().filter_map(Charged::restore).collect();
+        if writes.is_empty() {
+            return;
+        }
+        let batches: Vec<&[Write]> = writes.iter().map(std::slice::from_ref).collect();
+        let _ = self.store.commit_batches(&batches, self.now()).await;
     }
 
     /// Where the conversion counts of `destination`'s number range live: a
