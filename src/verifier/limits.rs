@@ -340,12 +340,21 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             if batches.len() > written.len() {
                 *rider_outcome = results.pop();
             }
+            // The charges written join `charged` (moved whole when it is
+            // empty: no allocation on the common path); the others go again.
+            let mut outcomes = results.iter();
             let mut lost = Vec::new();
-            for (c, r) in written.into_iter().zip(results) {
-                match r {
-                    Commit::Applied => charged.push(c),
-                    Commit::Conflict => lost.push(c.charge),
+            written.retain(|c| {
+                let applied = outcomes.next() == Some(&Commit::Applied);
+                if !applied {
+                    lost.push(c.charge);
                 }
+                applied
+            });
+            if charged.is_empty() {
+                *charged = written;
+            } else {
+                charged.append(&mut written);
             }
             pending = Some(lost);
         }
