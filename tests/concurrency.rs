@@ -273,17 +273,37 @@ fn a_send_refused_by_a_limit_after_its_claim_gives_the_claim_back() {
     assert_eq!(store.inner.len(), 2);
 }
 
+/// [`ReadsMeet`], on a store whose commit round trips land whole, one at a
+/// time (one pipeline is never interleaved with another's).
+struct MeetSerially {
+    meet: ReadsMeet,
+    pipelines: std::sync::Mutex<()>,
+}
+
+impl Around for MeetSerially {
+    fn read(&self, keys: &[vericode::StoreKey]) {
+        self.meet.read(keys);
+    }
+    fn serial(&self) -> Option<&std::sync::Mutex<()>> {
+        Some(&self.pipelines)
+    }
+}
+
 /// A double-clicked "send me a code" is one send to the destination's limit:
 /// the racers that lose the claim deliver nothing, and take back the
 /// charges they wrote. (Found by a review: each racer stayed charged, so a
 /// person who double-clicked twice had spent four of the destination's
-/// sends on two messages.)
+/// sends on two messages.) The store lands each round trip whole: where
+/// another racer's charge lands on top of a loser's between them, the
+/// loser's refund meets it and the charge stays (fail closed).
 #[test]
 fn racers_that_lose_the_claim_take_their_charges_back() {
     const N: usize = 4;
     let clock = ManualClock::new(start());
-    let store = Arc::new(Wrapped::new(ReadsMeet::new(KeyKind::Challenge, N)));
-    store.around.waiting.store(N, Ordering::SeqCst);
+    let store = Arc::new(Wrapped::new(MeetSerially {
+        meet: ReadsMeet::new(KeyKind::Challenge, N),
+        pipelines: std::sync::Mutex::new(()),
+    }));
     let two = RateLimit::new(2, Duration::hours(1)).unwrap();
     let v = verifier_at(
         store.clone(),
@@ -291,7 +311,11 @@ fn racers_that_lose_the_claim_take_their_charges_back() {
         &clock,
     );
     let results = race(N, |_| block_on(v.issue(&login("u1"))));
-    assert_eq!(store.around.waiting.load(Ordering::SeqCst), 0, "all met");
+    assert_eq!(
+        store.around.meet.waiting.load(Ordering::SeqCst),
+        0,
+        "all met"
+    );
     assert_eq!(
         results.iter().filter(|r| r.is_ok()).count(),
         1,
@@ -316,4 +340,84 @@ fn racers_that_lose_the_claim_take_their_charges_back() {
         "{third:?}"
     );
     assert_eq!(v.delivery().sent().len(), 2);
+}
+
+/// A send whose delivery failed held its claim: its charges stand (a review
+/// found no test failed when every failed send was refunded).
+#[test]
+fn a_failed_delivery_stays_charged() {
+    let store = Arc::new(SpyStore::default());
+    let one = RateLimit::new(1, Duration::hours(1)).unwrap();
+    let policy = relaxed().limit(Limit::Destination, one);
+    let failing = verifier_sending(
+        store.clone(),
+        FailingDelivery::default(),
+        policy.clone(),
+        &ManualClock::new(start()),
+    );
+    let r = block_on(failing.issue(&login("u1")));
+    assert!(matches!(r, Err(IssueError::Delivery(_))), "{r:?}");
+    let v = verifier_with(store.clone(), policy);
+    let r = block_on(v.issue(&login("u2")));
+    assert!(
+        matches!(
+            r,
+            Err(IssueError::RateLimited {
+                limit: Limit::Destination,
+                ..
+            })
+        ),
+        "the failed delivery's charge was taken back: {r:?}"
+    );
+}
+
+/// A send whose claims all lose while another charge lands on its limit
+/// after its own: its refund leaves that later charge alone (a review).
+#[test]
+fn a_refund_never_undoes_a_later_charge() {
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicUsize;
+    use vericode::{CodeStore, Commit, Timestamp, Version, Write};
+    let claims = Arc::new(AtomicUsize::new(0));
+    let rate_key = Arc::new(Mutex::new(None));
+    let (c2, k2) = (claims.clone(), rate_key.clone());
+    let store = Arc::new(hooked(
+        move |mem: &vericode::MemoryStore, writes: &[Write]| {
+            let w = &writes[0];
+            let now = Timestamp::from_datetime(start());
+            match w.key().kind() {
+                KeyKind::Challenge => {
+                    if c2.fetch_add(1, Ordering::SeqCst) == 1 {
+                        // Another send charges the limit on top of this one's.
+                        let key = k2.lock().unwrap().expect("charged first");
+                        let cur = block_on(mem.get_many(&[key], now)).unwrap()[0]
+                            .clone()
+                            .expect("the charge");
+                        let bump = Write::Put {
+                            key,
+                            record: cur.record.clone(),
+                            expected: Some(cur.version),
+                            version: Version::fresh(),
+                            expires_at: now.saturating_add(Duration::hours(2)),
+                        };
+                        assert_eq!(block_on(mem.commit(&[bump], now)).unwrap(), Commit::Applied);
+                    }
+                    Some(Commit::Conflict)
+                }
+                KeyKind::Rate => {
+                    k2.lock().unwrap().get_or_insert(*w.key());
+                    None
+                }
+                _ => None,
+            }
+        },
+    ));
+    let two = RateLimit::new(2, Duration::hours(1)).unwrap();
+    let v = verifier_with(store.clone(), relaxed().limit(Limit::Destination, two));
+    let r = block_on(v.issue(&login("u1")));
+    assert!(r.is_err(), "{r:?}");
+    assert!(v.delivery().sent().is_empty());
+    assert!(claims.load(Ordering::SeqCst) >= 2);
+    // The limit keeps the later charge (one record: the limit's state).
+    assert_eq!(store.inner.len(), 1, "the refund undid a later charge");
 }

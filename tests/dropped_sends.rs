@@ -238,3 +238,69 @@ fn a_late_send_does_not_bring_back_a_fallback_another_send_dropped() {
         "{r:?}"
     );
 }
+
+/// A delivery that takes `delay` on the verifier's clock: a slow provider,
+/// or a fallback tried after the first one timed out.
+struct Slow {
+    clock: ManualClock,
+    delay: Duration,
+    kept: RecordingDelivery,
+}
+
+impl Delivery for Slow {
+    type Error = vericode::Never;
+    fn deliver(
+        &self,
+        message: &Message<'_>,
+    ) -> impl Future<Output = Result<Receipt, vericode::Never>> + Send {
+        self.clock.advance(self.delay);
+        self.kept.deliver(message)
+    }
+}
+
+/// How far each commit's `now` was from the clock when it reached the
+/// store: the most seen.
+struct CommitTimes {
+    clock: ManualClock,
+    worst: std::sync::Mutex<Duration>,
+}
+
+impl Around for CommitTimes {
+    fn write(
+        &self,
+        _: &MemoryStore,
+        _: &[vericode::Write],
+        now: vericode::Timestamp,
+    ) -> WriteAnswer {
+        use vericode::Clock;
+        let gap = self.clock.now_timestamp().since(now).abs();
+        let mut worst = self.worst.lock().unwrap();
+        *worst = (*worst).max(gap);
+        None
+    }
+}
+
+/// A send's code is written at the time it is written, not at the time its
+/// send began: a store that checks clocks (vericode-redis refuses a commit
+/// more than a minute from Redis's time) would take a slow delivery for a
+/// server clock that is off, and refuse the code of a message that had
+/// gone out (a review found it).
+#[test]
+fn a_slow_delivery_writes_its_code_at_the_time_it_ends() {
+    let clock = ManualClock::new(start());
+    let store = Wrapped::new(CommitTimes {
+        clock: clock.clone(),
+        worst: std::sync::Mutex::new(Duration::ZERO),
+    });
+    let slow = Slow {
+        clock: clock.clone(),
+        delay: Duration::seconds(90),
+        kept: RecordingDelivery::new(),
+    };
+    let v = verifier_sending(store, slow, relaxed(), &clock);
+    let ticket = block_on(v.issue(&login("u1"))).unwrap();
+    assert_eq!(*v.store().worst.lock().unwrap(), Duration::ZERO);
+    let code = v.delivery().kept.last_code().unwrap();
+    let ok = block_on(v.verify(ticket.purpose(), ticket.challenge_id(), &code));
+    assert!(ok.is_ok(), "{ok:?}");
+}

@@ -319,16 +319,12 @@ fn invariant_10_failed_delivery_leaves_nothing_verifiable() {
     let policy = relaxed()
         .code_format(CodeFormat::digits(12).unwrap())
         .resend_cooldown(Duration::ZERO, Duration::ZERO);
-    let failing = Verifier::builder()
-        .store(store.clone())
-        .delivery(FailingDelivery::default())
-        .clock(ManualClock::new(start()))
-        .policy(policy.clone())
-        .signing_key(KeyId::new(1), key(1))
-        .lookup_key(key(200))
-        .app_name("Acme")
-        .build()
-        .unwrap();
+    let failing = verifier_sending(
+        store.clone(),
+        FailingDelivery::default(),
+        policy.clone(),
+        &ManualClock::new(start()),
+    );
     let r = block_on(failing.issue(&login("u1")));
     assert!(matches!(r, Err(IssueError::Delivery(_))), "{r:?}");
     // The send's claim (no code in it) was given back: nothing is left.

@@ -518,9 +518,13 @@ impl<S: CodeStore, D: Delivery, C: Clock> Verifier<S, D, C> {
                 expected,
                 expires_at,
             );
+            // Committed at the time it is made: the delivery may have taken
+            // seconds (a slow provider, a fallback after a timeout), and a
+            // store that checks clocks (vericode-redis) would count them as
+            // the server's clock being off.
             match self
                 .store
-                .commit(&[write], now)
+                .commit(&[write], self.now())
                 .await
                 .map_err(|e| StoreError::Backend(Box::new(e)))?
             {

@@ -119,6 +119,12 @@ pub trait Around: Send + Sync {
     }
     /// Once per commit round trip: a commit, or a batch of them.
     fn round_trip(&self) {}
+    /// A lock each commit round trip holds while it is applied: a batch of
+    /// commits then lands whole, between other round trips (a store whose
+    /// pipelines are not interleaved). `None`: no lock.
+    fn serial(&self) -> Option<&Mutex<()>> {
+        None
+    }
     /// Whether the store counts as shared between processes.
     fn remote(&self) -> bool {
         true
@@ -196,6 +202,7 @@ impl<A: Around> CodeStore for Wrapped<A> {
         now: Timestamp,
     ) -> impl Future<Output = Result<Commit, Self::Error>> + Send {
         self.around.round_trip();
+        let _whole = self.around.serial().map(|m| m.lock().unwrap());
         std::future::ready(self.apply(writes, now))
     }
 
@@ -205,6 +212,7 @@ impl<A: Around> CodeStore for Wrapped<A> {
         now: Timestamp,
     ) -> impl Future<Output = Result<Vec<Commit>, Self::Error>> + Send {
         self.around.round_trip();
+        let _whole = self.around.serial().map(|m| m.lock().unwrap());
         std::future::ready(batches.iter().map(|b| self.apply(b, now)).collect())
     }
 
@@ -459,9 +467,19 @@ pub fn verifier_at<S: CodeStore>(
     policy: Policy,
     clock: &ManualClock,
 ) -> Verifier<S, RecordingDelivery, ManualClock> {
+    verifier_sending(store, RecordingDelivery::new(), policy, clock)
+}
+
+/// [`verifier_at`] with a delivery of the test's.
+pub fn verifier_sending<S: CodeStore, D: Delivery>(
+    store: S,
+    delivery: D,
+    policy: Policy,
+    clock: &ManualClock,
+) -> Verifier<S, D, ManualClock> {
     Verifier::builder()
         .store(store)
-        .delivery(RecordingDelivery::new())
+        .delivery(delivery)
         .clock(clock.clone())
         .policy(policy)
         .signing_key(KeyId::new(1), key(1))

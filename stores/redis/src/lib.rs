@@ -58,7 +58,7 @@
 //!   when the limit is refilled).
 //! - **Clocks.** Every commit compares its `now` with Redis's `TIME` and,
 //!   when they are more than a minute apart (by default; see
-//!   [`RedisStore::with_max_clock_skew`]), writes nothing and answers
+//!   [`RedisStore::with_max_clock_skew`]), writes nothing of it and answers
 //!   [`RedisStoreError::ClockSkew`]: the verifier fails closed, and the
 //!   error says which way the clock is off. Servers whose clocks disagree
 //!   would end cooldowns, locks and limits at different times. Keep the
@@ -142,12 +142,14 @@ pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(60);
 const COMMIT_LUA: &str = r#"
 local now = tonumber(ARGV[1])
 if ARGV[2] ~= '' then
-  -- Redis before 5 replicates a script that reads TIME only as its effects.
+  -- Before Redis 5 a script is replicated as its text by default, and one
+  -- that read TIME may not write unless it asks for its effects to be
+  -- replicated instead (a no-op from Redis 7 on).
   if redis.replicate_commands then redis.replicate_commands() end
   local t = redis.call('TIME')
   local skew = now - (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
   if math.abs(skew) > tonumber(ARGV[2]) then
-    return redis.error_reply(string.format('VERICODE_CLOCK %d', skew))
+    return redis.error_reply(string.format('VERICODE_CLOCK %.0f', skew))
   end
 end
 for i = 1, #KEYS do
@@ -447,18 +449,23 @@ impl<C> RedisStore<C> {
 
     /// The same store with another limit on how far the verifier's clock
     /// may be from Redis's: every commit compares the `now` it is given with
-    /// Redis's `TIME` and, past `max` either way, writes nothing and answers
-    /// [`RedisStoreError::ClockSkew`] (the verifier fails closed). The
+    /// Redis's `TIME` and, past `max` either way, writes nothing of that
+    /// commit and answers [`RedisStoreError::ClockSkew`] (the verifier fails
+    /// closed; of a `commit_batches`, batches checked on other nodes of a
+    /// cluster, by their clocks, may have been applied). The
     /// default is [`DEFAULT_MAX_CLOCK_SKEW`], one minute; `max` must be
     /// from 1 second to [`EXPIRY_SLACK_MS`] (10 minutes), within which
     /// Redis drops no record early by its own clock.
     ///
     /// Expiry, cooldowns, locks and rate limits go by the servers' clocks:
     /// a server whose clock runs ahead sees cooldowns and limits end early,
-    /// and, against Redis, two servers may differ by up to twice `max`. A
-    /// decision that would let something through is always committed, so
-    /// the check covers every one; a refusal made on a skewed clock (a code
-    /// read as expired) is not checked, and fails closed.
+    /// and, against Redis, two servers may differ by up to twice `max`. What
+    /// changes state is committed, and so checked: a send, a guess, a
+    /// success. What is decided on a read alone is not: a refusal (a code
+    /// read as expired, a lock not yet over), which fails closed, and
+    /// accepting a remembered device's token (`check_device`), which a
+    /// clock behind accepts past its expiry by as much as the clock is
+    /// behind.
     ///
     /// ```
     /// use std::time::Duration;
@@ -797,10 +804,12 @@ where
                     }
                     Value::ServerError(e) if e.code() == "VERICODE_CLOCK" => {
                         return Err(RedisStoreError::ClockSkew {
+                            // Whole milliseconds, as text; far out of range
+                            // (an absurd `now`), it saturates with its sign.
                             skew_ms: e
                                 .details()
-                                .and_then(|d| d.trim().parse().ok())
-                                .unwrap_or(i64::MAX),
+                                .and_then(|d| d.trim().parse::<f64>().ok())
+                                .map_or(i64::MAX, |ms| ms as i64),
                             max_ms: self.max_skew_ms.unwrap_or(0),
                         });
                     }
@@ -855,12 +864,12 @@ where
     }
 }
 
-/// One `HMGET v e d` answer: absent, expired (absent), or a record.
 /// `d` in whole milliseconds (at most `i64::MAX`).
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// One `HMGET v e d` answer: absent, expired (absent), or a record.
 fn parse_entry(reply: Value, now: Timestamp) -> Result<Option<Versioned>, RedisStoreError> {
     let fields = match reply {
         Value::Array(fields) if fields.len() == 3 => fields,
