@@ -58,6 +58,10 @@
 //! - `threads`: one issue followed by one verify, on distinct subjects, by 1
 //!   and by 2 threads sharing one verifier and store; the time per operation
 //!   falls as throughput rises, so the throughput ratio is `1_thread / 2_threads`.
+//!   `issue_verify` has the default limits and every number in +1 415, one
+//!   range, so both threads update its conversion record;
+//!   `issue_verify_over_ranges` spreads the numbers over 800 ranges, as a
+//!   service's sends are.
 //!   `hmac_floor` runs the floor's HMAC the same way: work that shares
 //!   nothing, so its ratio is the most this machine gives any work.
 //!   `shared_map` replaces records in 64 shared, locked maps the same way
@@ -915,12 +919,15 @@ struct ThreadsBench {
 
 impl ThreadsBench {
     fn new(policy: Policy) -> ThreadsBench {
+        ThreadsBench::with(policy, requests)
+    }
+
+    /// Each thread's requests made by `make` (its prefix, how many).
+    fn with(policy: Policy, make: fn(&str, usize) -> Vec<IssueRequest>) -> ThreadsBench {
         let clock = ManualClock::new(common::start());
         ThreadsBench {
             v: verifier(store_for(BATCH), CaptureDelivery, policy, &clock),
-            reqs: (0..2)
-                .map(|t| requests(&format!("thread{t}"), BATCH))
-                .collect(),
+            reqs: (0..2).map(|t| make(&format!("thread{t}"), BATCH)).collect(),
         }
     }
 
@@ -1040,11 +1047,17 @@ fn thread_label(n: usize) -> String {
 
 fn threads(c: &mut Criterion) {
     let mut group = c.benchmark_group("threads");
-    for (name, policy) in [
-        ("issue_verify", common::default_limits()),
-        ("issue_verify_no_limits", common::no_limits()),
+    for (name, bench) in [
+        ("issue_verify", ThreadsBench::new(common::default_limits())),
+        (
+            "issue_verify_no_limits",
+            ThreadsBench::new(common::no_limits()),
+        ),
+        (
+            "issue_verify_over_ranges",
+            ThreadsBench::with(common::default_limits(), common::requests_over_ranges),
+        ),
     ] {
-        let bench = ThreadsBench::new(policy);
         for n in [1usize, 2] {
             group.bench_function(BenchmarkId::new(name, thread_label(n)), |b| {
                 b.iter_custom(|iters| bench.time(n, iters))
@@ -1152,6 +1165,10 @@ fn print_ratios(since: SystemTime) {
         (
             "throughput 2 threads / 1, no limits",
             "issue_verify_no_limits",
+        ),
+        (
+            "throughput 2 threads / 1, over 800 ranges",
+            "issue_verify_over_ranges",
         ),
     ] {
         line(
@@ -1349,11 +1366,20 @@ fn paired_ratios() {
         let ratios = paired(&mut |i| issue.time(i), &mut floor);
         print_paired(what, &ratios, Ok(("<=", 4.0)));
     }
-    for (what, policy) in [
-        ("throughput 2 threads / 1 thread", common::default_limits()),
-        ("throughput 2 threads / 1, no limits", common::no_limits()),
+    for (what, bench) in [
+        (
+            "throughput 2 threads / 1 thread",
+            ThreadsBench::new(common::default_limits()),
+        ),
+        (
+            "throughput 2 threads / 1, no limits",
+            ThreadsBench::new(common::no_limits()),
+        ),
+        (
+            "throughput 2 threads / 1, over 800 ranges",
+            ThreadsBench::with(common::default_limits(), common::requests_over_ranges),
+        ),
     ] {
-        let bench = ThreadsBench::new(policy);
         let ratios = paired(&mut |i| bench.time(1, i), &mut |i| bench.time(2, i));
         print_paired(what, &ratios, Ok((">=", 1.8)));
     }

@@ -179,10 +179,15 @@ pub fn store_for(n: usize) -> MemoryStore {
 /// A login challenge for a distinct subject `{prefix}-{i}`, by SMS to a
 /// distinct US number, asked for by a distinct client (see [`client`]).
 pub fn request(prefix: &str, i: usize) -> IssueRequest {
+    request_to(prefix, i, &format!("+1415{:07}", i % 10_000_000))
+}
+
+/// [`request`], to `number`.
+fn request_to(prefix: &str, i: usize, number: &str) -> IssueRequest {
     IssueRequest::new(
         Purpose::LoginNewDevice,
         Subject::new(&format!("{prefix}-{i:07}")).expect("valid subject"),
-        Destination::sms(&format!("+1415{:07}", i % 10_000_000)).expect("valid number"),
+        Destination::sms(number).expect("valid number"),
     )
     .client(client(prefix, i))
 }
@@ -195,6 +200,19 @@ pub fn client(prefix: &str, i: usize) -> ClientKey {
 /// `n` requests for distinct subjects.
 pub fn requests(prefix: &str, n: usize) -> Vec<IssueRequest> {
     (0..n).map(|i| request(prefix, i)).collect()
+}
+
+/// [`requests`], with the numbers spread over 800 US number ranges (area
+/// codes 200 to 999, one after the other) instead of all in +1 415: the
+/// conversion guard's records (one per range) as a service's many ranges
+/// spread them.
+pub fn requests_over_ranges(prefix: &str, n: usize) -> Vec<IssueRequest> {
+    (0..n)
+        .map(|i| {
+            let number = format!("+1{}{:07}", 200 + i % 800, i % 10_000_000);
+            request_to(prefix, i, &number)
+        })
+        .collect()
 }
 
 /// The client keys of `requests(prefix, n)`.
