@@ -374,6 +374,14 @@ impl Write {
         }
     }
 
+    /// The version a put stores its record at (`None` for a delete).
+    pub(crate) fn put_version(&self) -> Option<Version> {
+        match self {
+            Write::Put { version, .. } => Some(*version),
+            Write::Delete { .. } => None,
+        }
+    }
+
     /// The version the key must be at (`None`: must be absent).
     pub fn expected(&self) -> Option<Version> {
         match self {

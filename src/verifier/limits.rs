@@ -45,8 +45,8 @@ pub(super) enum Rule {
 #[derive(Debug)]
 pub(super) struct Charged {
     charge: Charge,
-    /// The version the charge's write stored.
-    version: Version,
+    /// The version the charge's write stored (a charge's write is a put).
+    version: Option<Version>,
     /// The limit's state before the charge.
     before: Option<Versioned>,
 }
@@ -56,11 +56,12 @@ impl Charged {
     /// the charge is still its latest write.
     fn restore(&self) -> Option<Write> {
         let key = self.charge.key;
-        let expected = Some(self.version);
+        let written = self.version?;
+        let expected = Some(written);
         let Some(before) = &self.before else {
             return Some(Write::Delete {
                 key,
-                expected: self.version,
+                expected: written,
             });
         };
         match self.charge.rule {
@@ -310,12 +311,9 @@ impl<S: CodeStore, D, C: Clock> Verifier<S, D, C> {
             for (charge, state) in list.iter().zip(current) {
                 // Checks that count nothing need no write.
                 if let Some(w) = self.decide_charge(charge, state.as_ref(), now)? {
-                    let Write::Put { version, .. } = &w else {
-                        return Err(StoreError::Backend("a charge that deletes".into()).into());
-                    };
                     written.push(Charged {
                         charge: *charge,
-                        version: *version,
+                        version: w.put_version(),
                         before: state.clone(),
                     });
                     writes.push(w);
