@@ -349,12 +349,7 @@ fn a_failed_delivery_stays_charged() {
     let store = Arc::new(SpyStore::default());
     let one = RateLimit::new(1, Duration::hours(1)).unwrap();
     let policy = relaxed().limit(Limit::Destination, one);
-    let failing = verifier_sending(
-        store.clone(),
-        FailingDelivery::default(),
-        policy.clone(),
-        &ManualClock::new(start()),
-    );
+    let failing = failing_on(store.clone(), policy.clone());
     let r = block_on(failing.issue(&login("u1")));
     assert!(matches!(r, Err(IssueError::Delivery(_))), "{r:?}");
     let v = verifier_with(store.clone(), policy);

@@ -319,12 +319,7 @@ fn invariant_10_failed_delivery_leaves_nothing_verifiable() {
     let policy = relaxed()
         .code_format(CodeFormat::digits(12).unwrap())
         .resend_cooldown(Duration::ZERO, Duration::ZERO);
-    let failing = verifier_sending(
-        store.clone(),
-        FailingDelivery::default(),
-        policy.clone(),
-        &ManualClock::new(start()),
-    );
+    let failing = failing_on(store.clone(), policy.clone());
     let r = block_on(failing.issue(&login("u1")));
     assert!(matches!(r, Err(IssueError::Delivery(_))), "{r:?}");
     // The send's claim (no code in it) was given back: nothing is left.

@@ -470,6 +470,19 @@ pub fn verifier_at<S: CodeStore>(
     verifier_sending(store, RecordingDelivery::new(), policy, clock)
 }
 
+/// A verifier whose every delivery fails, on `store` and `policy`.
+pub fn failing_on<S: CodeStore>(
+    store: S,
+    policy: Policy,
+) -> Verifier<S, FailingDelivery, ManualClock> {
+    verifier_sending(
+        store,
+        FailingDelivery::default(),
+        policy,
+        &ManualClock::new(start()),
+    )
+}
+
 /// [`verifier_at`] with a delivery of the test's.
 pub fn verifier_sending<S: CodeStore, D: Delivery>(
     store: S,
